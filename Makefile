@@ -1,0 +1,40 @@
+# The two commands a user needs: `make serve` and `make test`. Both build .venv from nothing.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+SHARED ?= ../shared
+HOST ?= 0.0.0.0
+PORT ?= 9090
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check
+
+.PHONY: serve test bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip setuptools wheel
+
+$(VENV)/.installed: $(BIN)/python setup.cfg
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed-test
+	$(PIP) -e '.[bench]'
+	touch $@
+
+install: $(VENV)/.installed
+
+serve: $(VENV)/.installed
+	$(BIN)/openautoglm serve --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-test
+	OPENAUTOGLM_SHARED=$(abspath $(SHARED)) $(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/convert_bench.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Protocol adapters (Label Studio ML backend, CVAT). Depend on model and converters, never the reverse."""

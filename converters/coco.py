@@ -1,0 +1,237 @@
+"""COCO instances JSON.
+
+Quirks kept: category and image ids are preserved (COCO ids have gaps), polygons may be several
+rings per object, masks are RLE (compressed string or uncompressed counts, column-major), iscrowd,
+and any field COCO does not define is kept and written back. Rotation (CVAT's COCO extension) is
+an extra `rotation` field in degrees about the box centre.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pycocotools import mask as coco_mask
+
+from . import fields
+from .files import atomic_file
+from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
+
+NAME = "coco"
+_ANNOTATION_FIELDS = {"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "score",
+                      "rotation", "keypoints", "num_keypoints", "polyline", "source"}
+_IMAGE_FIELDS = {"id", "file_name", "width", "height"}
+_CATEGORY_FIELDS = {"id", "name"}
+EXTRA = "coco."  # prefix of attributes that only COCO reads back
+
+
+def _extras(obj: dict, known: set[str]) -> dict[str, Any]:
+    return {key: value for key, value in obj.items() if key not in known}
+
+
+def _parse_category(obj: Any) -> Category:
+    return Category(fields.require(obj, "name", str), fields.require(obj, "id", int), _extras(obj, _CATEGORY_FIELDS))
+
+
+def _parse_image(obj: Any) -> ImageRecord:
+    return ImageRecord(
+        fields.require(obj, "id", (int, str)),
+        fields.require(obj, "file_name", str),
+        fields.require(obj, "width", int),
+        fields.require(obj, "height", int),
+        _extras(obj, _IMAGE_FIELDS),
+    )
+
+
+def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
+    x, y, w, h = _bbox(obj)
+    attributes: dict[str, Any] = {EXTRA + key: value for key, value in _extras(obj, _ANNOTATION_FIELDS).items()}
+    if "area" in obj:
+        attributes[EXTRA + "area"] = obj["area"]
+    if obj.get("iscrowd"):
+        attributes["iscrowd"] = 1
+    segmentation = obj.get("segmentation") or []
+    shape, points, mask = Shape.BOX, (), None
+    if isinstance(segmentation, dict):
+        mask = Mask.from_coco(segmentation)
+        if (mask.width, mask.height) != (image.width, image.height):
+            raise AnnotationError(
+                f"RLE size {mask.width}x{mask.height} disagrees with image {image.width}x{image.height}"
+            )
+        shape = Shape.MASK
+    elif isinstance(segmentation, list) and segmentation:
+        if not all(isinstance(ring, list) and len(ring) >= 6 and len(ring) % 2 == 0 for ring in segmentation):
+            raise AnnotationError("segmentation polygons must be lists of at least 3 x, y pairs")
+        shape, points = Shape.POLYGON, tuple(tuple(zip(ring[0::2], ring[1::2])) for ring in segmentation)
+    elif obj.get("num_keypoints") and obj.get("keypoints"):
+        flat = obj["keypoints"]
+        shape, points = Shape.POINTS, (tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 3) if flat[i + 2]),)
+    elif obj.get("polyline"):
+        flat = obj["polyline"]
+        shape, points = Shape.POLYLINE, (tuple(zip(flat[0::2], flat[1::2])),)
+    return Region(
+        label=label,
+        shape=shape,
+        box=Box(x, y, x + w, y + h, fields.number(obj, "rotation", 0.0)),
+        points=points,
+        mask=mask,
+        score=fields.number(obj, "score", None),
+        source=obj.get("source"),
+        id=obj.get("id"),
+        attributes=attributes,
+    )
+
+
+def _bbox(obj: Any) -> list[float]:
+    bbox = fields.require(obj, "bbox", list)
+    if len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
+        raise AnnotationError(f"bbox must be [x, y, width, height], got {bbox!r}")
+    if bbox[2] < 0 or bbox[3] < 0:
+        raise AnnotationError(f"bbox has a negative size: {bbox!r}")
+    return bbox
+
+
+def parse(doc: Any) -> Dataset:
+    """COCO instances dict -> Dataset. Errors name the list and index of the bad element."""
+    if not isinstance(doc, dict):
+        raise AnnotationError("top level must be a JSON object")
+    categories: dict[int, Category] = {}
+    items: dict[Any, AnnotatedImage] = {}
+    for section, parse_one, store in (
+        ("categories", _parse_category, lambda c: categories.__setitem__(c.id, c)),
+        ("images", _parse_image, lambda i: items.__setitem__(i.id, AnnotatedImage(i))),
+    ):
+        for index, obj in enumerate(doc.get(section) or []):
+            try:
+                store(parse_one(obj))
+            except AnnotationError as error:
+                raise error.at(f"{section}[{index}]") from None
+    for index, obj in enumerate(doc.get("annotations") or []):
+        try:
+            item = items.get(fields.require(obj, "image_id", (int, str)))
+            if item is None:
+                raise AnnotationError(f"unknown image_id {obj['image_id']!r}")
+            category = categories.get(fields.require(obj, "category_id", int))
+            if category is None:
+                raise AnnotationError(f"unknown category_id {obj['category_id']!r}")
+            item.regions.append(_parse_annotation(obj, item.image, category.name))
+        except AnnotationError as error:
+            ident = obj.get("id") if isinstance(obj, dict) else None
+            raise error.at(f"annotations[{index}]" + (f" (id {ident})" if ident is not None else "")) from None
+    attributes = _extras(doc, {"categories", "images", "annotations"})
+    return Dataset(list(categories.values()), list(items.values()), attributes)
+
+
+def _assign_ids(existing: list[Any]) -> list[int]:
+    """Keep unique integer ids; give the others fresh ones above the largest."""
+    seen: set[int] = set()
+    for value in existing:
+        if isinstance(value, int) and not isinstance(value, bool):
+            seen.add(value)
+    counts: dict[Any, int] = {}
+    for value in existing:
+        counts[value] = counts.get(value, 0) + 1
+    next_id = max(seen, default=0) + 1
+    result = []
+    for value in existing:
+        if isinstance(value, int) and not isinstance(value, bool) and counts[value] == 1:
+            result.append(value)
+        else:
+            result.append(next_id)
+            next_id += 1
+    return result
+
+
+def _dump_region(region: Region, annotation_id: int, image_id: int, category_id: int) -> dict[str, Any]:
+    box = region.box
+    obj: dict[str, Any] = {
+        "id": annotation_id,
+        "image_id": image_id,
+        "category_id": category_id,
+        "bbox": [box.x1, box.y1, box.width, box.height],
+        "iscrowd": int(bool(region.attributes.get("iscrowd", 0))),
+    }
+    if region.shape is Shape.POLYGON:
+        obj["segmentation"] = [[c for point in ring for c in point] for ring in region.points]
+    elif region.mask is not None:
+        obj["segmentation"] = {"size": list(region.mask.rle["size"]), "counts": region.mask.rle["counts"].decode()}
+    else:
+        obj["segmentation"] = []
+    if region.shape is Shape.POINTS:
+        obj["keypoints"] = [c for x, y in region.points[0] for c in (x, y, 2)]
+        obj["num_keypoints"] = len(region.points[0])
+    elif region.shape is Shape.POLYLINE:
+        obj["polyline"] = [c for point in region.points[0] for c in point]
+    obj["area"] = region.attributes.get(EXTRA + "area", _area(region, obj))
+    if box.rotation:
+        obj["rotation"] = box.rotation
+    if region.score is not None:
+        obj["score"] = region.score
+    if region.source is not None:
+        obj["source"] = region.source
+    for key, value in region.attributes.items():
+        if key.startswith(EXTRA):
+            obj.setdefault(key[len(EXTRA):], value)
+    return obj
+
+
+def _area(region: Region, obj: dict[str, Any]) -> float:
+    if region.mask is not None:
+        return float(region.mask.area())
+    if region.shape is Shape.POLYGON:
+        # pycocotools rasterises polygons; COCO's own areas are computed the same way.
+        height = int(max(y for ring in region.points for _, y in ring)) + 2
+        width = int(max(x for ring in region.points for x, _ in ring)) + 2
+        return float(coco_mask.area(coco_mask.merge(coco_mask.frPyObjects(obj["segmentation"], height, width))))
+    return float(region.box.width * region.box.height)
+
+
+def dump(dataset: Dataset) -> dict[str, Any]:
+    """Dataset -> COCO instances dict. Deterministic: same input, same output."""
+    dataset = dataset.with_all_labels()
+    category_ids = _assign_ids([c.id for c in dataset.categories])
+    image_ids = _assign_ids([item.image.id for item in dataset.items])
+    region_ids = _assign_ids([r.id for item in dataset.items for r in item.regions])
+    id_by_label = {c.name: i for c, i in zip(dataset.categories, category_ids)}
+    annotations = []
+    ids = iter(region_ids)
+    for item, image_id in zip(dataset.items, image_ids):
+        for region in item.regions:
+            annotation_id = next(ids)
+            if region.shape is Shape.TAG:
+                continue  # COCO has no image-level labels
+            annotations.append(_dump_region(region, annotation_id, image_id, id_by_label[region.label]))
+    doc = dict(dataset.attributes)
+    doc["categories"] = [{"id": i, "name": c.name, **c.attributes} for c, i in zip(dataset.categories, category_ids)]
+    doc["images"] = [
+        {"id": i, "file_name": item.image.file_name, "width": item.image.width, "height": item.image.height,
+         **item.image.attributes}
+        for item, i in zip(dataset.items, image_ids)
+    ]
+    doc["annotations"] = annotations
+    return doc
+
+
+def load_json(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise AnnotationError(f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}", str(path)) from None
+    except OSError as error:
+        raise AnnotationError(f"cannot read: {error.strerror}", str(path)) from None
+
+
+def read(path: Path, images_dir: Path | None = None) -> Dataset:
+    doc = load_json(path)
+    try:
+        return parse(doc)
+    except AnnotationError as error:
+        raise error.at(str(path)) from None
+
+
+def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
+    doc = dump(dataset)
+    with atomic_file(Path(path)) as handle:
+        json.dump(doc, handle, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,58 @@
+"""The format registry: one name per format, its reader and writer, and the options each takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import coco, cvat, label_studio, voc, yolo
+from .types import AnnotationError, Dataset
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    read: Callable[..., Dataset]
+    write: Callable[..., None]
+    output_is_directory: bool
+    read_options: tuple[str, ...] = ()
+    write_options: tuple[str, ...] = ()
+
+
+FORMATS = {
+    "coco": Format("coco", coco.read, coco.write, False),
+    "voc": Format("voc", voc.read, voc.write, True, read_options=("zero_based",)),
+    "yolo": Format("yolo", yolo.read, yolo.write, True, read_options=("task",), write_options=("task",)),
+    "label_studio": Format("label_studio", label_studio.read, label_studio.write, False),
+    "cvat": Format("cvat", cvat.read, cvat.write, False),
+}
+ALIASES = {"ls": "label_studio", "label-studio": "label_studio", "labelstudio": "label_studio",
+           "pascal_voc": "voc", "cvat_images": "cvat", "ultralytics": "yolo"}
+
+
+def get(name: str) -> Format:
+    key = ALIASES.get(name.lower(), name.lower())
+    if key not in FORMATS:
+        raise AnnotationError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}")
+    return FORMATS[key]
+
+
+def load(path: Path, format_name: str, images_dir: Path | None = None, **options) -> Dataset:
+    fmt = get(format_name)
+    chosen = {k: v for k, v in options.items() if k in fmt.read_options and v is not None}
+    return fmt.read(Path(path), images_dir, **chosen)
+
+
+def save(dataset: Dataset, path: Path, format_name: str, images_dir: Path | None = None, **options) -> None:
+    fmt = get(format_name)
+    chosen = {k: v for k, v in options.items() if k in fmt.write_options and v is not None}
+    fmt.write(dataset, Path(path), images_dir, **chosen)
+
+
+def convert(source: Path, source_format: str, target: Path, target_format: str,
+            images_dir: Path | None = None, **options) -> Dataset:
+    """Read `source` and write it to `target`; nothing is written unless the whole read succeeds."""
+    dataset = load(source, source_format, images_dir, **options)
+    save(dataset, target, target_format, images_dir, **options)
+    return dataset

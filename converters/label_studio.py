@@ -1,0 +1,222 @@
+"""Label Studio tasks JSON (annotations and predictions).
+
+Quirks kept: coordinates are percentages of `original_width`/`original_height`; a rectangle
+rotates about its top-left corner (x, y), not its centre; brush masks are Label Studio's RLE
+(`brush_rle`); polygons have one ring each, so a multi-ring object is written as a brush mask;
+an open polygon (`closed: false`) is a polyline; a keypoint is one point. Human annotations and
+model predictions are both kept: annotation regions have source "human", prediction regions the
+prediction's model_version and per-region scores, and the image's score is the prediction's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from . import brush_rle, fields
+from .coco import load_json
+from .files import atomic_file, displayed_size, find_image
+from .geometry import polygons_to_mask
+from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
+
+NAME = "label_studio"
+HUMAN = "human"
+ANNOTATION_KEY = "label_studio.annotation"  # which of a task's annotations a region belongs to
+_LABEL_KEYS = {
+    "rectanglelabels": Shape.BOX, "polygonlabels": Shape.POLYGON, "brushlabels": Shape.MASK,
+    "keypointlabels": Shape.POINTS, "choices": Shape.TAG,
+}
+_CONTROL_NAMES = {"rectanglelabels": "label", "polygonlabels": "polygon", "brushlabels": "brush",
+                  "keypointlabels": "keypoint", "choices": "choice"}
+
+
+# ---- parse ---------------------------------------------------------------------------------
+
+def parse_result(result: Any, width: int, height: int, source: str | None, group: int | None) -> list[Region]:
+    kind = fields.require(result, "type", str).lower()
+    if kind not in _LABEL_KEYS:
+        return []  # a control openautoglm does not convert (e.g. a TextArea); not an object
+    value = fields.require(result, "value", dict)
+    labels = fields.require(value, kind, list)
+    if not labels:
+        raise AnnotationError(f"value.{kind} is empty")
+    width = int(fields.number(result, "original_width", width))
+    height = int(fields.number(result, "original_height", height))
+    sx, sy = width / 100.0, height / 100.0
+    shape, box, points, mask = _LABEL_KEYS[kind], None, (), None
+    if shape is Shape.BOX:
+        w, h = fields.number(value, "width") * sx, fields.number(value, "height") * sy
+        rotation = fields.number(value, "rotation", 0.0)
+        left, top = fields.number(value, "x") * sx, fields.number(value, "y") * sy
+        cx, cy = _rotate_about_pivot(left, top, w / 2, h / 2, rotation)
+        box = Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, rotation)
+    elif shape is Shape.POLYGON:
+        raw = fields.require(value, "points", list)
+        if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(c, (int, float)) for c in p) for p in raw):
+            raise AnnotationError("value.points must be a list of [x, y] pairs")
+        ring = tuple((p[0] * sx, p[1] * sy) for p in raw)
+        if value.get("closed") is False:
+            shape = Shape.POLYLINE
+        points = (ring,)
+    elif shape is Shape.MASK:
+        if value.get("format", "rle") != "rle":
+            raise AnnotationError(f"brush format {value.get('format')!r} is not supported (only 'rle')")
+        mask = Mask.from_array(brush_rle.decode(fields.require(value, "rle", list), width, height))
+    elif shape is Shape.POINTS:
+        points = (((fields.number(value, "x") * sx, fields.number(value, "y") * sy),),)
+    attributes = {ANNOTATION_KEY: group} if group else {}
+    return [
+        Region(str(label), shape, box, points, mask, score=fields.number(result, "score", None), source=source,
+               id=result.get("id"), attributes=attributes)
+        for label in labels
+    ]
+
+
+def _rotate_about_pivot(px: float, py: float, dx: float, dy: float, degrees: float) -> tuple[float, float]:
+    """The point (px, py) + (dx, dy) rotated clockwise by `degrees` about (px, py)."""
+    theta = math.radians(degrees)
+    return px + dx * math.cos(theta) - dy * math.sin(theta), py + dx * math.sin(theta) + dy * math.cos(theta)
+
+
+def _task_size(task: dict, images_dir: Path | None, file_name: str) -> tuple[int, int] | None:
+    for group in ("annotations", "predictions"):
+        for entry in task.get(group) or []:
+            for result in (entry or {}).get("result") or []:
+                if isinstance(result, dict) and "original_width" in result and "original_height" in result:
+                    return int(result["original_width"]), int(result["original_height"])
+    if images_dir is not None:
+        stem = PurePosixPath(file_name.split("?d=")[-1]).with_suffix("")
+        found = find_image(Path(images_dir), stem.name)
+        if found is not None:
+            return displayed_size(found)
+    return None
+
+
+def parse_task(task: Any, images_dir: Path | None = None, image_key: str | None = None) -> AnnotatedImage:
+    data = fields.require(task, "data", dict)
+    image_key = image_key or ("image" if "image" in data else next(iter(data), None))
+    if image_key is None or not isinstance(data.get(image_key), str):
+        raise AnnotationError("data has no image URL")
+    file_name = data[image_key]
+    size = _task_size(task, images_dir, file_name)
+    if size is None:
+        raise AnnotationError("no original_width/original_height in its results and no image found in --images")
+    other_data = {k: v for k, v in data.items() if k != image_key}
+    attributes = {"label_studio.data": other_data} if other_data else {}
+    image = ImageRecord(task.get("id"), file_name, size[0], size[1], attributes)
+    item = AnnotatedImage(image)
+    for group_name in ("annotations", "predictions"):
+        for index, entry in enumerate(task.get(group_name) or []):
+            is_prediction = group_name == "predictions"
+            source = (str(entry.get("model_version") or "model")) if is_prediction else HUMAN
+            if is_prediction and item.score is None:
+                item.score = fields.number(entry, "score", None)
+            for r_index, result in enumerate(fields.require(entry, "result", list, [])):
+                try:
+                    item.regions += parse_result(result, size[0], size[1], source, None if is_prediction else index)
+                except AnnotationError as error:
+                    raise error.at(f"{group_name}[{index}].result[{r_index}]") from None
+    return item
+
+
+def parse(doc: Any, images_dir: Path | None = None) -> Dataset:
+    tasks = doc if isinstance(doc, list) else [doc]
+    items = []
+    for index, task in enumerate(tasks):
+        try:
+            items.append(parse_task(task, images_dir))
+        except AnnotationError as error:
+            ident = task.get("id") if isinstance(task, dict) else None
+            raise error.at(f"task {index}" + (f" (id {ident})" if ident is not None else "")) from None
+    return Dataset([], items).with_all_labels()
+
+
+# ---- dump ----------------------------------------------------------------------------------
+
+def dump_region(region: Region, width: int, height: int, region_id: str) -> list[dict[str, Any]]:
+    """One region -> Label Studio results (several only for multi-point keypoints)."""
+    sx, sy = 100.0 / width, 100.0 / height
+    if region.shape is Shape.POLYGON and len(region.points) > 1:
+        # Label Studio polygons have one ring; a brush mask keeps the object whole.
+        region = Region(region.label, Shape.MASK, mask=polygons_to_mask(region.points, width, height),
+                        score=region.score, source=region.source, id=region.id)
+    kind = {Shape.BOX: "rectanglelabels", Shape.POLYGON: "polygonlabels", Shape.POLYLINE: "polygonlabels",
+            Shape.MASK: "brushlabels", Shape.POINTS: "keypointlabels", Shape.TAG: "choices"}[region.shape]
+    values: list[dict[str, Any]]
+    if region.shape is Shape.BOX:
+        box = region.box
+        left, top = box.corners()[0]
+        values = [{"x": left * sx, "y": top * sy, "width": box.width * sx, "height": box.height * sy,
+                   "rotation": box.rotation}]
+    elif region.shape in (Shape.POLYGON, Shape.POLYLINE):
+        values = [{"points": [[x * sx, y * sy] for x, y in region.points[0]],
+                   "closed": region.shape is Shape.POLYGON}]
+    elif region.shape is Shape.MASK:
+        values = [{"format": "rle", "rle": brush_rle.encode(region.mask.to_array())}]
+    elif region.shape is Shape.POINTS:
+        values = [{"x": x * sx, "y": y * sy, "width": 0.5} for x, y in region.points[0]]
+    else:
+        values = [{}]
+    results = []
+    for index, value in enumerate(values):
+        value[kind] = [region.label]
+        result = {"id": region_id if index == 0 else f"{region_id}_{index}", "type": kind,
+                  "from_name": _CONTROL_NAMES[kind], "to_name": "image", "value": value}
+        if region.shape is not Shape.TAG:
+            result.update(original_width=width, original_height=height, image_rotation=0)
+        if region.score is not None:
+            result["score"] = region.score
+        results.append(result)
+    return results
+
+
+def dump_item(item: AnnotatedImage, index: int) -> dict[str, Any]:
+    image = item.image
+    annotations: dict[int, list] = {}
+    predictions: dict[str, list] = {}
+    for r_index, region in enumerate(item.regions):
+        region_id = str(region.id) if region.id is not None else f"{index}_{r_index}"
+        results = dump_region(region, image.width, image.height, region_id)
+        if region.source in (None, HUMAN) and region.score is None:
+            annotations.setdefault(region.attributes.get(ANNOTATION_KEY) or 0, []).extend(results)
+        else:
+            predictions.setdefault(region.source or "model", []).extend(results)
+    task: dict[str, Any] = {}
+    if image.id is not None:
+        task["id"] = image.id
+    task["data"] = {"image": image.file_name, **image.attributes.get("label_studio.data", {})}
+    task["annotations"] = [{"result": results} for _, results in sorted(annotations.items())]
+    task["predictions"] = [
+        {"model_version": version, "score": _prediction_score(item, results), "result": results}
+        for version, results in predictions.items()
+    ]
+    return task
+
+
+def _prediction_score(item: AnnotatedImage, results: list[dict]) -> float | None:
+    if item.score is not None:
+        return item.score
+    scores = [r["score"] for r in results if "score" in r]
+    return float(np.mean(scores)) if scores else None
+
+
+def dump(dataset: Dataset) -> list[dict[str, Any]]:
+    return [dump_item(item, index) for index, item in enumerate(dataset.items)]
+
+
+def read(path: Path, images_dir: Path | None = None) -> Dataset:
+    doc = load_json(path)
+    try:
+        return parse(doc, images_dir)
+    except AnnotationError as error:
+        raise error.at(str(path)) from None
+
+
+def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
+    tasks = dump(dataset)
+    with atomic_file(Path(path)) as handle:
+        json.dump(tasks, handle, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,202 @@
+"""Pascal VOC XML (one Annotations/<name>.xml per image), optional SegmentationObject PNGs.
+
+Quirks kept: VOC boxes are 1-based and inclusive (a box on pixel 0 only is xmin=1, xmax=1), so
+x1 = xmin - 1 and x2 = xmax; files written by CVAT or datumaro are 0-based with an exclusive end
+and are read with `zero_based=True`. Coordinates are integers, so writing rounds to whole pixels.
+`difficult`, `truncated`, `occluded` and `pose` are kept as region attributes, CVAT's
+`<attributes>` block as free attributes. A SegmentationObject PNG holds object i as value i + 1.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path, PurePosixPath
+from xml.sax.saxutils import escape
+
+import numpy as np
+from PIL import Image
+
+from .fields import parse_float, parse_int
+from .files import atomic_directory, find_image
+from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
+from .geometry import polygons_to_mask
+
+NAME = "voc"
+_FLAGS = ("difficult", "truncated", "occluded")
+
+
+def parse_annotation(text: str, zero_based: bool = False) -> AnnotatedImage:
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as error:
+        raise AnnotationError(f"invalid XML: {error}") from None
+    file_name = (root.findtext("filename") or "").strip()
+    size = root.find("size")
+    if size is None:
+        raise AnnotationError("missing <size> (width and height are required)")
+    width = parse_int(size.findtext("width"), "<size><width>")
+    height = parse_int(size.findtext("height"), "<size><height>")
+    folder = (root.findtext("folder") or "").strip()
+    image = ImageRecord(None, file_name, width, height, {"voc.folder": folder} if folder else {})
+    offset = 0.0 if zero_based else 1.0
+    regions = []
+    for index, obj in enumerate(root.iter("object")):
+        try:
+            regions.append(_parse_object(obj, offset))
+        except AnnotationError as error:
+            raise error.at(f"<object> {index + 1}") from None
+    return AnnotatedImage(image, regions)
+
+
+def _parse_object(obj: ET.Element, offset: float) -> Region:
+    label = (obj.findtext("name") or "").strip()
+    if not label:
+        raise AnnotationError("missing <name>")
+    bndbox = obj.find("bndbox")
+    if bndbox is None:
+        raise AnnotationError("missing <bndbox>")
+    xmin, ymin, xmax, ymax = (parse_float(bndbox.findtext(k), f"<{k}>") for k in ("xmin", "ymin", "xmax", "ymax"))
+    attributes: dict = {}
+    for flag in _FLAGS:
+        text = obj.findtext(flag)
+        if text is not None and text.strip() not in ("", "0", "false", "False"):
+            attributes[flag] = True
+    pose = (obj.findtext("pose") or "").strip()
+    if pose and pose != "Unspecified":
+        attributes["pose"] = pose
+    for attribute in obj.findall("attributes/attribute"):
+        attributes[(attribute.findtext("name") or "").strip()] = (attribute.findtext("value") or "").strip()
+    return Region(label, Shape.BOX, Box(xmin - offset, ymin - offset, xmax, ymax), attributes=attributes)
+
+
+def dump_annotation(item: AnnotatedImage) -> str:
+    image = item.image
+    name = PurePosixPath(image.file_name).name
+    segmented = any(r.shape in (Shape.POLYGON, Shape.MASK) for r in item.regions)
+    parts = [
+        "<annotation>\n",
+        f"  <folder>{escape(str(image.attributes.get('voc.folder', '')))}</folder>\n",
+        f"  <filename>{escape(name)}</filename>\n",
+        f"  <size><width>{image.width}</width><height>{image.height}</height><depth>3</depth></size>\n",
+        f"  <segmented>{int(segmented)}</segmented>\n",
+    ]
+    for region in item.regions:
+        if region.shape is Shape.TAG:
+            continue
+        corners = region.box.corners()
+        x1, y1 = corners.min(axis=0)
+        x2, y2 = corners.max(axis=0)
+        attributes = dict(region.attributes)
+        flags = "".join(f"<{f}>{int(bool(attributes.pop(f, False)))}</{f}>" for f in _FLAGS)
+        pose = escape(str(attributes.pop("pose", "Unspecified")))
+        extra = "".join(
+            f"<attribute><name>{escape(str(k))}</name><value>{escape(str(v))}</value></attribute>"
+            for k, v in attributes.items() if "." not in k
+        )
+        parts.append(
+            f"  <object><name>{escape(region.label)}</name><pose>{pose}</pose>{flags}"
+            f"<bndbox><xmin>{round(x1) + 1}</xmin><ymin>{round(y1) + 1}</ymin>"
+            f"<xmax>{round(x2)}</xmax><ymax>{round(y2)}</ymax></bndbox>"
+            + (f"<attributes>{extra}</attributes>" if extra else "")
+            + "</object>\n"
+        )
+    parts.append("</annotation>\n")
+    return "".join(parts)
+
+
+def _stem(file_name: str) -> PurePosixPath:
+    return PurePosixPath(file_name.split("://")[-1].lstrip("/")).with_suffix("")
+
+
+def _read_label_order(root: Path) -> list[str]:
+    for name in ("labels.txt", "labelmap.txt"):
+        path = root / name
+        if path.is_file():
+            lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+            # labelmap.txt (datumaro, CVAT) lines are `name:color:parts:actions`.
+            return [line.split(":")[0] for line in lines if line and not line.startswith("#")]
+    return []
+
+
+def read(path: Path, images_dir: Path | None = None, zero_based: bool = False) -> Dataset:
+    root = Path(path)
+    annotations_dir = root / "Annotations" if (root / "Annotations").is_dir() else root
+    order = _read_label_order(root)
+    items = []
+    for xml_path in sorted(annotations_dir.rglob("*.xml")):
+        try:
+            item = parse_annotation(xml_path.read_text(encoding="utf-8"), zero_based)
+        except AnnotationError as error:
+            raise error.at(str(xml_path)) from None
+        stem = xml_path.relative_to(annotations_dir).with_suffix("")
+        file_name = str(PurePosixPath(*stem.parts[:-1], item.image.file_name or f"{stem.name}.jpg"))
+        item.image = ImageRecord(None, file_name, item.image.width, item.image.height, item.image.attributes)
+        _attach_masks(item, root / "SegmentationObject" / stem.with_suffix(".png"))
+        items.append(item)
+    labels = order + sorted({r.label for i in items for r in i.regions} - set(order))
+    return Dataset([Category(n) for n in labels], items)
+
+
+def _attach_masks(item: AnnotatedImage, png: Path) -> None:
+    if not png.is_file():
+        return
+    with Image.open(png) as image:
+        instances = np.asarray(image)
+    if instances.shape[:2] != (item.image.height, item.image.width):
+        raise AnnotationError(
+            f"mask is {instances.shape[1]}x{instances.shape[0]} but the image is {item.image.width}x{item.image.height}",
+            str(png),
+        )
+    for index, region in enumerate(item.regions):
+        bitmap = instances == index + 1
+        if bitmap.any():
+            item.regions[index] = Region(
+                region.label, Shape.MASK, region.box, mask=Mask.from_array(bitmap), attributes=region.attributes
+            )
+
+
+def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
+    dataset = dataset.with_all_labels()
+    with atomic_directory(Path(path)) as out:
+        (out / "labels.txt").write_text("".join(f"{n}\n" for n in dataset.label_names), encoding="utf-8")
+        stems = []
+        for item in dataset.items:
+            stem = _stem(item.image.file_name)
+            stems.append(str(stem))
+            xml_path = out / "Annotations" / stem.with_suffix(".xml")
+            xml_path.parent.mkdir(parents=True, exist_ok=True)
+            xml_path.write_text(dump_annotation(item), encoding="utf-8")
+            _write_instance_png(item, out / "SegmentationObject" / stem.with_suffix(".png"))
+            if images_dir is not None:
+                _copy_image(Path(images_dir), item.image.file_name, out / "JPEGImages" / stem.parent)
+        main = out / "ImageSets" / "Main" / "default.txt"
+        main.parent.mkdir(parents=True)
+        main.write_text("".join(f"{s}\n" for s in stems), encoding="utf-8")
+
+
+def _write_instance_png(item: AnnotatedImage, png: Path) -> None:
+    drawable = [(i, r) for i, r in enumerate(item.regions) if r.shape in (Shape.POLYGON, Shape.MASK)]
+    if not drawable:
+        return
+    if len(item.regions) > 254:
+        raise AnnotationError("VOC instance PNGs hold at most 254 objects per image", item.image.file_name)
+    instances = np.zeros((item.image.height, item.image.width), dtype=np.uint8)
+    for index, region in drawable:
+        mask = region.mask or polygons_to_mask(region.points, item.image.width, item.image.height)
+        instances[mask.to_array()] = index + 1
+    png.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(instances, mode="L").save(png)
+
+
+def _copy_image(images_dir: Path, file_name: str, target_dir: Path) -> None:
+    stem = _stem(file_name)
+    source = find_image(images_dir / stem.parent, stem.name)
+    if source is None:
+        raise AnnotationError("image not found", str(images_dir / file_name))
+    target_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target_dir / source.name)
+    except OSError:
+        shutil.copy2(source, target_dir / source.name)

@@ -1,0 +1,240 @@
+"""YOLO txt labels (ultralytics and darknet layouts).
+
+Quirks kept: coordinates are normalised by the image size, which YOLO does not store (so reading
+needs the images); detection lines are `class cx cy w h [conf]`, segmentation lines
+`class x1 y1 ... xn yn [conf]`, oriented boxes `class x1 y1 x2 y2 x3 y3 x4 y4` (ambiguous with a
+4-point polygon, so the task comes from `data.yaml`'s `task` key or the caller). Class names come
+from `data.yaml` (`names` as a list or an {index: name} dict), `classes.txt`, or darknet's
+`obj.names`/`obj.data`. Ultralytics can not mix boxes and polygons in one dataset, so a dataset
+with polygons or masks is written as segmentation throughout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+
+import yaml
+
+from .files import IMAGE_SUFFIXES, atomic_directory, atomic_file, displayed_size, find_image
+from .fields import parse_float, parse_int
+from .geometry import box_from_corners, mask_to_polygons
+from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Region, Shape
+
+NAME = "yolo"
+TASKS = ("detect", "segment", "obb")
+_FLOAT = ".12g"  # enough digits to keep 1e-6 px on images up to 100k px wide
+
+
+# ---- pure parse / dump over one label file's text -------------------------------------------
+
+def parse_labels(text: str, names: list[str], width: int, height: int, task: str = "detect") -> list[Region]:
+    regions = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            regions.append(_parse_line(line.split(), names, width, height, task))
+        except AnnotationError as error:
+            raise error.at(f"line {line_number}") from None
+    return regions
+
+
+def _parse_line(tokens: list[str], names: list[str], width: int, height: int, task: str) -> Region:
+    class_index = parse_int(tokens[0], "class index")
+    if not 0 <= class_index < len(names):
+        raise AnnotationError(f"class index {class_index} is not in the {len(names)} class names")
+    values = [parse_float(token, f"value {i + 1}") for i, token in enumerate(tokens[1:])]
+    score = None
+    if len(values) in (5, 9) or (len(values) > 6 and len(values) % 2 == 1):
+        *values, score = values  # a trailing confidence, as ultralytics' save_conf writes it
+    xs = [v * width for v in values[0::2]]
+    ys = [v * height for v in values[1::2]]
+    label = names[class_index]
+    if len(values) == 4:
+        cx, cy, w, h = xs[0], ys[0], xs[1], ys[1]
+        if w < 0 or h < 0:
+            raise AnnotationError(f"negative box size {values[2]} x {values[3]}")
+        return Region(label, Shape.BOX, Box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), score=score)
+    if len(values) == 8 and task == "obb":
+        return Region(label, Shape.BOX, box_from_corners(list(zip(xs, ys))), score=score)
+    if len(values) >= 6 and len(values) % 2 == 0:
+        return Region(label, Shape.POLYGON, points=(tuple(zip(xs, ys)),), score=score)
+    raise AnnotationError(
+        f"expected 4 numbers (box), 8 (oriented box) or 6+ pairs (polygon) after the class, got {len(values)}"
+    )
+
+
+def choose_task(dataset: Dataset) -> str:
+    regions = [r for item in dataset.items for r in item.regions if r.shape is not Shape.TAG]
+    if any(r.shape in (Shape.POLYGON, Shape.MASK) for r in regions):
+        return "segment"
+    if any(r.box.rotation for r in regions):
+        return "obb"
+    return "detect"
+
+
+def dump_labels(regions: Iterable[Region], index_by_label: dict[str, int], width: int, height: int, task: str) -> str:
+    lines = []
+    for region in regions:
+        if region.shape is Shape.TAG:
+            continue
+        coordinates = _coordinates(region, task)
+        normalised = [x / width if i % 2 == 0 else x / height for i, x in enumerate(coordinates)]
+        lines.append(" ".join([str(index_by_label[region.label])] + [format(v, _FLOAT) for v in normalised]))
+    return "".join(line + "\n" for line in lines)
+
+
+def _coordinates(region: Region, task: str) -> list[float]:
+    box = region.box
+    if task == "detect":
+        x1, y1 = box.corners().min(axis=0) if box.rotation else (box.x1, box.y1)
+        x2, y2 = box.corners().max(axis=0) if box.rotation else (box.x2, box.y2)
+        return [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+    if task == "obb" or region.shape not in (Shape.POLYGON, Shape.MASK):
+        return [float(c) for c in box.corners().ravel()]
+    rings = region.points if region.shape is Shape.POLYGON else mask_to_polygons(region.mask)
+    if not rings:
+        return [float(c) for c in box.corners().ravel()]
+    # One polygon per line: YOLO has no multi-ring objects, so the largest ring stands for the object.
+    ring = max(rings, key=lambda r: _polygon_area(r))
+    return [c for point in ring for c in point]
+
+
+def _polygon_area(ring) -> float:
+    return abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1]))) / 2
+
+
+# ---- file layer ---------------------------------------------------------------------------
+
+def _read_names(root: Path) -> tuple[list[str], dict]:
+    """Class names and the data.yaml contents (empty if none) of a dataset directory."""
+    config: dict = {}
+    yaml_path = next((p for p in (root / "data.yaml", root / "dataset.yaml") if p.is_file()), None)
+    if yaml_path is not None:
+        try:
+            config = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise AnnotationError(f"invalid YAML: {error}", str(yaml_path)) from None
+        names = config.get("names")
+        if isinstance(names, dict):
+            ordered = sorted((int(k), str(v)) for k, v in names.items())
+            if [k for k, _ in ordered] != list(range(len(ordered))):
+                raise AnnotationError("names must be indexed 0..n-1", f"{yaml_path}: names")
+            return [v for _, v in ordered], config
+        if isinstance(names, list):
+            return [str(n) for n in names], config
+        raise AnnotationError("missing 'names' (a list or a dict)", str(yaml_path))
+    for candidate in (root / "classes.txt", root / "obj.names"):
+        if candidate.is_file():
+            return [n.strip() for n in candidate.read_text(encoding="utf-8").splitlines() if n.strip()], config
+    raise AnnotationError("no class names: expected data.yaml, classes.txt or obj.names", str(root))
+
+
+def _label_files(root: Path, config: dict) -> list[tuple[Path, Path, str]]:
+    """(labels directory, label file, subset) for every label file of the dataset."""
+    splits = [(key, config[key]) for key in ("train", "val", "test") if isinstance(config.get(key), str)]
+    base = root / config.get("path", ".") if config else root
+    found: dict[Path, tuple[Path, Path, str]] = {}
+    for subset, images_rel in splits:
+        labels_dir = _labels_dir_for(base / images_rel)
+        for label in sorted(labels_dir.rglob("*.txt")) if labels_dir.is_dir() else []:
+            found.setdefault(label, (labels_dir, label, subset))
+    if not found:  # flat layouts: labels/ (Label Studio export, ours) or darknet's obj_*_data/
+        for labels_dir in [root / "labels", *sorted(root.glob("obj_*_data"))]:
+            for label in sorted(labels_dir.rglob("*.txt")) if labels_dir.is_dir() else []:
+                found.setdefault(label, (labels_dir, label, "train"))
+    return list(found.values())
+
+
+def _labels_dir_for(images_dir: Path) -> Path:
+    parts = list(images_dir.parts)
+    if "images" in parts:
+        index = len(parts) - 1 - parts[::-1].index("images")
+        parts[index] = "labels"
+    return Path(*parts)
+
+
+def read(path: Path, images_dir: Path | None = None, task: str | None = None) -> Dataset:
+    root = Path(path)
+    if root.is_file():
+        root = root.parent
+    names, config = _read_names(root)
+    task = task or config.get("task") or "detect"
+    items = []
+    for labels_dir, label_path, subset in _label_files(root, config):
+        relative = label_path.relative_to(labels_dir).with_suffix("")
+        image_path = _find_image_for(labels_dir, relative, images_dir)
+        if image_path is None:
+            raise AnnotationError(
+                "no image found for this label file (YOLO needs the image for its size); pass --images DIR",
+                str(label_path),
+            )
+        width, height = displayed_size(image_path)
+        file_name = str(PurePosixPath(*relative.parts[:-1], image_path.name))
+        try:
+            regions = parse_labels(label_path.read_text(encoding="utf-8"), names, width, height, task)
+        except AnnotationError as error:
+            raise error.at(str(label_path)) from None
+        attributes = {"subset": subset} if subset != "train" else {}
+        items.append(AnnotatedImage(ImageRecord(None, file_name, width, height, attributes), regions))
+    return Dataset([Category(n) for n in names], items)
+
+
+def _find_image_for(labels_dir: Path, relative: Path, images_dir: Path | None) -> Path | None:
+    candidates = []
+    if images_dir is not None:
+        candidates += [Path(images_dir) / relative.parent, Path(images_dir)]
+    candidates.append(_images_dir_for(labels_dir) / relative.parent)
+    candidates.append(labels_dir / relative.parent)  # darknet keeps images beside their labels
+    for directory in candidates:
+        found = find_image(directory, relative.name)
+        if found is not None:
+            return found
+    return None
+
+
+def _images_dir_for(labels_dir: Path) -> Path:
+    parts = list(labels_dir.parts)
+    if "labels" in parts:
+        parts[len(parts) - 1 - parts[::-1].index("labels")] = "images"
+    return Path(*parts)
+
+
+def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: str | None = None) -> None:
+    """Ultralytics layout: data.yaml, labels/<subset>/<name>.txt and, given images_dir, images/<subset>/."""
+    dataset = dataset.with_all_labels()
+    task = task or choose_task(dataset)
+    if task not in TASKS:
+        raise AnnotationError(f"unknown YOLO task {task!r}; expected one of {', '.join(TASKS)}")
+    index_by_label = {name: i for i, name in enumerate(dataset.label_names)}
+    subsets = sorted({item.image.attributes.get("subset", "train") for item in dataset.items} or {"train"})
+    with atomic_directory(Path(path)) as out:
+        for item in dataset.items:
+            image = item.image
+            subset = image.attributes.get("subset", "train")
+            relative = PurePosixPath(image.file_name.split("://")[-1].lstrip("/"))
+            label_path = out / "labels" / subset / relative.with_suffix(".txt")
+            label_path.parent.mkdir(parents=True, exist_ok=True)
+            label_path.write_text(dump_labels(item.regions, index_by_label, image.width, image.height, task))
+            if images_dir is not None:
+                _place_image(Path(images_dir) / relative, out / "images" / subset / relative)
+        splits = {s: f"images/{s}" for s in subsets}
+        splits.setdefault("val", splits.get("train", f"images/{subsets[0]}"))  # ultralytics requires val
+        config = {**splits, "names": dataset.label_names}  # no `path`: ultralytics then uses this folder
+        if task != "detect":
+            config["task"] = task
+        with atomic_file(out / "data.yaml") as handle:
+            yaml.safe_dump(config, handle, sort_keys=False, allow_unicode=True)
+
+
+def _place_image(source: Path, target: Path) -> None:
+    if not source.is_file() or source.suffix.lower() not in IMAGE_SUFFIXES:
+        raise AnnotationError("image not found", str(source))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)  # no copy when on the same file system
+    except OSError:
+        shutil.copy2(source, target)

@@ -1,0 +1,1 @@
+"""Proposers, segmenters, scoring and calibration. Depends on converters only."""

@@ -1,0 +1,16 @@
+"""openautoglm: pre-annotation backend for Label Studio and CVAT, and lossless format converters.
+
+Public Python API:
+    from openautoglm import load, save, convert, Dataset, Region, Box, Mask
+"""
+
+__version__ = "0.1.0"
+
+from openautoglm.converters import (  # noqa: E402  (the version is read by submodules)
+    AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape, convert, load, save,
+)
+
+__all__ = [
+    "__version__", "convert", "load", "save",
+    "AnnotatedImage", "AnnotationError", "Box", "Category", "Dataset", "ImageRecord", "Mask", "Region", "Shape",
+]
