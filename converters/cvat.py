@@ -4,7 +4,7 @@ Quirks kept: boxes rotate about their centre (the canonical convention); points 
 masks are `rle` run lengths (background first, row-major) over the crop `left, top, width, height`
 (width = right - left + 1); `occluded` and `z_order` are shape attributes; `source` is manual,
 auto, semi-auto or file; attribute values are strings ("true"/"false" for checkboxes, read back
-as booleans). Multi-ring polygons are written as masks, CVAT polygons having one ring.
+as booleans). Multi-ring polygons are written as one polygon per ring sharing a group_id, and read back as one object.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import numpy as np
 
 from .fields import parse_float, parse_int
 from .files import atomic_file
-from .geometry import polygons_to_mask
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 
 NAME = "cvat"
@@ -129,6 +128,7 @@ def parse(text: str) -> Dataset:
                     item.regions.append(parse_shape(child, image.width, image.height))
                 except AnnotationError as error:
                     raise error.at(f"<{child.tag}> {s_index + 1}") from None
+            item.regions = _merge_groups(item.regions)
         except AnnotationError as error:
             raise error.at(where) from None
         items.append(item)
@@ -150,9 +150,6 @@ def _attribute_text(value: Any) -> str:
 
 
 def dump_shape(region: Region, width: int, height: int) -> str:
-    if region.shape is Shape.POLYGON and len(region.points) > 1:
-        region = Region(region.label, Shape.MASK, mask=polygons_to_mask(region.points, width, height),
-                        source=region.source, attributes=region.attributes)
     attrs = region.attributes
     source = "manual" if region.source in (None, HUMAN) else region.source if region.source in _SOURCES else "auto"
     head = f"<{region.shape.value} label={quoteattr(region.label)} source={quoteattr(source)}"
@@ -179,6 +176,41 @@ def dump_shape(region: Region, width: int, height: int) -> str:
     return f"    {head}>{children}</{region.shape.value}>\n"
 
 
+def _split_rings(regions: list[Region]) -> list[Region]:
+    """CVAT polygons have one ring: a multi-ring object becomes one polygon per ring in a new group."""
+    next_group = 1 + max((int(r.attributes.get("cvat.group_id", 0)) for r in regions), default=0)
+    result = []
+    for region in regions:
+        if region.shape is Shape.POLYGON and len(region.points) > 1:
+            attributes = {**region.attributes, "cvat.group_id": next_group}
+            next_group += 1
+            result += [Region(region.label, Shape.POLYGON, points=(ring,), source=region.source,
+                              attributes=attributes) for ring in region.points]
+        else:
+            result.append(region)
+    return result
+
+
+def _merge_groups(regions: list[Region]) -> list[Region]:
+    """Polygons of one label in one group are one object (as CVAT's own COCO export treats them)."""
+    groups: dict[tuple, list[int]] = {}
+    for index, region in enumerate(regions):
+        group = region.attributes.get("cvat.group_id")
+        if region.shape is Shape.POLYGON and group:
+            groups.setdefault((group, region.label), []).append(index)
+    merged = list(regions)
+    for indices in groups.values():
+        if len(indices) < 2:
+            continue
+        first = regions[indices[0]]
+        attributes = {k: v for k, v in first.attributes.items() if k != "cvat.group_id"}
+        merged[indices[0]] = Region(first.label, Shape.POLYGON, points=tuple(regions[i].points[0] for i in indices),
+                                    source=first.source, attributes=attributes)
+        for i in indices[1:]:
+            merged[i] = None
+    return [r for r in merged if r is not None]
+
+
 def _label_attributes(dataset: Dataset) -> dict[str, dict[str, None]]:
     used: dict[str, dict[str, None]] = {name: {} for name in dataset.label_names}
     for item in dataset.items:
@@ -203,7 +235,7 @@ def dump(dataset: Dataset) -> str:
         subset = f' subset={quoteattr(str(image.attributes["subset"]))}' if "subset" in image.attributes else ""
         parts.append(f'  <image id="{image_id}" name={quoteattr(image.file_name)} width="{image.width}" '
                      f'height="{image.height}"{subset}>\n')
-        parts.extend(dump_shape(region, image.width, image.height) for region in item.regions)
+        parts.extend(dump_shape(region, image.width, image.height) for region in _split_rings(item.regions))
         parts.append("  </image>\n")
     parts.append("</annotations>\n")
     return "".join(parts)

@@ -98,13 +98,19 @@ def _coordinates(region: Region, task: str) -> list[float]:
     rings = region.points if region.shape is Shape.POLYGON else mask_to_polygons(region.mask)
     if not rings:
         return [float(c) for c in box.corners().ravel()]
-    # One polygon per line: YOLO has no multi-ring objects, so the largest ring stands for the object.
-    ring = max(rings, key=lambda r: _polygon_area(r))
-    return [c for point in ring for c in point]
+    return [c for point in _merge_rings(rings) for c in point]
 
 
-def _polygon_area(ring) -> float:
-    return abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(ring, ring[1:] + ring[:1]))) / 2
+def _merge_rings(rings) -> list:
+    """One ring for a multi-ring object (YOLO has one polygon per line): each ring is walked and
+    closed in turn, joined by zero-width bridges back to the first, so the extent is kept whole."""
+    if len(rings) == 1:
+        return list(rings[0])
+    merged = []
+    for ring in rings:
+        merged += list(ring) + [ring[0]]
+    merged += [ring[0] for ring in reversed(rings[1:-1])]
+    return merged
 
 
 # ---- file layer ---------------------------------------------------------------------------
