@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .fields import parse_float, parse_int
+from . import progress
 from .files import atomic_directory, find_image
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 from .geometry import polygons_to_mask
@@ -122,10 +123,14 @@ def _read_label_order(root: Path) -> list[str]:
 
 def read(path: Path, images_dir: Path | None = None, zero_based: bool = False) -> Dataset:
     root = Path(path)
-    annotations_dir = root / "Annotations" if (root / "Annotations").is_dir() else root
+    if root.is_file():  # one annotation file
+        annotations_dir, xml_paths, root = root.parent, [root], root.parent.parent
+    else:
+        annotations_dir = root / "Annotations" if (root / "Annotations").is_dir() else root
+        xml_paths = sorted(annotations_dir.rglob("*.xml"))
     order = _read_label_order(root)
     items = []
-    for xml_path in sorted(annotations_dir.rglob("*.xml")):
+    for xml_path in progress.track(xml_paths, "reading VOC"):
         try:
             item = parse_annotation(xml_path.read_text(encoding="utf-8"), zero_based)
         except AnnotationError as error:
@@ -162,7 +167,7 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
     with atomic_directory(Path(path)) as out:
         (out / "labels.txt").write_text("".join(f"{n}\n" for n in dataset.label_names), encoding="utf-8")
         stems = []
-        for item in dataset.items:
+        for item in progress.track(dataset.items, "writing VOC"):
             stem = _stem(item.image.file_name)
             stems.append(str(stem))
             xml_path = out / "Annotations" / stem.with_suffix(".xml")

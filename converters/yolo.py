@@ -18,6 +18,7 @@ from typing import Iterable
 
 import yaml
 
+from . import progress
 from .files import IMAGE_SUFFIXES, atomic_directory, atomic_file, displayed_size, find_image
 from .fields import parse_float, parse_int
 from .geometry import box_from_corners, mask_to_polygons
@@ -170,7 +171,7 @@ def read(path: Path, images_dir: Path | None = None, task: str | None = None) ->
     names, config = _read_names(root)
     task = task or config.get("task") or "detect"
     items = []
-    for labels_dir, label_path, subset in _label_files(root, config):
+    for labels_dir, label_path, subset in progress.track(_label_files(root, config), "reading YOLO"):
         relative = label_path.relative_to(labels_dir).with_suffix("")
         image_path = _find_image_for(labels_dir, relative, images_dir)
         if image_path is None:
@@ -218,7 +219,7 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
     index_by_label = {name: i for i, name in enumerate(dataset.label_names)}
     subsets = sorted({item.image.attributes.get("subset", "train") for item in dataset.items} or {"train"})
     with atomic_directory(Path(path)) as out:
-        for item in dataset.items:
+        for item in progress.track(dataset.items, "writing YOLO"):
             image = item.image
             subset = image.attributes.get("subset", "train")
             relative = PurePosixPath(image.file_name.split("://")[-1].lstrip("/"))

@@ -1,0 +1,126 @@
+"""`openautoglm convert`: every format pair from the command line, and every malformed input
+gives one clear error naming the file and element, exit code 2, and no output written."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from openautoglm.cli import main
+
+FORMATS = ["coco", "voc", "yolo", "label_studio", "cvat"]
+SUFFIX = {"coco": ".json", "label_studio": ".json", "cvat": ".xml", "voc": "", "yolo": ""}
+
+COCO = {
+    "images": [{"id": 7, "file_name": "a.png", "width": 40, "height": 30}],
+    "categories": [{"id": 1, "name": "cat"}, {"id": 4, "name": "dog"}],
+    "annotations": [
+        {"id": 3, "image_id": 7, "category_id": 4, "bbox": [2, 3, 10, 12], "iscrowd": 0, "area": 120,
+         "segmentation": [[2, 3, 12, 3, 12, 15, 2, 15]]},
+        {"id": 5, "image_id": 7, "category_id": 1, "bbox": [20, 5, 5, 5], "iscrowd": 0, "area": 25, "segmentation": []},
+    ],
+}
+
+
+@pytest.fixture
+def coco_file(tmp_path: Path) -> Path:
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (40, 30)).save(images / "a.png")
+    path = tmp_path / "in.json"
+    path.write_text(json.dumps(COCO))
+    return path
+
+
+@pytest.mark.parametrize("source, target", [pytest.param(a, b, id=f"{a}-{b}") for a, b in itertools.product(FORMATS, repeat=2)])
+def test_convert_every_pair(coco_file: Path, tmp_path: Path, source: str, target: str) -> None:
+    images = str(tmp_path / "images")
+    first = tmp_path / f"first{SUFFIX[source]}"
+    assert main(["convert", str(coco_file), "--from", "coco", "--to", source, str(first)]) == 0
+    second = tmp_path / f"second{SUFFIX[target]}"
+    assert main(["convert", str(first), "--from", source, "--to", target, str(second), "--images", images]) == 0
+    back = tmp_path / "back.json"
+    assert main(["convert", str(second), "--from", target, "--to", "coco", str(back), "--images", images]) == 0
+    doc = json.loads(back.read_text())
+    names = {c["id"]: c["name"] for c in doc["categories"]}
+    found = sorted((names[a["category_id"]], a["bbox"]) for a in doc["annotations"])
+    assert [label for label, _ in found] == ["cat", "dog"]
+    # within 1 px: VOC stores integers and keeps the polygon as a rasterised mask
+    assert found[0][1] == pytest.approx([20, 5, 5, 5], abs=1) and found[1][1] == pytest.approx([2, 3, 10, 12], abs=1)
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "openautoglm.cli", *args], capture_output=True, text=True)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _yolo_with_four_numbers(root: Path) -> Path:
+    _write(root / "data.yaml", "names: [cat]\ntrain: images/train\nval: images/train\n")
+    (root / "images" / "train").mkdir(parents=True)
+    Image.new("RGB", (10, 10)).save(root / "images" / "train" / "x.png")
+    _write(root / "labels" / "train" / "x.txt", "0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2\n")
+    return root
+
+
+MALFORMED = [
+    pytest.param("coco", lambda d: _write(d / "t.json", '{"images": [{"id": 1,'), "t.json",
+                 "invalid JSON at line 1", id="truncated-json"),
+    pytest.param("voc", lambda d: _write(d / "v" / "Annotations" / "x.xml",
+                                         "<annotation><filename>x.jpg</filename><object><name>a</name></object></annotation>"),
+                 "x.xml", "missing <size>", id="voc-without-size"),
+    pytest.param("yolo", lambda d: _yolo_with_four_numbers(d / "y"), "x.txt: line 2",
+                 "expected 4 numbers (box), 8 (oriented box) or 6+ pairs (polygon) after the class, got 3",
+                 id="yolo-line-with-4-numbers"),
+    pytest.param("coco", lambda d: _write(d / "r.json", json.dumps({
+        **COCO, "annotations": [{"id": 9, "image_id": 7, "category_id": 1, "bbox": [0, 0, 1, 1], "iscrowd": 1,
+                                 "segmentation": {"size": [10, 10], "counts": [100]}}]})),
+                 "annotations[0] (id 9)", "RLE size 10x10 disagrees with image 40x30", id="rle-size-mismatch"),
+    pytest.param("coco", lambda d: _write(d / "c.json", json.dumps({
+        **COCO, "annotations": [{"id": 9, "image_id": 7, "category_id": 2, "bbox": [0, 0, 1, 1]}]})),
+                 "annotations[0] (id 9)", "unknown category_id 2", id="unknown-category-id"),
+]
+
+
+@pytest.mark.parametrize("fmt, make, where, reason", MALFORMED)
+def test_malformed_input_fails_cleanly(tmp_path: Path, fmt: str, make, where: str, reason: str) -> None:
+    source = make(tmp_path)
+    for target in ("coco", "yolo"):
+        output = tmp_path / f"out-{target}"
+        result = _run(["convert", str(source), "--from", fmt, "--to", target, str(output)])
+        assert result.returncode == 2, result.stderr
+        message = result.stderr.strip()
+        assert message.startswith("openautoglm: error: "), message
+        assert where in message and reason in message, message
+        assert len(message.splitlines()) == 1, "one error line, no traceback"
+        assert not output.exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(f".out-{target}")], "temp files left behind"
+
+
+def test_failed_write_leaves_no_output(tmp_path: Path) -> None:
+    """An error while writing (an image to copy is missing) leaves neither output nor temp files."""
+    source = _write(tmp_path / "in.json", json.dumps(COCO))
+    output = tmp_path / "out"
+    result = _run(["convert", str(source), "--from", "coco", "--to", "yolo", str(output),
+                   "--images", str(tmp_path / "no-such-dir")])
+    assert result.returncode == 2 and "image not found" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.json"]
+
+
+def test_existing_output_directory_is_not_overwritten(tmp_path: Path, coco_file: Path) -> None:
+    output = tmp_path / "taken"
+    output.mkdir()
+    (output / "keep.txt").write_text("mine")
+    result = _run(["convert", str(coco_file), "--from", "coco", "--to", "voc", str(output)])
+    assert result.returncode == 2 and "already exists" in result.stderr
+    assert [p.name for p in output.iterdir()] == ["keep.txt"]
