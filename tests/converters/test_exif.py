@@ -1,0 +1,43 @@
+"""An EXIF-rotated JPEG: sizes and coordinates follow the image as displayed, not as stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from openautoglm.converters import Box, load
+from openautoglm.converters.files import displayed_size, load_displayed
+
+
+def _rotated_jpeg(path: Path) -> Path:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, displayed rotated 90 degrees clockwise: portrait
+    Image.new("RGB", (40, 20), "red").save(path, exif=exif)
+    return path
+
+
+def test_displayed_size_applies_orientation(tmp_path: Path) -> None:
+    photo = _rotated_jpeg(tmp_path / "photo.jpg")
+    with Image.open(photo) as stored:
+        assert stored.size == (40, 20)
+    assert displayed_size(photo) == (20, 40)
+    assert load_displayed(photo).size == (20, 40)
+
+
+def test_yolo_denormalises_with_the_displayed_size(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    _rotated_jpeg(tmp_path / "images" / "photo.jpg")
+    (tmp_path / "classes.txt").write_text("cat\n")
+    (tmp_path / "labels" / "photo.txt").write_text("0 0.5 0.5 1 1\n")
+    (item,) = load(tmp_path, "yolo").items
+    assert (item.image.width, item.image.height) == (20, 40)
+    assert item.regions[0].box == Box(0, 0, 20, 40)
+
+
+def test_label_studio_task_without_results_takes_the_displayed_size(tmp_path: Path) -> None:
+    _rotated_jpeg(tmp_path / "photo.jpg")
+    (tmp_path / "tasks.json").write_text('[{"id": 1, "data": {"image": "/data/upload/1/photo.jpg"}}]')
+    (item,) = load(tmp_path / "tasks.json", "label_studio", images_dir=tmp_path).items
+    assert (item.image.width, item.image.height) == (20, 40)

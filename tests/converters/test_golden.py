@@ -1,0 +1,159 @@
+"""Golden tests: tiny assets with each format's quirks on purpose, expected values written from
+each format's specification (tests/assets/<format>/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from openautoglm.converters import Box, Shape, load, save
+
+
+def _regions(dataset, file_name):
+    return next(item for item in dataset.items if item.image.file_name == file_name).regions
+
+
+def test_coco_quirks(assets: Path, tmp_path: Path) -> None:
+    source = assets / "coco" / "instances.json"
+    dataset = load(source, "coco")
+    assert [(c.id, c.name) for c in dataset.categories] == [(1, "cat"), (2, "dog"), (4, "traffic light")]
+    assert [i.image.id for i in dataset.items] == [7, 42]
+    light, crowd, tiny = _regions(dataset, "a.png")
+    assert light.label == "traffic light" and light.shape is Shape.POLYGON and len(light.points) == 2
+    assert light.box == Box(1.5, 2.25, 11.5, 10.25)
+    assert light.attributes["coco.custom"] == {"reviewed": True}
+    assert crowd.shape is Shape.MASK and crowd.attributes["iscrowd"] == 1
+    expected = np.zeros((30, 40), dtype=bool)
+    expected[5:10, 20:30] = True
+    assert np.array_equal(crowd.mask.to_array(), expected)
+    uncompressed = np.zeros((30, 40), dtype=bool)
+    uncompressed[0, 0:2] = True  # column-major counts [0, 1, 29, 1, ...]: pixels (0, 0) and (1, 0)
+    assert np.array_equal(tiny.mask.to_array(), uncompressed)
+    assert _regions(dataset, "b.png")[0].score == 0.75
+
+    save(dataset, tmp_path / "out.json", "coco")
+    original, written = json.loads(source.read_text()), json.loads((tmp_path / "out.json").read_text())
+    assert written["info"] == original["info"] and written["licenses"] == original["licenses"]
+    assert written["categories"] == original["categories"]
+    assert written["images"] == original["images"]
+    by_id = {a["id"]: a for a in written["annotations"]}
+    for annotation in original["annotations"]:
+        got = by_id[annotation["id"]]
+        for key in ("image_id", "category_id", "bbox", "area", "iscrowd", "custom", "score"):
+            assert got.get(key) == annotation.get(key), (annotation["id"], key)
+        if isinstance(annotation["segmentation"], list):
+            assert got["segmentation"] == annotation["segmentation"]
+
+
+def test_voc_one_based_inclusive_and_flags(assets: Path) -> None:
+    dataset = load(assets / "voc", "voc")
+    assert dataset.label_names == ["dog", "cat"]  # labels.txt order
+    cat, dog = _regions(dataset, "a.png")
+    assert cat.box == Box(0, 0, 10, 20)  # xmin=1 is pixel 0; xmax=10 inclusive ends at edge 10
+    assert cat.attributes == {"truncated": True, "pose": "Left"}
+    assert dog.box == Box(11.5, 2, 30, 30)
+    assert dog.attributes == {"difficult": True, "occluded": True, "color": "brown"}
+
+
+def test_voc_zero_based_option(assets: Path) -> None:
+    cat, _ = _regions(load(assets / "voc", "voc", zero_based=True), "a.png")
+    assert cat.box == Box(1, 1, 10, 20)
+
+
+def test_voc_writes_one_based(assets: Path, tmp_path: Path) -> None:
+    save(load(assets / "voc", "voc"), tmp_path / "out", "voc")
+    text = (tmp_path / "out" / "Annotations" / "a.xml").read_text()
+    assert "<xmin>1</xmin><ymin>1</ymin><xmax>10</xmax><ymax>20</ymax>" in text
+    assert "<difficult>1</difficult>" in text and "<name>color</name><value>brown</value>" in text
+
+
+def test_yolo_ultralytics_layout(assets: Path) -> None:
+    dataset = load(assets / "yolo_ultralytics", "yolo")
+    assert dataset.label_names == ["cat", "traffic light"]
+    box, polygon, scored = _regions(dataset, "a.png")
+    assert box.label == "traffic light" and box.box == Box(80, 30, 120, 70)
+    assert polygon.shape is Shape.POLYGON
+    np.testing.assert_allclose(polygon.points[0], [(20, 10), (60, 10), (60, 50)])
+    assert scored.score == 0.9 and scored.box == Box(40, 70, 60, 80)
+
+
+def test_yolo_darknet_layout(assets: Path) -> None:
+    dataset = load(assets / "yolo_darknet", "yolo")
+    assert dataset.label_names == ["car", "bus"]
+    (bus,) = _regions(dataset, "b.jpg")
+    assert bus.label == "bus" and bus.box == Box(15, 10, 35, 30)
+
+
+def test_yolo_oriented_boxes(assets: Path, tmp_path: Path) -> None:
+    dataset = load(assets / "yolo_obb", "yolo")
+    (plane,) = _regions(dataset, "c.png")
+    assert plane.box.center == pytest.approx((50, 50))
+    assert (plane.box.width, plane.box.height, plane.box.rotation) == pytest.approx((20, 10, 90))
+    save(dataset, tmp_path / "out", "yolo")
+    assert "task: obb" in (tmp_path / "out" / "data.yaml").read_text()
+    values = [float(v) for v in (tmp_path / "out/labels/train/c.txt").read_text().split()[1:]]
+    np.testing.assert_allclose(values, [0.55, 0.4, 0.55, 0.6, 0.45, 0.6, 0.45, 0.4], atol=1e-12)
+
+
+def test_label_studio_quirks(assets: Path) -> None:
+    dataset = load(assets / "label_studio" / "tasks.json", "label_studio")
+    (item,) = dataset.items
+    assert item.image.id == 101 and (item.image.width, item.image.height) == (200, 100)
+    assert item.image.attributes["label_studio.data"] == {"caption": "kept"}
+    rect, polygon, keypoint, tag, brush = item.regions  # the textarea is not an object
+    # x=10%, y=20% of 200x100 is the pivot (20, 20); 40x10 rotated 90 degrees about it: centre (15, 40)
+    assert rect.box.center == pytest.approx((15, 40)) and rect.box.rotation == 90
+    np.testing.assert_allclose(rect.box.corners()[0], (20, 20), atol=1e-9)
+    assert rect.source == "human" and rect.score is None
+    np.testing.assert_allclose(polygon.points[0], [(20, 10), (40, 10), (40, 50)])
+    assert keypoint.shape is Shape.POINTS and keypoint.points == (((100.0, 50.0),),)
+    assert tag.shape is Shape.TAG and tag.label == "indoor"
+    expected = np.zeros((10, 20), dtype=bool)
+    expected[2:4, 5:9] = True
+    assert brush.shape is Shape.MASK and np.array_equal(brush.mask.to_array(), expected)
+    assert (brush.source, brush.score, item.score) == ("yolov8n@1", 0.8, 0.61)
+
+
+def test_label_studio_writes_predictions_and_annotations(assets: Path, tmp_path: Path) -> None:
+    source = assets / "label_studio" / "tasks.json"
+    save(load(source, "label_studio"), tmp_path / "out.json", "label_studio")
+    (task,) = json.loads((tmp_path / "out.json").read_text())
+    (original,) = json.loads(source.read_text())
+    assert task["data"] == original["data"]
+    (prediction,) = task["predictions"]
+    assert (prediction["model_version"], prediction["score"]) == ("yolov8n@1", 0.61)
+    assert prediction["result"][0]["value"]["rle"] == original["predictions"][0]["result"][0]["value"]["rle"]
+    written = task["annotations"][0]["result"][0]["value"]
+    want = original["annotations"][0]["result"][0]["value"]
+    assert written["rectanglelabels"] == want["rectanglelabels"]
+    for key in ("x", "y", "width", "height", "rotation"):
+        assert written[key] == pytest.approx(want[key], abs=1e-9), key
+
+
+def test_cvat_quirks(assets: Path) -> None:
+    dataset = load(assets / "cvat" / "annotations.xml", "cvat")
+    assert dataset.label_names == ["car", "road", "lane", "wheel", "spot", "night"]
+    (item,) = dataset.items
+    assert (item.image.id, item.image.file_name, item.image.width, item.image.height) == (5, "frame_000005.jpg", 10, 8)
+    box, polygon, polyline, points, mask, tag = item.regions
+    assert box.box == Box(1, 2, 7, 6, 45)  # CVAT rotates about the centre, as the canonical type
+    assert box.attributes == {"color": "red", "parked": True, "occluded": True, "z_order": 2}
+    assert polygon.source == "auto" and polygon.points == (((0.0, 0.0), (5.0, 0.0), (5.0, 5.0)),)
+    assert polyline.shape is Shape.POLYLINE and points.shape is Shape.POINTS and len(points.points[0]) == 2
+    expected = np.zeros((8, 10), dtype=bool)
+    expected[3, 3:5] = True  # rle "1, 2, 3" over the 3x2 crop at (2, 3): 0 1 1 / 0 0 0
+    assert mask.source == "semi-auto" and np.array_equal(mask.mask.to_array(), expected)
+    assert tag.shape is Shape.TAG and tag.label == "night"
+
+
+def test_cvat_round_trip_is_stable(assets: Path, tmp_path: Path) -> None:
+    dataset = load(assets / "cvat" / "annotations.xml", "cvat")
+    save(dataset, tmp_path / "a.xml", "cvat")
+    save(load(tmp_path / "a.xml", "cvat"), tmp_path / "b.xml", "cvat")
+    text = (tmp_path / "a.xml").read_text()
+    assert text == (tmp_path / "b.xml").read_text()
+    # the mask is written over its tight box, as CVAT itself does
+    assert 'rotation="45.0"' in text and 'rle="0, 2" left="3" top="3" width="2" height="1"' in text
