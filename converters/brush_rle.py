@@ -67,20 +67,6 @@ def _pack(values: np.ndarray, widths: np.ndarray) -> list[int]:
     return np.packbits(bits).tolist()
 
 
-class _BitReader:
-    def __init__(self, data: list[int]):
-        self.bits = (np.unpackbits(np.asarray(data, dtype=np.uint8)) + ord("0")).tobytes().decode()
-        self.position = 0
-
-    def read(self, width: int) -> int:
-        end = self.position + width
-        if end > len(self.bits):
-            raise AnnotationError("brush RLE ends early")
-        value = int(self.bits[self.position:end], 2)
-        self.position = end
-        return value
-
-
 def decode(rle: list[int], width: int, height: int) -> np.ndarray:
     """Label Studio brush RLE -> a (height, width) bool mask (alpha channel > 0)."""
     try:
@@ -89,25 +75,38 @@ def decode(rle: list[int], width: int, height: int) -> np.ndarray:
         raise AnnotationError("brush RLE must be a list of byte values") from None
     if data.ndim != 1 or data.size < 6 or data.min() < 0 or data.max() > 255:
         raise AnnotationError("brush RLE must be a list of byte values")
-    reader = _BitReader(data.tolist())
-    count = reader.read(32)
+    # The fields are variable-length and sequential, so this is a loop; it reads a '0'/'1' string
+    # with int(..., 2), the fastest bit reader in pure Python (about 1 us per field).
+    bits = (np.unpackbits(data.astype(np.uint8)) + ord("0")).tobytes().decode()
+    size = len(bits)
+    count = int(bits[0:32], 2)
     if count != width * height * 4:
         raise AnnotationError(
             f"brush RLE holds {count} values but a {width}x{height} RGBA image has {width * height * 4}"
         )
-    word = reader.read(5) + 1
-    run_widths = [reader.read(4) + 1 for _ in range(4)]
-    out = np.zeros(count, dtype=np.uint8)
-    index = 0
+    word = int(bits[32:37], 2) + 1
+    run_widths = [int(bits[37 + 4 * i:41 + 4 * i], 2) + 1 for i in range(4)]
+    starts, ends, values = [], [], []
+    index, position = 0, 53
     while index < count:
-        is_run = reader.read(1)
-        end = index + 1 + reader.read(run_widths[reader.read(2)])
+        if position + 3 > size:
+            raise AnnotationError("brush RLE ends early")
+        is_run = bits[position] == "1"
+        length_width = run_widths[int(bits[position + 1:position + 3], 2)]
+        position += 3
+        end = index + 1 + int(bits[position:position + length_width], 2)
+        position += length_width
         if end > count:
             raise AnnotationError("brush RLE runs past the image")
         if is_run:
-            out[index:end] = reader.read(word)
+            starts.append(index), ends.append(end), values.append(int(bits[position:position + word], 2))
+            position += word
         else:
             for i in range(index, end):
-                out[i] = reader.read(word)
+                starts.append(i), ends.append(i + 1), values.append(int(bits[position:position + word], 2))
+                position += word
         index = end
+    if position > size:
+        raise AnnotationError("brush RLE ends early")
+    out = np.repeat(np.asarray(values, dtype=np.uint8), np.asarray(ends) - np.asarray(starts))
     return out.reshape(height, width, 4)[:, :, 3] > 0

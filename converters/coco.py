@@ -46,7 +46,7 @@ def _parse_image(obj: Any) -> ImageRecord:
 
 def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
     x, y, w, h = _bbox(obj)
-    attributes: dict[str, Any] = {EXTRA + key: value for key, value in _extras(obj, _ANNOTATION_FIELDS).items()}
+    attributes: dict[str, Any] = {EXTRA + key: value for key, value in obj.items() if key not in _ANNOTATION_FIELDS}
     if "area" in obj:
         attributes[EXTRA + "area"] = obj["area"]
     if obj.get("iscrowd"):
@@ -73,10 +73,10 @@ def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
     return Region(
         label=label,
         shape=shape,
-        box=Box(x, y, x + w, y + h, fields.number(obj, "rotation", 0.0)),
+        box=Box(x, y, x + w, y + h, fields.number(obj, "rotation", 0.0) if "rotation" in obj else 0.0),
         points=points,
         mask=mask,
-        score=fields.number(obj, "score", None),
+        score=fields.number(obj, "score", None) if "score" in obj else None,
         source=obj.get("source"),
         id=obj.get("id"),
         attributes=attributes,
@@ -85,7 +85,7 @@ def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
 
 def _bbox(obj: Any) -> list[float]:
     bbox = fields.require(obj, "bbox", list)
-    if len(bbox) != 4 or not all(isinstance(v, (int, float)) for v in bbox):
+    if len(bbox) != 4 or not all(type(v) in (int, float) for v in bbox):
         raise AnnotationError(f"bbox must be [x, y, width, height], got {bbox!r}")
     if bbox[2] < 0 or bbox[3] < 0:
         raise AnnotationError(f"bbox has a negative size: {bbox!r}")
@@ -112,8 +112,9 @@ def parse(doc: Any) -> Dataset:
             item = items.get(fields.require(obj, "image_id", (int, str)))
             if item is None:
                 raise AnnotationError(f"unknown image_id {obj['image_id']!r}")
-            category = categories.get(fields.require(obj, "category_id", int))
+            category = categories.get(obj.get("category_id"))
             if category is None:
+                fields.require(obj, "category_id", int)
                 raise AnnotationError(f"unknown category_id {obj['category_id']!r}")
             item.regions.append(_parse_annotation(obj, item.image, category.name))
         except AnnotationError as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping  # noqa: F401
 
 from .types import AnnotationError
 
@@ -11,7 +11,7 @@ _MISSING = object()
 
 
 def require(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...] = object, default: Any = _MISSING) -> Any:
-    if not isinstance(obj, Mapping):
+    if not isinstance(obj, dict):  # dict, not typing.Mapping: this runs for every field of every object
         raise AnnotationError(f"expected an object with {key!r}, got {type(obj).__name__}")
     value = obj.get(key, _MISSING)
     if value is _MISSING or value is None:

@@ -21,19 +21,18 @@ def box_from_corners(corners: np.ndarray) -> Box:
     return Box(cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2, rotation)
 
 
-def mask_to_polygons(mask: Mask) -> tuple[tuple[Point, ...], ...]:
-    """Outer contours of a mask as polygon rings on pixel corners (3+ points each).
+def mask_to_polygons(mask: Mask) -> list[np.ndarray]:
+    """Outer contours of a mask as polygon rings on pixel corners, each an (n >= 3, 2) float array.
 
     OpenCV traces pixel centres, which would shrink every object by half a pixel on each side.
     Tracing the mask upsampled 2x and mapping index k to corner ceil(k / 2) puts the vertices
     of straight edges exactly on the pixel boundary instead.
     """
-    bitmap = mask.to_array()
-    ys, xs = np.nonzero(bitmap)
-    if xs.size == 0:
-        return ()
-    left, top = int(xs.min()), int(ys.min())
-    crop = bitmap[top:int(ys.max()) + 1, left:int(xs.max()) + 1].astype(np.uint8)
+    box = mask.bounding_box()  # from the RLE itself, without scanning the decoded pixels
+    if box.width == 0 or box.height == 0:
+        return []
+    left, top = int(box.x1), int(box.y1)
+    crop = mask.to_array()[top:int(box.y2), left:int(box.x2)].astype(np.uint8)
     doubled = np.repeat(np.repeat(crop, 2, axis=0), 2, axis=1)
     contours, _ = cv2.findContours(doubled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     rings = []
@@ -41,8 +40,8 @@ def mask_to_polygons(mask: Mask) -> tuple[tuple[Point, ...], ...]:
         points = (contour.reshape(-1, 2) + 1) // 2 + [left, top]
         points = points[np.any(points != np.roll(points, 1, axis=0), axis=1)]  # drop repeated vertices
         if len(points) >= 3:
-            rings.append(tuple((float(x), float(y)) for x, y in points))
-    return tuple(rings)
+            rings.append(points.astype(float))
+    return rings
 
 
 def polygons_to_mask(rings, width: int, height: int) -> Mask:

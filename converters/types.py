@@ -47,7 +47,9 @@ class Shape(str, Enum):
 
 def _check_finite(name: str, *values: float) -> None:
     for value in values:
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
+        if type(value) is not float and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise AnnotationError(f"{name} must be a finite number, got {value!r}")
+        if not math.isfinite(value):
             raise AnnotationError(f"{name} must be a finite number, got {value!r}")
 
 
@@ -86,6 +88,14 @@ class Box:
     @property
     def center(self) -> tuple[float, float]:
         return (self.x1 + self.x2) / 2, (self.y1 + self.y2) / 2
+
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the box as drawn, i.e. after rotation."""
+        if not self.rotation:
+            return self.x1, self.y1, self.x2, self.y2
+        corners = self.corners()
+        (xmin, ymin), (xmax, ymax) = corners.min(axis=0), corners.max(axis=0)
+        return float(xmin), float(ymin), float(xmax), float(ymax)
 
     def corners(self) -> np.ndarray:
         """The four corners after rotation, clockwise from the (unrotated) top-left, shape (4, 2)."""
@@ -167,6 +177,7 @@ class Mask:
 
 
 Point = tuple[float, float]
+_MIN_POINTS = {Shape.POLYGON: 3, Shape.POLYLINE: 2, Shape.POINTS: 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,17 +203,22 @@ class Region:
     def __post_init__(self) -> None:
         if not isinstance(self.label, str) or not self.label:
             raise AnnotationError(f"region label must be a non-empty name, got {self.label!r}")
-        shape = Shape(self.shape)
-        object.__setattr__(self, "shape", shape)
-        _check_unit_interval("score", self.score)
-        _check_unit_interval("calibrated score", self.calibrated_score)
-        points = tuple(tuple((float(x), float(y)) for x, y in ring) for ring in self.points)
-        object.__setattr__(self, "points", points)
-        for ring in points:
-            for x, y in ring:
-                _check_finite(f"{shape.value} point", x, y)
-        required = {Shape.POLYGON: 3, Shape.POLYLINE: 2, Shape.POINTS: 1}.get(shape)
-        if required and (not points or any(len(ring) < required for ring in points)):
+        shape = self.shape
+        if type(shape) is not Shape:
+            shape = Shape(shape)
+            object.__setattr__(self, "shape", shape)
+        if self.score is not None:
+            _check_unit_interval("score", self.score)
+        if self.calibrated_score is not None:
+            _check_unit_interval("calibrated score", self.calibrated_score)
+        if self.points:
+            points = tuple(tuple((float(x), float(y)) for x, y in ring) for ring in self.points)
+            object.__setattr__(self, "points", points)
+            for ring in points:
+                for x, y in ring:
+                    _check_finite(f"{shape.value} point", x, y)
+        required = _MIN_POINTS.get(shape)
+        if required and (not self.points or any(len(ring) < required for ring in self.points)):
             raise AnnotationError(f"{shape.value} needs at least {required} points per ring")
         if shape is Shape.MASK and self.mask is None:
             raise AnnotationError("mask region has no mask")

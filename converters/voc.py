@@ -86,9 +86,7 @@ def dump_annotation(item: AnnotatedImage) -> str:
     for region in item.regions:
         if region.shape is Shape.TAG:
             continue
-        corners = region.box.corners()
-        x1, y1 = corners.min(axis=0)
-        x2, y2 = corners.max(axis=0)
+        x1, y1, x2, y2 = region.box.bounds()
         attributes = dict(region.attributes)
         flags = "".join(f"<{f}>{int(bool(attributes.pop(f, False)))}</{f}>" for f in _FLAGS)
         pose = escape(str(attributes.pop("pose", "Unspecified")))
@@ -192,7 +190,7 @@ def _write_instance_png(item: AnnotatedImage, png: Path) -> None:
         mask = region.mask or polygons_to_mask(region.points, item.image.width, item.image.height)
         instances[mask.to_array()] = index + 1
     png.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(instances, mode="L").save(png)
+    Image.fromarray(instances, mode="L").save(png, compress_level=1)  # level 1: 4x faster, files ~1.3x larger
 
 
 def _copy_image(images_dir: Path, file_name: str, target_dir: Path) -> None:

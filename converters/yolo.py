@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+import numpy as np
 import yaml
 
 from . import progress
@@ -83,34 +84,47 @@ def dump_labels(regions: Iterable[Region], index_by_label: dict[str, int], width
         if region.shape is Shape.TAG:
             continue
         coordinates = _coordinates(region, task)
-        normalised = [x / width if i % 2 == 0 else x / height for i, x in enumerate(coordinates)]
-        lines.append(" ".join([str(index_by_label[region.label])] + [format(v, _FLOAT) for v in normalised]))
-    return "".join(line + "\n" for line in lines)
+        normalised = [v / (width if i % 2 == 0 else height) for i, v in enumerate(coordinates)]
+        lines.append(_LINE_FORMATS[len(normalised)] % (index_by_label[region.label], *normalised))
+    return "".join(lines)
+
+
+class _LineFormats(dict):
+    """'%d %.12g ... %.12g\n' per value count: one string operation per line."""
+
+    def __missing__(self, count: int) -> str:
+        self[count] = "%d" + f" %{_FLOAT}" * count + "\n"
+        return self[count]
+
+
+_LINE_FORMATS = _LineFormats()
 
 
 def _coordinates(region: Region, task: str) -> list[float]:
     box = region.box
     if task == "detect":
-        x1, y1 = box.corners().min(axis=0) if box.rotation else (box.x1, box.y1)
-        x2, y2 = box.corners().max(axis=0) if box.rotation else (box.x2, box.y2)
+        x1, y1, x2, y2 = box.bounds()
         return [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
     if task == "obb" or region.shape not in (Shape.POLYGON, Shape.MASK):
-        return [float(c) for c in box.corners().ravel()]
+        if not box.rotation:
+            return [box.x1, box.y1, box.x2, box.y1, box.x2, box.y2, box.x1, box.y2]
+        return box.corners().ravel().tolist()
     rings = region.points if region.shape is Shape.POLYGON else mask_to_polygons(region.mask)
-    if not rings:
-        return [float(c) for c in box.corners().ravel()]
-    return [c for point in _merge_rings(rings) for c in point]
+    if not len(rings):
+        return box.corners().ravel().tolist()
+    return np.concatenate(_merge_rings(rings)).ravel().tolist()
 
 
-def _merge_rings(rings) -> list:
+def _merge_rings(rings) -> list[np.ndarray]:
     """One ring for a multi-ring object (YOLO has one polygon per line): each ring is walked and
     closed in turn, joined by zero-width bridges back to the first, so the extent is kept whole."""
+    rings = [np.asarray(ring, dtype=float).reshape(-1, 2) for ring in rings]
     if len(rings) == 1:
-        return list(rings[0])
+        return rings
     merged = []
     for ring in rings:
-        merged += list(ring) + [ring[0]]
-    merged += [ring[0] for ring in reversed(rings[1:-1])]
+        merged += [ring, ring[:1]]
+    merged += [ring[:1] for ring in reversed(rings[1:-1])]
     return merged
 
 
