@@ -3,6 +3,11 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
+# Real weights for the default pipeline live in ../shared/models on development and CI machines;
+# elsewhere set OPENAUTOGLM_MODEL_DIR yourself or let ultralytics download.
+ifneq ($(wildcard $(SHARED)/models),)
+export OPENAUTOGLM_MODEL_DIR ?= $(abspath $(SHARED)/models)
+endif
 HOST ?= 0.0.0.0
 PORT ?= 9090
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
@@ -14,11 +19,11 @@ $(BIN)/python:
 	$(PIP) --upgrade pip setuptools wheel
 
 $(VENV)/.installed: $(BIN)/python setup.cfg
-	$(PIP) -e .
+	$(PIP) -e '.[model]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) -e '.[test]'
+	$(PIP) -e '.[model,test]'
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-test

@@ -10,7 +10,18 @@ from openautoglm.converters import (  # noqa: E402  (the version is read by subm
     AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape, convert, load, save,
 )
 
+
+
+def __getattr__(name: str):
+    # AutoLabeler pulls in the model stack; import it only when asked for.
+    if name in ("AutoLabeler", "save_to_coco"):
+        from openautoglm import autolabel
+
+        return getattr(autolabel, name)
+    raise AttributeError(name)
+
+
 __all__ = [
-    "__version__", "convert", "load", "save",
+    "__version__", "convert", "load", "save", "AutoLabeler", "save_to_coco",
     "AnnotatedImage", "AnnotationError", "Box", "Category", "Dataset", "ImageRecord", "Mask", "Region", "Shape",
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from openautoglm.converters import formats, progress
 from openautoglm.converters.types import AnnotationError
+from openautoglm.model.interface import ModelError
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -18,6 +19,35 @@ def _convert(args: argparse.Namespace) -> int:
                                   Path(args.images) if args.images else None, **options)
     count = sum(len(item.regions) for item in dataset.items)
     print(f"converted {len(dataset.items)} images, {count} regions: {args.output}", file=sys.stderr)
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from openautoglm.model import registry
+    from openautoglm.model.pipeline import builtin_names
+
+    print(f"model directory: {registry.model_dir() or '(OPENAUTOGLM_MODEL_DIR not set)'}")
+    print(f"{'model':<22}{'family':<13}{'licence':<30}{'weights here':<14}verified with")
+    for row in registry.describe():
+        present = "yes" if row["present"] else ("download" if row["remote"] else "missing")
+        print(f"{row['name']:<22}{row['family']:<13}{row['licence']:<30}{present:<14}{row['verified']}")
+    print(f"pipelines: {', '.join(builtin_names())}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from openautoglm.autolabel import AutoLabeler
+    from openautoglm.converters import save
+
+    paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
+    with progress.enabled():
+        dataset = AutoLabeler(args.model, args.labels or (), args.device, args.batch_size).predict(paths)
+        save(dataset, Path(args.output), args.format)
+    failed = dataset.attributes.get("failed", [])
+    for failure in failed:
+        print(f"openautoglm: skipped {failure['file_name']}: {failure['error']}", file=sys.stderr)
+    count = sum(len(item.regions) for item in dataset.items)
+    print(f"{len(dataset.items)} images, {count} regions, {len(failed)} unreadable: {args.output}", file=sys.stderr)
     return 0
 
 
@@ -45,6 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
                          help="read VOC boxes as 0-based (files written by CVAT or datumaro)")
     convert.set_defaults(run=_convert)
 
+    models = commands.add_parser("models", help="list known models, their licences and which weights are here")
+    models.set_defaults(run=_models)
+
+    predict = commands.add_parser("predict", help="pre-annotate images or folders and save them in a format")
+    predict.add_argument("images", nargs="+", help="image files or folders")
+    predict.add_argument("--model", default="yolo", help="pipeline name or a pipeline .yaml file")
+    predict.add_argument("--labels", nargs="*", help="project labels (default: every class the model knows)")
+    predict.add_argument("--format", default="coco", choices=sorted(formats.FORMATS))
+    predict.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    predict.add_argument("--batch-size", type=int, default=8)
+    predict.add_argument("-o", "--output", required=True)
+    predict.set_defaults(run=_predict)
+
     serve = commands.add_parser("serve", help="start the ML backend under gunicorn")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=9090)
@@ -58,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except AnnotationError as error:
+    except (AnnotationError, ModelError) as error:
         print(f"openautoglm: error: {error}", file=sys.stderr)
         return 2
 

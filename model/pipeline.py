@@ -1,0 +1,109 @@
+"""Pipelines: proposers (+ later a segmenter), thresholds and label synonyms, described in a
+versioned YAML spec and selected by name (`--model yolo`) or by a path to a spec file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from PIL import Image
+
+from openautoglm.converters import Region
+
+from .interface import ModelError, Proposer, check_proposals
+from .registry import find_local, resolve
+
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    name: str
+    proposers: tuple[dict, ...]
+    segmenter: dict | None = None
+    synonyms: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, doc: Any, where: str) -> "PipelineSpec":
+        if not isinstance(doc, dict):
+            raise ModelError(f"{where}: a pipeline spec must be a mapping")
+        if doc.get("version") != SPEC_VERSION:
+            raise ModelError(f"{where}: unsupported spec version {doc.get('version')!r} (expected {SPEC_VERSION})")
+        proposers = doc.get("proposers")
+        if not isinstance(proposers, list) or not proposers or not all(isinstance(p, dict) and p.get("model")
+                                                                       for p in proposers):
+            raise ModelError(f"{where}: 'proposers' must be a non-empty list of {{model: ...}} entries")
+        return cls(str(doc.get("name") or Path(where).stem), tuple(proposers), doc.get("segmenter"),
+                   dict(doc.get("synonyms") or {}))
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files("openautoglm.model.pipelines").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def load_spec(name_or_path: str) -> PipelineSpec:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        text, where = path.read_text(encoding="utf-8"), str(path)
+    elif name_or_path in builtin_names():
+        text = resources.files("openautoglm.model.pipelines").joinpath(f"{name_or_path}.yaml").read_text()
+        where = f"pipeline {name_or_path}"
+    else:
+        raise ModelError(f"unknown pipeline {name_or_path!r}: use one of {', '.join(builtin_names())} or a .yaml file")
+    try:
+        return PipelineSpec.from_dict(yaml.safe_load(text), where)
+    except yaml.YAMLError as error:
+        raise ModelError(f"{where}: invalid YAML: {error}") from None
+
+
+def create_proposer(entry: dict, synonyms: dict, device: str | None = None) -> Proposer:
+    # `fallback`: the model to use when the first one's weights are not on this machine
+    name = entry["model"] if find_local(entry["model"]) or not entry.get("fallback") else entry["fallback"]
+    known, weights = resolve(name)
+    family = known.family if known else _family_of_path(weights)
+    options = {k: v for k, v in entry.items() if k not in ("model", "fallback")}
+    entry = {**entry, "model": name}
+    if family == "ultralytics":
+        from .ultralytics_yolo import UltralyticsProposer
+
+        return UltralyticsProposer(entry["model"], weights, device=device, synonyms=synonyms, **options)
+    if family == "yolox":
+        from .yolox import YoloxProposer
+
+        return YoloxProposer(entry["model"], weights, synonyms=synonyms, **options)
+    raise ModelError(f"model {entry['model']!r} ({family}) cannot be used as a proposer in this version")
+
+
+def _family_of_path(weights: str) -> str:
+    suffix = Path(weights).suffix
+    return "yolox" if "yolox" in Path(weights).name.lower() else "ultralytics" if suffix in (
+        ".pt", ".onnx", ".tflite", ".engine") else "unknown"
+
+
+class Pipeline:
+    """Loaded once per process; `propose` runs every proposer on a batch and merges their regions."""
+
+    def __init__(self, spec: PipelineSpec, device: str | None = None):
+        self.spec = spec
+        self.proposers = [create_proposer(entry, spec.synonyms, device) for entry in spec.proposers]
+
+    @classmethod
+    def load(cls, name_or_path: str, device: str | None = None) -> "Pipeline":
+        return cls(load_spec(name_or_path), device)
+
+    @property
+    def version(self) -> str:
+        """Stable across restarts: the pipeline name and each proposer's weights digest."""
+        return "+".join([self.spec.name] + [p.spec.source for p in self.proposers])
+
+    def propose(self, images: Sequence[Image.Image], labels: Sequence[str]) -> list[list[Region]]:
+        merged: list[list[Region]] = [[] for _ in images]
+        for proposer in self.proposers:
+            found = check_proposals(proposer.spec, images, labels, proposer.propose(images, labels))
+            for regions, new in zip(merged, found):
+                regions.extend(new)
+        return merged

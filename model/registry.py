@@ -1,0 +1,86 @@
+"""Known model names -> where their weights come from, and resolving a name to weights on disk.
+
+Resolution order: a local path given as the name; then the model directory
+(`OPENAUTOGLM_MODEL_DIR`, where each model has its own folder or file); then the hub id or the
+ultralytics download name when online. Offline and missing: one ModelError naming the model, the
+file expected and where to put it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .interface import ModelError
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    name: str
+    family: str  # "ultralytics", "yolox", "zero-shot", "sam", "vlm"
+    local: tuple[str, ...]  # paths tried under the model directory, first found wins
+    remote: str | None  # hub id or ultralytics download name; None when only local files work
+    licence: str
+    verified: str  # "real weights" or "tiny models only": how this code path is tested here
+    parser: str | None = None  # VLM output parser (vlm_parsers.PARSERS key)
+
+
+KNOWN: dict[str, KnownModel] = {m.name: m for m in [
+    KnownModel("yolov8n", "ultralytics", ("yolov8n-coco/yolov8n_int8.tflite", "yolov8n.pt"), "yolov8n.pt",
+               "AGPL-3.0", "real weights"),
+    KnownModel("yolo11n", "ultralytics", ("yolo11n.pt",), "yolo11n.pt", "AGPL-3.0", "code path of yolov8n"),
+    KnownModel("yolox-nano", "yolox", ("yolox-nano-coco/yolox_nano.onnx", "yolox_nano.onnx"), None,
+               "Apache-2.0 (upstream weights)", "real weights"),
+]}
+
+
+def model_dir() -> Path | None:
+    value = os.environ.get("OPENAUTOGLM_MODEL_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def offline() -> bool:
+    return any(os.environ.get(key, "").lower() in ("1", "true", "yes")
+               for key in ("OPENAUTOGLM_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def find_local(name: str) -> Path | None:
+    """The weights of `name` on this machine (a path given directly, or under the model directory)."""
+    as_path = Path(name).expanduser()
+    if as_path.exists():
+        return as_path
+    known = KNOWN.get(name)
+    directory = model_dir()
+    if known is None or directory is None:
+        return None
+    for relative in known.local:
+        candidate = directory / relative
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def resolve(name: str) -> tuple[KnownModel | None, str]:
+    """(registry entry or None for a bare path, what to load: a local path or a remote id)."""
+    known = KNOWN.get(name)
+    local = find_local(name)
+    if local is not None:
+        return known, str(local)
+    if known is None:
+        raise ModelError(f"unknown model {name!r}: not a file or folder, and not one of {', '.join(KNOWN)}")
+    if known.remote is None or offline():
+        where = model_dir() or "a folder named by OPENAUTOGLM_MODEL_DIR"
+        reason = "no download source" if known.remote is None else "offline"
+        raise ModelError(f"model {name!r} not found ({reason}): put {known.local[0]} under {where}")
+    return known, known.remote
+
+
+def describe() -> list[dict]:
+    """Every known model with whether its weights are present here (for `openautoglm models`)."""
+    rows = []
+    for known in KNOWN.values():
+        local = find_local(known.name)
+        rows.append({"name": known.name, "family": known.family, "licence": known.licence,
+                     "present": str(local) if local else None, "remote": known.remote, "verified": known.verified})
+    return rows

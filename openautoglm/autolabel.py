@@ -1,0 +1,53 @@
+"""Batch pre-annotation from Python: `AutoLabeler("yolo").predict(paths)` -> a Dataset."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from PIL import Image, UnidentifiedImageError
+
+from openautoglm.converters import AnnotatedImage, Dataset, ImageRecord, save
+from openautoglm.converters.files import load_displayed
+from openautoglm.converters.progress import track
+from openautoglm.model.pipeline import Pipeline
+
+log = logging.getLogger(__name__)
+
+
+class AutoLabeler:
+    def __init__(self, model: str = "yolo", labels: Sequence[str] = (), device: str | None = None,
+                 batch_size: int = 8):
+        self.pipeline = Pipeline.load(model, device)  # loaded once, reused for every predict call
+        self.labels = list(labels)
+        self.batch_size = batch_size
+
+    def predict(self, paths: Iterable[str | Path]) -> Dataset:
+        """One item per readable image; unreadable ones are listed in attributes["failed"] with the reason."""
+        paths = [Path(p) for p in paths]
+        dataset = Dataset(attributes={"failed": []})
+        batches = [paths[i:i + self.batch_size] for i in range(0, len(paths), self.batch_size)]
+        for batch in track(batches, "predicting", total=len(batches)):
+            images, records = [], []
+            for path in batch:
+                try:
+                    image = load_displayed(path)
+                except (OSError, UnidentifiedImageError) as error:
+                    log.warning("%s: cannot read image: %s", path, error)
+                    dataset.attributes["failed"].append({"file_name": str(path), "error": str(error)})
+                    continue
+                images.append(image)
+                records.append(ImageRecord(len(dataset.items) + len(records) + 1, path.name, *image.size))
+            for record, regions in zip(records, self.pipeline.propose(images, self.labels) if images else []):
+                dataset.items.append(AnnotatedImage(record, regions, _image_score(regions)))
+        return dataset.with_all_labels()
+
+
+def _image_score(regions) -> float:
+    """The least confident region stands for the image (no regions: nothing to review, 1.0)."""
+    return min((r.score for r in regions), default=1.0)
+
+
+def save_to_coco(dataset: Dataset, path: str | Path) -> None:
+    save(dataset, Path(path), "coco")

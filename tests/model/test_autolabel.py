@@ -1,0 +1,44 @@
+"""AutoLabeler and `openautoglm predict`: one corrupt image fails alone, the rest are labelled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from openautoglm.cli import main
+
+
+@pytest.fixture
+def folder(tmp_path: Path, bus) -> Path:
+    bus.save(tmp_path / "bus.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return tmp_path
+
+
+def test_predict_keeps_going_past_a_corrupt_image(folder: Path, shared: Path, monkeypatch) -> None:
+    from openautoglm import AutoLabeler
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    dataset = AutoLabeler("yolox", labels=["bus", "person"]).predict(sorted(folder.iterdir()))
+    (item,) = dataset.items
+    assert item.image.file_name == "bus.jpg" and {r.label for r in item.regions} == {"bus", "person"}
+    assert item.score == min(r.score for r in item.regions)
+    (failure,) = dataset.attributes["failed"]
+    assert failure["file_name"].endswith("broken.jpg") and failure["error"]
+
+
+def test_cli_predict_writes_coco(folder: Path, shared: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    output = tmp_path / "out" / "predictions.json"
+    assert main(["predict", str(folder / "bus.jpg"), str(folder / "broken.jpg"), "--model", "yolox",
+                 "-o", str(output)]) == 0
+    doc = json.loads(output.read_text())
+    assert len(doc["images"]) == 1 and doc["annotations"] and all("score" in a for a in doc["annotations"])
+    assert "skipped" in capsys.readouterr().err
+
+
+def test_unknown_pipeline_is_a_clean_error(capsys) -> None:
+    assert main(["predict", "x.jpg", "--model", "nope", "-o", "o.json"]) == 2
+    assert "unknown pipeline 'nope'" in capsys.readouterr().err
