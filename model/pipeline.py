@@ -3,6 +3,9 @@ versioned YAML spec and selected by name (`--model yolo`) or by a path to a spec
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -11,10 +14,12 @@ from typing import Any, Sequence
 import yaml
 from PIL import Image
 
-from openautoglm.converters import Region
+from openautoglm.converters import Region, Shape
 
-from .interface import ModelError, Proposer, check_proposals
-from .registry import find_local, resolve
+from .interface import ModelError, Proposer, Segmenter, check_proposals
+from .registry import find_local, offline, resolve
+
+log = logging.getLogger(__name__)
 
 SPEC_VERSION = 1
 
@@ -75,13 +80,41 @@ def create_proposer(entry: dict, synonyms: dict, device: str | None = None) -> P
         from .yolox import YoloxProposer
 
         return YoloxProposer(entry["model"], weights, synonyms=synonyms, **options)
+    if family == "zero-shot":
+        from .zero_shot import ZeroShotProposer
+
+        return ZeroShotProposer(entry["model"], weights, device=device, synonyms=synonyms, **options)
     raise ModelError(f"model {entry['model']!r} ({family}) cannot be used as a proposer in this version")
 
 
+def create_segmenter(entry: dict | None, device: str | None = None) -> Segmenter | None:
+    """The configured segmenter; GrabCut only when the entry says so or its `fallback: grabcut`
+    applies because no weights for the named model are on this machine and it is offline."""
+    if not entry:
+        return None
+    from .segmenters import GrabCutSegmenter, SamSegmenter
+
+    name = entry.get("model")
+    if name == "grabcut" or (entry.get("fallback") == "grabcut" and not find_local(name) and offline()):
+        if name != "grabcut":
+            log.warning("segmenter %s: no weights here and offline; using the weight-free GrabCut fallback", name)
+        return GrabCutSegmenter()
+    _, weights = resolve(name)
+    return SamSegmenter(name, weights, device)
+
+
+_ZERO_SHOT_TYPES = {"owlv2", "owlvit", "grounding-dino", "mm-grounding-dino"}
+
+
 def _family_of_path(weights: str) -> str:
-    suffix = Path(weights).suffix
-    return "yolox" if "yolox" in Path(weights).name.lower() else "ultralytics" if suffix in (
-        ".pt", ".onnx", ".tflite", ".engine") else "unknown"
+    path = Path(weights)
+    config = path / "config.json"
+    if config.is_file():
+        model_type = json.loads(config.read_text()).get("model_type", "")
+        return "zero-shot" if model_type in _ZERO_SHOT_TYPES else "sam" if model_type.startswith("sam") else model_type
+    if "yolox" in path.name.lower():
+        return "yolox"
+    return "ultralytics" if path.suffix in (".pt", ".onnx", ".tflite", ".engine") else "unknown"
 
 
 class Pipeline:
@@ -90,6 +123,7 @@ class Pipeline:
     def __init__(self, spec: PipelineSpec, device: str | None = None):
         self.spec = spec
         self.proposers = [create_proposer(entry, spec.synonyms, device) for entry in spec.proposers]
+        self.segmenter = create_segmenter(spec.segmenter, device)
 
     @classmethod
     def load(cls, name_or_path: str, device: str | None = None) -> "Pipeline":
@@ -98,7 +132,8 @@ class Pipeline:
     @property
     def version(self) -> str:
         """Stable across restarts: the pipeline name and each proposer's weights digest."""
-        return "+".join([self.spec.name] + [p.spec.source for p in self.proposers])
+        segmenter = [self.segmenter.name] if self.segmenter else []
+        return "+".join([self.spec.name] + [p.spec.source for p in self.proposers] + segmenter)
 
     def propose(self, images: Sequence[Image.Image], labels: Sequence[str]) -> list[list[Region]]:
         merged: list[list[Region]] = [[] for _ in images]
@@ -106,4 +141,15 @@ class Pipeline:
             found = check_proposals(proposer.spec, images, labels, proposer.propose(images, labels))
             for regions, new in zip(merged, found):
                 regions.extend(new)
+        if self.segmenter is not None:
+            merged = [self._with_masks(image, regions) for image, regions in zip(images, merged)]
         return merged
+
+    def _with_masks(self, image: Image.Image, regions: list[Region]) -> list[Region]:
+        masks = self.segmenter.segment(image, [r.box for r in regions])
+        return [
+            dataclasses.replace(region, shape=Shape.MASK, box=mask.bounding_box() if mask.area() else region.box,
+                                mask=mask, attributes={**region.attributes, "signals": {
+                                    **region.attributes.get("signals", {}), "mask_score": mask_score}})
+            for region, (mask, mask_score) in zip(regions, masks)
+        ]

@@ -30,6 +30,13 @@ KNOWN: dict[str, KnownModel] = {m.name: m for m in [
     KnownModel("yolov8n", "ultralytics", ("yolov8n-coco/yolov8n_int8.tflite", "yolov8n.pt"), "yolov8n.pt",
                "AGPL-3.0", "real weights"),
     KnownModel("yolo11n", "ultralytics", ("yolo11n.pt",), "yolo11n.pt", "AGPL-3.0", "code path of yolov8n"),
+    KnownModel("owlv2-base", "zero-shot", ("owlv2-base-patch16-ensemble",), "google/owlv2-base-patch16-ensemble",
+               "Apache-2.0", "tiny models only"),
+    KnownModel("grounding-dino-tiny", "zero-shot", ("grounding-dino-tiny",), "IDEA-Research/grounding-dino-tiny",
+               "Apache-2.0", "tiny models only"),
+    KnownModel("mm-grounding-dino-tiny", "zero-shot", ("mm_grounding_dino_tiny_o365v1_goldg",),
+               "openmmlab-community/mm_grounding_dino_tiny_o365v1_goldg", "Apache-2.0", "code path of grounding-dino"),
+    KnownModel("sam-vit-base", "sam", ("sam-vit-base",), "facebook/sam-vit-base", "Apache-2.0", "tiny models only"),
     KnownModel("yolox-nano", "yolox", ("yolox-nano-coco/yolox_nano.onnx", "yolox_nano.onnx"), None,
                "Apache-2.0 (upstream weights)", "real weights"),
 ]}

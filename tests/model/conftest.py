@@ -13,3 +13,17 @@ def bus() -> Image.Image:
 @pytest.fixture(scope="session")
 def models(shared: Path) -> Path:
     return shared / "models"
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    """Tiny random OWLv2, Grounding DINO and SAM saved with save_pretrained, loaded back offline."""
+    pytest.importorskip("transformers")
+    import os
+
+    from tests.model import tiny_models
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {"owlv2": tiny_models.owlv2(root / "owlv2"), "grounding-dino": tiny_models.grounding_dino(root / "gdino"),
+            "sam": tiny_models.sam(root / "sam")}

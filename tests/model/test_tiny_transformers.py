@@ -1,0 +1,92 @@
+"""The real zero-shot proposer and segmenter classes on tiny random models, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from openautoglm.converters import Box, Shape
+from openautoglm.model.pipeline import Pipeline, PipelineSpec
+
+IMAGES = [Image.new("RGB", (300, 200), "red"), Image.new("RGB", (100, 150), "blue")]
+
+
+@pytest.fixture(scope="module", params=["owlv2", "grounding-dino"])
+def zero_shot(request, tiny):
+    from openautoglm.model.zero_shot import ZeroShotProposer
+
+    return ZeroShotProposer(request.param, str(tiny[request.param]), conf=0.0)
+
+
+def test_zero_shot_regions_are_valid(zero_shot) -> None:
+    results = zero_shot.propose(IMAGES, ["cat", "dog"])
+    assert len(results) == 2 and all(results)
+    for image, regions in zip(IMAGES, results):
+        for region in regions:
+            assert region.label in ("cat", "dog") and 0 <= region.score <= 1
+            assert 0 <= region.box.x1 < region.box.x2 <= image.width and 0 <= region.box.y1 < region.box.y2 <= image.height
+            assert set(region.attributes["signals"]["label_scores"]) == {"cat", "dog"}
+        assert [r.score for r in regions] == sorted((r.score for r in regions), reverse=True)
+
+
+def test_zero_shot_batch_equals_loop(zero_shot) -> None:
+    # Compared before NMS: random tiny weights tie many scores, and NMS may break ties either way.
+    images = [IMAGES[0], IMAGES[0].resize((150, 100))]  # same aspect: no padding differences
+    batch_probabilities, batch_boxes = zero_shot.raw(images, ["cat", "dog"])
+    for index, image in enumerate(images):
+        probabilities, boxes = zero_shot.raw([image], ["cat", "dog"])
+        np.testing.assert_allclose(batch_probabilities[index], probabilities[0], atol=1e-4)
+        np.testing.assert_allclose(batch_boxes[index], boxes[0], atol=1e-2)
+
+
+def test_zero_shot_without_labels_proposes_nothing(zero_shot) -> None:
+    assert zero_shot.propose(IMAGES, []) == [[], []]
+
+
+def test_sam_segmenter_gives_full_size_masks_and_scores(tiny) -> None:
+    from openautoglm.model.segmenters import SamSegmenter
+
+    segmenter = SamSegmenter("sam", str(tiny["sam"]))
+    results = segmenter.segment(IMAGES[0], [Box(10, 10, 100, 80), Box(50, 60, 290, 190, rotation=10)])
+    assert len(results) == 2
+    for mask, score in results:
+        assert (mask.width, mask.height) == IMAGES[0].size and 0 <= score <= 1
+
+
+def test_grabcut_finds_a_clear_object() -> None:
+    from openautoglm.model.segmenters import GrabCutSegmenter
+
+    image = Image.new("RGB", (120, 100), "black")
+    ImageDraw.Draw(image).ellipse((30, 20, 90, 80), fill="white")
+    ((mask, score),) = GrabCutSegmenter().segment(image, [Box(20, 10, 100, 90)])
+    truth = np.zeros((100, 120), dtype=bool)
+    yy, xx = np.mgrid[0:100, 0:120]
+    truth[((xx - 60) / 30) ** 2 + ((yy - 50) / 30) ** 2 <= 1] = True
+    bitmap = mask.to_array()
+    assert (bitmap & truth).sum() / (bitmap | truth).sum() > 0.9
+    assert 0.4 < score < 0.7  # IoU of the mask box (60x60) with the loose prompt box (80x80): 0.56
+
+
+def test_pipeline_from_local_paths_adds_masks(tiny, tmp_path: Path) -> None:
+    spec = PipelineSpec("tiny", ({"model": str(tiny["owlv2"]), "conf": 0.0},), {"model": str(tiny["sam"])})
+    pipeline = Pipeline(spec)
+    (regions,) = pipeline.propose([IMAGES[0]], ["cat"])
+    assert regions and all(r.shape is Shape.MASK and r.mask.width == 300 for r in regions)
+    assert all(0 <= r.attributes["signals"]["mask_score"] <= 1 for r in regions)
+    assert pipeline.version.startswith("tiny+") and pipeline.version.endswith(str(tiny["sam"]))
+
+
+def test_grabcut_fallback_only_without_weights(tmp_path: Path, monkeypatch) -> None:
+    from openautoglm.model.pipeline import create_segmenter
+    from openautoglm.model.segmenters import GrabCutSegmenter
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(tmp_path))
+    monkeypatch.setenv("OPENAUTOGLM_OFFLINE", "1")
+    assert isinstance(create_segmenter({"model": "sam-vit-base", "fallback": "grabcut"}), GrabCutSegmenter)
+    from openautoglm.model.interface import ModelError
+
+    with pytest.raises(ModelError, match="sam-vit-base"):
+        create_segmenter({"model": "sam-vit-base"})
