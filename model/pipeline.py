@@ -84,6 +84,10 @@ def create_proposer(entry: dict, synonyms: dict, device: str | None = None) -> P
         from .zero_shot import ZeroShotProposer
 
         return ZeroShotProposer(entry["model"], weights, device=device, synonyms=synonyms, **options)
+    if family == "vlm":
+        from .vlm import VlmProposer
+
+        return VlmProposer(entry["model"], weights, device=device, synonyms=synonyms, **options)
     raise ModelError(f"model {entry['model']!r} ({family}) cannot be used as a proposer in this version")
 
 
@@ -104,6 +108,7 @@ def create_segmenter(entry: dict | None, device: str | None = None) -> Segmenter
 
 
 _ZERO_SHOT_TYPES = {"owlv2", "owlvit", "grounding-dino", "mm-grounding-dino"}
+_VLM_TYPES = {"qwen2_5_vl", "qwen3_vl", "glm4v", "glm4v_moe"}
 
 
 def _family_of_path(weights: str) -> str:
@@ -111,7 +116,9 @@ def _family_of_path(weights: str) -> str:
     config = path / "config.json"
     if config.is_file():
         model_type = json.loads(config.read_text()).get("model_type", "")
-        return "zero-shot" if model_type in _ZERO_SHOT_TYPES else "sam" if model_type.startswith("sam") else model_type
+        if model_type in _ZERO_SHOT_TYPES:
+            return "zero-shot"
+        return "vlm" if model_type in _VLM_TYPES else "sam" if model_type.startswith("sam") else model_type
     if "yolox" in path.name.lower():
         return "yolox"
     return "ultralytics" if path.suffix in (".pt", ".onnx", ".tflite", ".engine") else "unknown"

@@ -97,3 +97,112 @@ def sam(directory: Path) -> Path:
     image_processor = SamImageProcessor(size={"longest_edge": 256}, pad_size={"height": 256, "width": 256})
     SamProcessor(image_processor).save_pretrained(directory)
     return directory
+
+
+QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                "<|image_pad|>", "<|video_pad|>"]
+GLM_SPECIAL = ["<|endoftext|>", "<|user|>", "<|assistant|>", "<|image|>", "<|begin_of_image|>", "<|end_of_image|>",
+               "<|video|>", "<|begin_of_video|>", "<|end_of_video|>", "<|begin_of_box|>", "<|end_of_box|>"]
+QWEN_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}"
+    "{{ message['content'] }}{% else %}{% for part in message['content'] %}{% if part['type'] == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+GLM_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{% if message['content'] is string %}"
+    "{{ message['content'] }}{% else %}{% for part in message['content'] %}{% if part['type'] == 'image' %}"
+    "<|begin_of_image|><|image|><|end_of_image|>{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+
+def _byte_level_tokenizer(directory: Path, special: list[str]):
+    from transformers import Qwen2Tokenizer
+
+    vocab: dict[str, int] = {}
+    for symbol in _byte_symbols():
+        vocab.setdefault(symbol, len(vocab))
+    (directory / "vocab.json").write_text(json.dumps(vocab))
+    (directory / "merges.txt").write_text("#version: 0.2\n")
+    return Qwen2Tokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"),
+                          additional_special_tokens=special, pad_token="<|endoftext|>")
+
+
+def _text_config(tokenizer, eos, **extra) -> dict:
+    ids = tokenizer.convert_tokens_to_ids
+    return dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, bos_token_id=ids("<|endoftext|>"), eos_token_id=eos,
+                pad_token_id=ids("<|endoftext|>"), **extra)
+
+
+def qwen2_5_vl(directory: Path) -> Path:
+    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
+                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+
+    _seed()
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = _byte_level_tokenizer(directory, QWEN_SPECIAL)
+    ids = tokenizer.convert_tokens_to_ids
+    rope = {"rope_type": "default", "rope_theta": 1e4, "mrope_section": [1, 1, 2]}
+    config = Qwen2_5_VLConfig(
+        text_config=_text_config(tokenizer, ids("<|im_end|>"), rope_parameters=rope),
+        vision_config=dict(depth=2, hidden_size=32, num_heads=4, out_hidden_size=32, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, window_size=56, fullatt_block_indexes=[1],
+                           intermediate_size=64),
+        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+    )
+    Qwen2_5_VLForConditionalGeneration(config).save_pretrained(directory)
+    images = Qwen2VLImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14, merge_size=2)
+    Qwen2_5_VLProcessor(image_processor=images, tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
+                        chat_template=QWEN_TEMPLATE).save_pretrained(directory)
+    return directory
+
+
+def qwen3_vl(directory: Path) -> Path:
+    from transformers import (Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor,
+                              Qwen3VLVideoProcessor)
+
+    _seed()
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = _byte_level_tokenizer(directory, QWEN_SPECIAL)
+    ids = tokenizer.convert_tokens_to_ids
+    rope = {"rope_type": "default", "rope_theta": 1e4, "mrope_section": [1, 1, 2], "mrope_interleaved": True}
+    config = Qwen3VLConfig(
+        text_config=_text_config(tokenizer, ids("<|im_end|>"), head_dim=8, rope_parameters=rope),
+        vision_config=dict(depth=2, hidden_size=32, num_heads=4, out_hidden_size=32, patch_size=16,
+                           spatial_merge_size=2, temporal_patch_size=2, intermediate_size=64,
+                           num_position_embeddings=64, deepstack_visual_indexes=[1]),
+        image_token_id=ids("<|image_pad|>"), video_token_id=ids("<|video_pad|>"),
+        vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
+    )
+    Qwen3VLForConditionalGeneration(config).save_pretrained(directory)
+    images = Qwen2VLImageProcessor(size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128}, patch_size=16, merge_size=2)
+    Qwen3VLProcessor(image_processor=images, tokenizer=tokenizer, video_processor=Qwen3VLVideoProcessor(),
+                     chat_template=QWEN_TEMPLATE).save_pretrained(directory)
+    return directory
+
+
+def glm4v(directory: Path) -> Path:
+    from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vImageProcessor, Glm4vProcessor, Glm4vVideoProcessor
+
+    _seed()
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = _byte_level_tokenizer(directory, GLM_SPECIAL)
+    ids = tokenizer.convert_tokens_to_ids
+    rope = {"rope_type": "default", "rope_theta": 1e4, "mrope_section": [1, 1, 2]}
+    config = Glm4vConfig(
+        text_config=_text_config(tokenizer, [ids("<|endoftext|>"), ids("<|user|>")], partial_rotary_factor=1.0,
+                                 rope_parameters=rope),
+        vision_config=dict(depth=2, hidden_size=32, num_heads=4, out_hidden_size=32, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2, image_size=56, intermediate_size=64),
+        image_token_id=ids("<|image|>"), video_token_id=ids("<|video|>"),
+        image_start_token_id=ids("<|begin_of_image|>"), image_end_token_id=ids("<|end_of_image|>"),
+        video_start_token_id=ids("<|begin_of_video|>"), video_end_token_id=ids("<|end_of_video|>"),
+    )
+    Glm4vForConditionalGeneration(config).save_pretrained(directory)
+    images = Glm4vImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14, merge_size=2)
+    Glm4vProcessor(image_processor=images, tokenizer=tokenizer, video_processor=Glm4vVideoProcessor(),
+                   chat_template=GLM_TEMPLATE).save_pretrained(directory)
+    return directory
