@@ -103,7 +103,11 @@ def create_segmenter(entry: dict | None, device: str | None = None) -> Segmenter
         if name != "grabcut":
             log.warning("segmenter %s: no weights here and offline; using the weight-free GrabCut fallback", name)
         return GrabCutSegmenter()
-    _, weights = resolve(name)
+    known, weights = resolve(name)
+    if (known and known.family == "ultralytics-sam") or weights.endswith(".pt"):
+        from .segmenters import UltralyticsSamSegmenter
+
+        return UltralyticsSamSegmenter(name, weights, device)
     return SamSegmenter(name, weights, device)
 
 

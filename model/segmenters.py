@@ -1,5 +1,5 @@
-"""Boxes -> masks. SAM / SAM2 through transformers, and a weight-free GrabCut fallback used only
-when no segmenter weights are configured."""
+"""Boxes -> masks. SAM / SAM2 through transformers, SAM / SAM2 / MobileSAM through ultralytics,
+and a weight-free GrabCut fallback used only when no segmenter weights are configured."""
 
 from __future__ import annotations
 
@@ -45,6 +45,34 @@ class SamSegmenter:
         scores = outputs.iou_scores.float().cpu().numpy().reshape(len(boxes), -1)[:, 0]
         return [(Mask.from_array(np.asarray(mask).reshape(mask.shape[-2:]) > 0), float(np.clip(score, 0, 1)))
                 for mask, score in zip(masks, scores)]
+
+
+class UltralyticsSamSegmenter:
+    """SAM / SAM2 / MobileSAM through ultralytics (a .pt file or download name); the mask score is
+    the model's predicted IoU, clipped to [0, 1]."""
+
+    def __init__(self, name: str, weights: str, device: str | None = None):
+        try:
+            from ultralytics import SAM
+        except ImportError as error:
+            raise ModelError("ultralytics is not installed: pip install 'openautoglm[model]'") from error
+        self.name, self.device = name, pick_device(device)
+        try:
+            self.model = SAM(weights)
+        except Exception as error:  # ultralytics raises many types; the message is what matters
+            raise ModelError(f"cannot load segmenter {weights!r}: {error}") from error
+
+    def segment(self, image: Image.Image, boxes: Sequence[Box]) -> list[tuple[Mask, float]]:
+        if not boxes:
+            return []
+        prompts = [list(box.bounds()) for box in boxes]
+        result = self.model.predict(image.convert("RGB"), bboxes=prompts, device=self.device, conf=0.0,
+                                    verbose=False)[0]
+        masks = result.masks.data.cpu().numpy() if result.masks is not None else np.zeros((0,))
+        scores = result.boxes.conf.cpu().numpy() if result.boxes is not None else np.zeros((0,))
+        if len(masks) != len(boxes):  # a box whose predicted IoU is not positive is dropped by ultralytics
+            raise ModelError(f"{self.name}: {len(masks)} masks for {len(boxes)} boxes")
+        return [(Mask.from_array(mask > 0), float(np.clip(score, 0, 1))) for mask, score in zip(masks, scores)]
 
 
 def _reshaped(inputs) -> dict:

@@ -17,7 +17,7 @@ def models(shared: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> dict[str, Path]:
-    """Tiny random OWLv2, Grounding DINO and SAM saved with save_pretrained, loaded back offline."""
+    """Tiny random OWLv2, Grounding DINO, SAM, SAM2 and MobileSAM saved with save_pretrained, loaded back offline."""
     pytest.importorskip("transformers")
     import os
 
@@ -26,4 +26,5 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     os.environ["HF_HUB_OFFLINE"] = "1"
     root = tmp_path_factory.mktemp("tiny-models")
     return {"owlv2": tiny_models.owlv2(root / "owlv2"), "grounding-dino": tiny_models.grounding_dino(root / "gdino"),
-            "sam": tiny_models.sam(root / "sam")}
+            "sam": tiny_models.sam(root / "sam"), "sam2": tiny_models.sam2(root / "sam2"),
+            "mobile_sam": tiny_models.mobile_sam(root / "mobile_sam" / "mobile_sam.pt")}

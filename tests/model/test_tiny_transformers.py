@@ -46,10 +46,12 @@ def test_zero_shot_without_labels_proposes_nothing(zero_shot) -> None:
     assert zero_shot.propose(IMAGES, []) == [[], []]
 
 
-def test_sam_segmenter_gives_full_size_masks_and_scores(tiny) -> None:
-    from openautoglm.model.segmenters import SamSegmenter
+@pytest.mark.parametrize("kind", ["sam", "sam2", "mobile_sam"])
+def test_segmenters_give_full_size_masks_and_scores(tiny, kind: str) -> None:
+    from openautoglm.model.pipeline import create_segmenter
 
-    segmenter = SamSegmenter("sam", str(tiny["sam"]))
+    segmenter = create_segmenter({"model": str(tiny[kind])})
+    assert type(segmenter).__name__ == ("UltralyticsSamSegmenter" if kind == "mobile_sam" else "SamSegmenter")
     results = segmenter.segment(IMAGES[0], [Box(10, 10, 100, 80), Box(50, 60, 290, 190, rotation=10)])
     assert len(results) == 2
     for mask, score in results:

@@ -206,3 +206,38 @@ def glm4v(directory: Path) -> Path:
     Glm4vProcessor(image_processor=images, tokenizer=tokenizer, video_processor=Glm4vVideoProcessor(),
                    chat_template=GLM_TEMPLATE).save_pretrained(directory)
     return directory
+
+
+def sam2(directory: Path) -> Path:
+    from transformers import Sam2Config, Sam2HieraDetConfig, Sam2ImageProcessor, Sam2Model, Sam2Processor, Sam2VisionConfig
+
+    _seed()
+    directory.mkdir(parents=True, exist_ok=True)
+    # the global-attention block must not be a stage's first (query-pooling) block
+    backbone = Sam2HieraDetConfig(hidden_size=16, num_attention_heads=1, image_size=[256, 256],
+                                  blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[16, 32, 64, 128],
+                                  num_attention_heads_per_stage=[1, 1, 2, 2], window_size_per_stage=[8, 4, 4, 4],
+                                  global_attention_blocks=[3], window_positional_embedding_background_size=[4, 4])
+    vision = Sam2VisionConfig(backbone_config=backbone, backbone_channel_list=[128, 64, 32, 16],
+                              backbone_feature_sizes=[[64, 64], [32, 32], [16, 16]], fpn_hidden_size=32)
+    config = Sam2Config(vision_config=vision,
+                        prompt_encoder_config=dict(hidden_size=32, image_size=256, patch_size=16, mask_input_channels=4),
+                        mask_decoder_config=dict(hidden_size=32, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2,
+                                                 iou_head_hidden_dim=32))
+    Sam2Model(config).save_pretrained(directory)
+    Sam2Processor(Sam2ImageProcessor(size={"height": 256, "width": 256})).save_pretrained(directory)
+    return directory
+
+
+def mobile_sam(path: Path) -> Path:
+    """A randomly initialised MobileSAM saved as ultralytics loads it. Its IoU head is biased
+    positive so ultralytics' score filter keeps the random masks."""
+    import torch
+    from ultralytics.models.sam.build import build_mobile_sam
+
+    _seed()
+    model = build_mobile_sam(None)
+    model.mask_decoder.iou_prediction_head.layers[-1].bias.data.fill_(3.0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return path
