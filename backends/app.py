@@ -1,18 +1,35 @@
-"""The HTTP server's app factory. For now it answers `/health`; the Label Studio and CVAT
-protocol endpoints mount here as they land."""
+"""The server's app factory: settings read once, the model loaded once per worker process,
+then injected into the protocol adapters."""
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+import logging
+import time
 
-from openautoglm import __version__
+from flask import Flask
+
+from .label_studio.images import ImageFetcher
+from .label_studio.predictor import Predictor
+from .label_studio.reviews import ReviewStore
+from .label_studio.routes import Metrics, blueprint, register_errors
+from .label_studio.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
-def create_app() -> Flask:
+def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+    if pipeline is None:
+        from openautoglm.model.pipeline import Pipeline
+
+        started = time.perf_counter()
+        pipeline = Pipeline.load(settings.model, settings.device)
+        metrics.model_load.set(time.perf_counter() - started)
+        log.info("loaded pipeline %s in %.1f s", pipeline.version, time.perf_counter() - started)
+    predictor = Predictor(pipeline, ImageFetcher(settings), settings.batch_size, settings.synonyms)
     app = Flask("openautoglm")
-
-    @app.get("/health")
-    def health():
-        return jsonify(status="UP", model_class="openautoglm", version=__version__)
-
+    app.json.sort_keys = False
+    register_errors(app)
+    app.register_blueprint(blueprint(settings, predictor, ReviewStore(settings.store_path), metrics))
     return app

@@ -137,8 +137,10 @@ def parse(doc: Any, images_dir: Path | None = None) -> Dataset:
 
 # ---- dump ----------------------------------------------------------------------------------
 
-def dump_region(region: Region, width: int, height: int, region_id: str) -> list[dict[str, Any]]:
-    """One region -> Label Studio results (several only for multi-point keypoints)."""
+def dump_region(region: Region, width: int, height: int, region_id: str, from_name: str | None = None,
+                to_name: str = "image") -> list[dict[str, Any]]:
+    """One region -> Label Studio results (several only for multi-point keypoints). `from_name`
+    and `to_name` name the labeling config's control and image tags."""
     sx, sy = 100.0 / width, 100.0 / height
     if region.shape is Shape.POLYGON and len(region.points) > 1:
         # Label Studio polygons have one ring; a brush mask keeps the object whole.
@@ -165,7 +167,7 @@ def dump_region(region: Region, width: int, height: int, region_id: str) -> list
     for index, value in enumerate(values):
         value[kind] = [region.label]
         result = {"id": region_id if index == 0 else f"{region_id}_{index}", "type": kind,
-                  "from_name": _CONTROL_NAMES[kind], "to_name": "image", "value": value}
+                  "from_name": from_name or _CONTROL_NAMES[kind], "to_name": to_name, "value": value}
         if region.shape is not Shape.TAG:
             result.update(original_width=width, original_height=height, image_rotation=0)
         if region.score is not None:

@@ -44,7 +44,10 @@ class ProposerSpec:
 class Proposer(Protocol):
     spec: ProposerSpec
 
-    def propose(self, images: Sequence[Image.Image], labels: Sequence[str]) -> list[list[Region]]: ...
+    def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
+                synonyms: dict[str, list[str]] | None = None) -> list[list[Region]]:
+        """`synonyms` adds, for this call, other names a model may use for a project label."""
+        ...
 
 
 @runtime_checkable

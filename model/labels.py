@@ -29,3 +29,13 @@ class LabelMap:
     def prompts(self) -> list[tuple[str, str]]:
         """(text prompt, project label) pairs for open-vocabulary models: each label and its synonyms."""
         return [(text, label) for label in self.project_labels for text in [label, *self._synonyms[label]]]
+
+
+def merge_synonyms(*sources: Mapping[str, Iterable[str]] | None) -> dict[str, list[str]]:
+    """Synonym tables combined: a pipeline's own and a caller's (e.g. a labeling config's predicted_values)."""
+    merged: dict[str, list[str]] = {}
+    for source in sources:
+        for label, names in (source or {}).items():
+            merged.setdefault(label, [])
+            merged[label] += [n for n in names if n not in merged[label]]
+    return merged

@@ -146,10 +146,11 @@ class Pipeline:
         segmenter = [self.segmenter.name] if self.segmenter else []
         return "+".join([self.spec.name] + [p.spec.source for p in self.proposers] + segmenter)
 
-    def propose(self, images: Sequence[Image.Image], labels: Sequence[str]) -> list[list[Region]]:
+    def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
+                synonyms: dict[str, list[str]] | None = None) -> list[list[Region]]:
         merged: list[list[Region]] = [[] for _ in images]
         for proposer in self.proposers:
-            found = check_proposals(proposer.spec, images, labels, proposer.propose(images, labels))
+            found = check_proposals(proposer.spec, images, labels, proposer.propose(images, labels, synonyms))
             for regions, new in zip(merged, found):
                 regions.extend(new)
         if self.segmenter is not None:

@@ -13,7 +13,7 @@ from openautoglm.converters import Box, Mask, Region, Shape
 
 from .device import pick_device
 from .interface import ModelError, ProposerSpec
-from .labels import LabelMap
+from .labels import LabelMap, merge_synonyms
 
 
 def weights_version(path: str) -> str:
@@ -45,8 +45,9 @@ class UltralyticsProposer:
         names = self.model.names if isinstance(self.model.names, dict) else dict(enumerate(self.model.names))
         self.spec = ProposerSpec(name, weights_version(weights), "ultralytics", tuple(names[i] for i in sorted(names)))
 
-    def propose(self, images: Sequence[Image.Image], labels: Sequence[str]) -> list[list[Region]]:
-        label_map = LabelMap(labels, self.synonyms)
+    def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
+                synonyms: dict | None = None) -> list[list[Region]]:
+        label_map = LabelMap(labels, merge_synonyms(self.synonyms, synonyms))
         return [self._regions(result, label_map) for result in self.raw(images)]
 
     def raw(self, images: Sequence[Image.Image]) -> list:

@@ -14,7 +14,7 @@ from openautoglm.converters import Box, Region
 
 from .device import half_precision_dtype, pick_device
 from .interface import ModelError, ProposerSpec
-from .labels import LabelMap
+from .labels import LabelMap, merge_synonyms
 from .vlm_parsers import PARSERS, ParsedBox
 
 _QWEN_PROMPT = ('Locate every instance of these objects in the image: {labels}. Report them in JSON as '
@@ -82,8 +82,9 @@ class VlmProposer:
         _, height, width = grid[row].tolist()
         return {"width": width * patch, "height": height * patch}
 
-    def propose(self, images: Sequence[Image.Image], labels: Sequence[str]) -> list[list[Region]]:
-        label_map = LabelMap(labels, self.synonyms)
+    def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
+                synonyms: dict | None = None) -> list[list[Region]]:
+        label_map = LabelMap(labels, merge_synonyms(self.synonyms, synonyms))
         prompts = [text for text, _ in label_map.prompts()]
         if not prompts:
             return [[] for _ in images]

@@ -16,7 +16,7 @@ from PIL import Image
 from openautoglm.converters import Box, Region
 
 from .interface import ModelError, ProposerSpec
-from .labels import LabelMap
+from .labels import LabelMap, merge_synonyms
 from .ultralytics_yolo import weights_version
 
 COCO_NAMES = (
@@ -52,8 +52,9 @@ class YoloxProposer:
         self.conf, self.iou, self.synonyms = conf, iou, synonyms or {}
         self.spec = ProposerSpec(name, weights_version(weights), "yolox", tuple(names))
 
-    def propose(self, images: Sequence[Image.Image], labels: Sequence[str]) -> list[list[Region]]:
-        label_map = LabelMap(labels, self.synonyms)
+    def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
+                synonyms: dict | None = None) -> list[list[Region]]:
+        label_map = LabelMap(labels, merge_synonyms(self.synonyms, synonyms))
         return [self._one(image, label_map) for image in images]  # the export has a batch size of 1
 
     def _one(self, image: Image.Image, label_map: LabelMap) -> list[Region]:

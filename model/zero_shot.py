@@ -17,7 +17,7 @@ from openautoglm.converters import Box, Region
 
 from .device import pick_device
 from .interface import ModelError, ProposerSpec
-from .labels import LabelMap
+from .labels import LabelMap, merge_synonyms
 
 
 class ZeroShotProposer:
@@ -40,8 +40,9 @@ class ZeroShotProposer:
         revision = getattr(self.model.config, "_commit_hash", None) or self.kind
         self.spec = ProposerSpec(name, str(revision)[:12], "zero-shot")
 
-    def propose(self, images: Sequence[Image.Image], labels: Sequence[str]) -> list[list[Region]]:
-        prompts = LabelMap(labels, self.synonyms).prompts()
+    def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
+                synonyms: dict | None = None) -> list[list[Region]]:
+        prompts = LabelMap(labels, merge_synonyms(self.synonyms, synonyms)).prompts()
         if not prompts or not images:
             return [[] for _ in images]  # an open-vocabulary model needs labels to look for
         probabilities, boxes = self.raw(images, [text for text, _ in prompts])

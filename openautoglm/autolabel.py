@@ -12,6 +12,7 @@ from openautoglm.converters import AnnotatedImage, Dataset, ImageRecord, save
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.progress import track
 from openautoglm.model.pipeline import Pipeline
+from openautoglm.model.scoring import image_score
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,8 @@ class AutoLabeler:
                 images.append(image)
                 records.append(ImageRecord(len(dataset.items) + len(records) + 1, path.name, *image.size))
             for record, regions in zip(records, self.pipeline.propose(images, self.labels) if images else []):
-                dataset.items.append(AnnotatedImage(record, regions, _image_score(regions)))
+                dataset.items.append(AnnotatedImage(record, regions, image_score(regions)))
         return dataset.with_all_labels()
-
-
-def _image_score(regions) -> float:
-    """The least confident region stands for the image (no regions: nothing to review, 1.0)."""
-    return min((r.score for r in regions), default=1.0)
 
 
 def save_to_coco(dataset: Dataset, path: str | Path) -> None:

@@ -52,7 +52,11 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}",
+    if args.model:
+        os.environ["OPENAUTOGLM_MODEL"] = args.model  # read once by the app's Settings in every worker
+    # gthread workers: a slow prediction holds one thread, /health answers on another
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}", "--worker-class", "gthread",
+               "--timeout", str(args.timeout),
                "--workers", str(args.workers), "--threads", str(args.threads),
                "openautoglm.backends.app:create_app()"]
     os.execv(sys.executable, command)
@@ -93,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=9090)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--threads", type=int, default=4)
+    serve.add_argument("--model", help="pipeline name or .yaml file (default: OPENAUTOGLM_MODEL or yolo)")
+    serve.add_argument("--timeout", type=int, default=120, help="seconds before gunicorn restarts a stuck worker")
     serve.set_defaults(run=_serve)
     return parser
 

@@ -1,7 +1,8 @@
-"""`openautoglm serve` (what `make serve` runs) starts gunicorn and answers /health."""
+"""`openautoglm serve` (what `make serve` runs) starts gunicorn, loads the model and answers /health."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -15,10 +16,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_serve_answers_health() -> None:
+def test_serve_answers_health(shared, tmp_path) -> None:
     port = _free_port()
+    env = {**os.environ, "OPENAUTOGLM_MODEL_DIR": str(shared / "models"), "OPENAUTOGLM_OFFLINE": "1",
+           "OPENAUTOGLM_STORE": str(tmp_path / "reviews.sqlite3"), "OPENAUTOGLM_CACHE_DIR": str(tmp_path / "cache")}
     server = subprocess.Popen([sys.executable, "-m", "openautoglm.cli", "serve", "--host", "127.0.0.1",
-                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               "--port", str(port), "--model", "yolox"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, env=env)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -1,0 +1,1 @@
+"""The Label Studio ML backend: the protocol Label Studio 1.23 speaks to a model server."""

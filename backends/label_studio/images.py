@@ -1,0 +1,138 @@
+"""Fetching task images from Label Studio (or anywhere), safely.
+
+Credentials go only to the Label Studio host: a task URL on another host is fetched without them,
+and requests drops the Authorization header itself when a redirect leaves the host. The API key
+may be a legacy token (`Authorization: Token <key>`) or a personal access token, a JWT refresh
+token exchanged at /api/token/refresh/ for a 5-minute access token sent as `Bearer`. Downloads are
+capped in size, time-limited, EXIF-transposed, and cached on disk up to a size bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .settings import Settings
+
+
+class ImageFetchError(Exception):
+    """Why one task's image could not be had; the task gets an empty result, the batch goes on."""
+
+
+class ImageFetcher:
+    def __init__(self, settings: Settings, session: requests.Session | None = None):
+        self.settings = settings
+        self.session = session or requests.Session()
+        self._access_token: tuple[str, float] | None = None
+        self._lock = threading.Lock()
+        self.cache = DiskCache(settings.cache_dir, settings.cache_max_bytes)
+
+    def url_for(self, url: str) -> str:
+        if url.startswith(("http://", "https://")):
+            return url
+        if url.startswith("/") and self.settings.label_studio_url:
+            return urljoin(self.settings.label_studio_url + "/", url.lstrip("/"))
+        raise ImageFetchError(f"cannot fetch {url!r}: a relative URL needs LABEL_STUDIO_URL to be set")
+
+    def _same_host(self, url: str) -> bool:
+        if not self.settings.label_studio_url:
+            return False
+        ours, theirs = urlsplit(self.settings.label_studio_url), urlsplit(url)
+        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
+
+    def _auth_header(self) -> dict[str, str]:
+        key = self.settings.label_studio_api_key
+        if not key:
+            return {}
+        if key.count(".") != 2:  # not a JWT: a legacy token
+            return {"Authorization": f"Token {key}"}
+        with self._lock:
+            if self._access_token is None or self._access_token[1] < time.monotonic():
+                response = self.session.post(urljoin(self.settings.label_studio_url + "/", "api/token/refresh/"),
+                                             json={"refresh": key}, timeout=self.settings.fetch_timeout_s)
+                if response.status_code != 200:
+                    raise ImageFetchError(f"personal access token refresh failed: HTTP {response.status_code}")
+                self._access_token = (response.json()["access"], time.monotonic() + 240)  # valid 5 minutes
+            return {"Authorization": f"Bearer {self._access_token[0]}"}
+
+    def fetch(self, url: str) -> Image.Image:
+        """The image as displayed (EXIF orientation applied), RGB."""
+        full = self.url_for(url)
+        data = self.cache.get(full)
+        if data is None:
+            data = self._download(full)
+            self.cache.put(full, data)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                return ImageOps.exif_transpose(image).convert("RGB")
+        except (OSError, UnidentifiedImageError) as error:
+            raise ImageFetchError(f"{url}: not a readable image ({error})") from None
+
+    def _download(self, url: str) -> bytes:
+        headers = self._auth_header() if self._same_host(url) else {}
+        try:
+            with self.session.get(url, headers=headers, stream=True, timeout=self.settings.fetch_timeout_s) as response:
+                if response.status_code != 200:
+                    raise ImageFetchError(f"{url}: HTTP {response.status_code}")
+                declared = int(response.headers.get("Content-Length") or 0)
+                if declared > self.settings.max_image_bytes:
+                    raise ImageFetchError(f"{url}: {declared} bytes is over the {self.settings.max_image_bytes} byte cap")
+                chunks, size = [], 0
+                for chunk in response.iter_content(1 << 16):
+                    size += len(chunk)
+                    if size > self.settings.max_image_bytes:
+                        raise ImageFetchError(f"{url}: over the {self.settings.max_image_bytes} byte cap")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except requests.RequestException as error:
+            raise ImageFetchError(f"{url}: {type(error).__name__}: {error}") from None
+
+
+class DiskCache:
+    """Downloaded image bytes by URL, evicting the least recently used past `max_bytes`."""
+
+    def __init__(self, directory: Path, max_bytes: int):
+        self.directory, self.max_bytes = Path(directory), max_bytes
+        self._lock = threading.Lock()
+
+    def _path(self, url: str) -> Path:
+        return self.directory / hashlib.sha256(url.encode()).hexdigest()
+
+    def get(self, url: str) -> bytes | None:
+        path = self._path(url)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        os.utime(path)  # recently used
+        return data
+
+    def put(self, url: str, data: bytes) -> None:
+        if self.max_bytes <= 0 or len(data) > self.max_bytes:
+            return
+        with self._lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self._path(url).with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, self._path(url))
+            self._evict()
+
+    def _evict(self) -> None:
+        entries = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.directory.iterdir() if p.suffix != ".tmp"]
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+
+    def size(self) -> int:
+        return sum(p.stat().st_size for p in self.directory.iterdir()) if self.directory.is_dir() else 0

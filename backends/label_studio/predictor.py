@@ -1,0 +1,155 @@
+"""/predict as three steps: decode (tasks -> images), propose (model batches), encode (regions ->
+Label Studio results). Every task gets exactly one entry, in order; a task whose image fails gets
+`result: []` and score 0.0 so it sorts first for a human."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from PIL import Image
+
+from openautoglm.converters import Box, Mask, Region, Shape
+from openautoglm.converters.geometry import mask_to_polygons
+from openautoglm.converters.label_studio import dump_region
+from openautoglm.model.labels import merge_synonyms
+from openautoglm.model.scoring import image_score
+
+from . import label_config
+from .images import ImageFetcher, ImageFetchError
+
+log = logging.getLogger(__name__)
+CALIBRATION_VERSION = "raw"  # per-region scores are the model's own until calibration lands
+
+
+@dataclass
+class TaskOutcome:
+    task_id: Any
+    result: list[dict]
+    score: float
+    regions: list[Region]  # what was predicted, kept for matching reviews later
+    error: str | None = None
+
+
+class Predictor:
+    def __init__(self, pipeline, fetcher: ImageFetcher, batch_size: int = 8, synonyms: dict | None = None):
+        self.pipeline, self.fetcher, self.batch_size = pipeline, fetcher, batch_size
+        self.synonyms = synonyms or {}
+        self._model_lock = threading.Lock()  # one inference at a time per worker: models are not thread-safe
+
+    @property
+    def model_version(self) -> str:
+        return f"{self.pipeline.version}+calibration-{CALIBRATION_VERSION}"
+
+    def predict(self, tasks: Sequence[dict], config: str, context: dict | None = None) -> list[TaskOutcome]:
+        if not tasks:
+            return []
+        targets = label_config.parse(config)
+        labels = sorted({label for target in targets for label in target.labels})
+        synonyms = merge_synonyms(self.synonyms, *({k: v} for t in targets for k, v in t.labels.items()))
+        outcomes: list[TaskOutcome | None] = [None] * len(tasks)
+        loaded: list[tuple[int, Image.Image]] = []
+        for index, task in enumerate(tasks):
+            try:
+                loaded.append((index, self._decode(task, targets)))
+            except ImageFetchError as error:
+                log.warning("task %s: %s", task.get("id"), error)
+                outcomes[index] = TaskOutcome(task.get("id"), [], 0.0, [], str(error))
+        for start in range(0, len(loaded), self.batch_size):
+            batch = loaded[start:start + self.batch_size]
+            images = [image for _, image in batch]
+            with self._model_lock:
+                proposals = self.pipeline.propose(images, labels, synonyms) if labels else [[] for _ in images]
+            for (index, image), regions in zip(batch, proposals):
+                if context:
+                    regions = self._interactive(image, regions, context)
+                task = tasks[index]
+                outcomes[index] = TaskOutcome(task.get("id"), self._encode(regions, targets, image.size, task.get("id")),
+                                              image_score(regions), regions)
+        return outcomes
+
+    def _decode(self, task: dict, targets: list[label_config.Target]) -> Image.Image:
+        data = task.get("data") if isinstance(task, dict) else None
+        if not isinstance(data, dict):
+            raise ImageFetchError("task has no data")
+        keys = [t.data_key for t in targets] or ["image"]
+        url = next((data[k] for k in keys if isinstance(data.get(k), str)), None)
+        if url is None:
+            raise ImageFetchError(f"task data has no image URL under {keys[0]!r}")
+        return self.fetcher.fetch(url)
+
+    def _encode(self, regions: list[Region], targets, size: tuple[int, int], task_id) -> list[dict]:
+        width, height = size
+        results = []
+        for number, region in enumerate(regions):
+            for target in targets:
+                if region.label not in target.labels:
+                    continue
+                shaped = _as_kind(region, target.kind, width, height)
+                results += dump_region(shaped, width, height, f"{task_id}-{number}-{target.control}", target.control,
+                                       target.image)
+        return results
+
+    def _interactive(self, image: Image.Image, regions: list[Region], context: dict) -> list[Region]:
+        """What the annotator drew (a rectangle or positive keypoint) -> the region it points at: a
+        segmenter mask inside the drawn box when there is one, else the best detection under it."""
+        width, height = image.size
+        prompts = []
+        for drawn in context.get("result") or []:
+            value = drawn.get("value") or {}
+            label = next(iter(value.get(drawn.get("type", ""), []) or []), None)
+            if drawn.get("type") == "rectanglelabels":
+                x, y = value["x"] * width / 100, value["y"] * height / 100
+                prompts.append((label, Box(x, y, x + value["width"] * width / 100, y + value["height"] * height / 100)))
+            elif drawn.get("type") == "keypointlabels" and drawn.get("is_positive", True):
+                x, y = value["x"] * width / 100, value["y"] * height / 100
+                prompts.append((label, Box(x, y, x, y)))
+        chosen = []
+        for label, prompt in prompts:
+            under = [r for r in regions if _covers(r.box, prompt) and (label is None or r.label == label)]
+            best = max(under, key=lambda r: r.score, default=None)
+            segmenter = getattr(self.pipeline, "segmenter", None)
+            if segmenter is not None and prompt.width > 0:
+                with self._model_lock:
+                    ((mask, mask_score),) = segmenter.segment(image, [prompt])
+                chosen.append(Region(label or (best.label if best else "object"), Shape.MASK, mask=mask,
+                                     score=mask_score, source=self.model_version,
+                                     attributes={"signals": {"mask_score": mask_score}}))
+            elif best is not None:
+                chosen.append(best)
+        return chosen
+
+
+def _covers(box: Box, prompt: Box) -> bool:
+    """A detection is under the prompt: it contains the clicked point, or overlaps the drawn box by half."""
+    x1, y1, x2, y2 = box.bounds()
+    if prompt.width == 0:
+        return x1 <= prompt.x1 <= x2 and y1 <= prompt.y1 <= y2
+    overlap = max(0.0, min(x2, prompt.x2) - max(x1, prompt.x1)) * max(0.0, min(y2, prompt.y2) - max(y1, prompt.y1))
+    return overlap >= 0.5 * min(box.width * box.height, prompt.width * prompt.height)
+
+
+def _as_kind(region: Region, kind: str, width: int, height: int) -> Region:
+    """The region in the shape the control draws."""
+    replace = dict(label=region.label, score=region.score, source=region.source, id=region.id)
+    if kind == "rectanglelabels":
+        return Region(shape=Shape.BOX, box=region.box, **replace)
+    if kind == "brushlabels":
+        return Region(shape=Shape.MASK, mask=region.mask or _box_mask(region.box, width, height), **replace)
+    if kind == "polygonlabels":
+        rings = mask_to_polygons(region.mask) if region.mask is not None else [region.box.corners()]
+        ring = max(rings, key=len) if len(rings) else region.box.corners()
+        return Region(shape=Shape.POLYGON, points=(tuple(map(tuple, np.asarray(ring))),), **replace)
+    cx, cy = region.box.center  # keypointlabels
+    return Region(shape=Shape.POINTS, points=(((cx, cy),),), **replace)
+
+
+def _box_mask(box: Box, width: int, height: int) -> Mask:
+    """A box-shaped mask, for brush controls when the pipeline has no segmenter."""
+    bitmap = np.zeros((height, width), dtype=bool)
+    x1, y1, x2, y2 = (int(round(v)) for v in box.bounds())
+    bitmap[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)] = True
+    return Mask.from_array(bitmap)

@@ -1,0 +1,164 @@
+"""The Label Studio ML backend endpoints: /health, /setup, /predict, /versions, /webhook, /metrics.
+
+Label Studio 1.23 drops a whole /predict batch silently when the reply's count differs from the
+task count, so every task gets an entry, in order. Errors answer JSON with a reason, never a
+traceback; unexpected ones are logged and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .label_config import LabelConfigError
+from .predictor import Predictor
+from .reviews import ReviewStore, ReviewWorker
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("openautoglm_requests", "HTTP requests", ["endpoint", "status"], registry=self.registry)
+        self.latency = Histogram("openautoglm_request_seconds", "Request latency", ["endpoint"], registry=self.registry)
+        self.tasks = Counter("openautoglm_tasks", "Tasks predicted", registry=self.registry)
+        self.failures = Counter("openautoglm_task_failures", "Tasks whose image failed", ["reason"],
+                                registry=self.registry)
+        self.model_load = Gauge("openautoglm_model_load_seconds", "Model load time in this worker",
+                                registry=self.registry)
+
+
+def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metrics: Metrics) -> Blueprint:
+    routes = Blueprint("label_studio", __name__)
+    worker = ReviewWorker(store)
+    routes.review_worker = worker  # tests drain it
+
+    def authorised(webhook: bool = False) -> bool:
+        if webhook and settings.webhook_secret:
+            given = request.headers.get("X-Openautoglm-Webhook-Secret", "")
+            if hmac.compare_digest(given, settings.webhook_secret):
+                return True
+        if not settings.basic_auth_user:
+            return not (webhook and settings.webhook_secret)
+        auth = request.authorization
+        return bool(auth and hmac.compare_digest(auth.username or "", settings.basic_auth_user)
+                    and hmac.compare_digest(auth.password or "", settings.basic_auth_password or ""))
+
+    @routes.before_request
+    def check_auth():
+        request.started = time.perf_counter()
+        if request.endpoint and request.endpoint.endswith(("health",)):
+            return None
+        if not authorised(webhook=request.path == "/webhook"):
+            return jsonify(error="authentication required"), 401, {"WWW-Authenticate": 'Basic realm="openautoglm"'}
+        return None
+
+    @routes.after_request
+    def count(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unknown"
+        metrics.requests.labels(endpoint, str(response.status_code)).inc()
+        metrics.latency.labels(endpoint).observe(time.perf_counter() - getattr(request, "started", time.perf_counter()))
+        return response
+
+    @routes.get("/health")
+    @routes.get("/")
+    def health():
+        return jsonify(status="UP", model_class="openautoglm", model_version=predictor.model_version)
+
+    @routes.post("/setup")
+    def setup():
+        body = _json_body()
+        schema = body.get("schema")
+        if schema:
+            try:
+                from .label_config import parse
+
+                parse(schema)
+            except LabelConfigError as error:
+                return jsonify(error=str(error)), 400
+        return jsonify(model_version=predictor.model_version)
+
+    @routes.get("/versions")
+    def versions():
+        return jsonify(versions=[predictor.model_version], model_dir=str(settings.model))
+
+    @routes.post("/predict")
+    def predict():
+        body = _json_body()
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list):
+            return jsonify(error="'tasks' must be a list"), 400
+        config = body.get("label_config") or ""
+        context = (body.get("params") or {}).get("context") or None
+        try:
+            outcomes = predictor.predict(tasks, config, context)
+        except LabelConfigError as error:
+            return jsonify(error=str(error)), 400
+        results = []
+        for outcome in outcomes:
+            metrics.tasks.inc()
+            if outcome.error:
+                metrics.failures.labels(_reason(outcome.error)).inc()
+            elif outcome.task_id is not None and not context:
+                store.save_prediction(outcome.task_id, predictor.model_version, outcome.regions)
+            results.append({"result": outcome.result, "score": outcome.score, "model_version": predictor.model_version})
+        return jsonify(results=results)
+
+    @routes.post("/webhook")
+    def webhook():
+        event = _json_body()
+        if not event.get("action"):
+            return jsonify(error="webhook body needs an 'action'"), 400
+        worker.submit(event)
+        return jsonify(status="queued"), 200
+
+    @routes.get("/metrics")
+    def prometheus():
+        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+
+    return routes
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body
+
+
+def _reason(error: str) -> str:
+    for reason in ("HTTP", "cap", "not a readable image", "Timeout", "ConnectionError", "LABEL_STUDIO_URL"):
+        if reason in error:
+            return reason
+    return "other"
+
+
+def register_errors(app) -> None:
+    @app.errorhandler(BadRequest)
+    def bad_request(error):
+        return jsonify(error=str(error)), 400
+
+    @app.errorhandler(404)
+    def not_found(error):
+        return jsonify(error="not found"), 404
+
+    @app.errorhandler(405)
+    def wrong_method(error):
+        return jsonify(error="method not allowed"), 405
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        if hasattr(error, "code") and isinstance(getattr(error, "code"), int) and error.code < 500:
+            return jsonify(error=str(error)), error.code
+        current_app.logger.exception("unhandled error")
+        return jsonify(error="internal error; see the server log"), 500

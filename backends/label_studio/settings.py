@@ -1,0 +1,51 @@
+"""Server settings, read once from the environment into one typed object."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = "yolo"  # pipeline name or spec file; weights paths come only from here, never from a labeling config
+    device: str | None = None
+    label_studio_url: str | None = None  # where task images live (/data/upload/..., /data/local-files/...)
+    label_studio_api_key: str | None = None  # legacy token or personal access token (refresh token)
+    basic_auth_user: str | None = None
+    basic_auth_password: str | None = None
+    webhook_secret: str | None = None  # Label Studio does not send basic auth with webhooks
+    store_path: Path = Path("openautoglm-reviews.sqlite3")
+    cache_dir: Path = Path(".openautoglm-cache/images")
+    cache_max_bytes: int = 512 * 1024 * 1024
+    max_image_bytes: int = 40 * 1024 * 1024
+    fetch_timeout_s: float = 20.0
+    batch_size: int = 8
+    synonyms: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+
+        def number(name: str, default, kind=float):
+            return kind(env[name]) if env.get(name) else default
+
+        defaults = cls()
+        return cls(
+            model=env.get("OPENAUTOGLM_MODEL", defaults.model),
+            device=env.get("OPENAUTOGLM_DEVICE") or None,
+            label_studio_url=(env.get("LABEL_STUDIO_URL") or "").rstrip("/") or None,
+            label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
+            basic_auth_user=env.get("BASIC_AUTH_USER") or None,
+            basic_auth_password=env.get("BASIC_AUTH_PASS") or None,
+            webhook_secret=env.get("OPENAUTOGLM_WEBHOOK_SECRET") or None,
+            store_path=Path(env.get("OPENAUTOGLM_STORE", defaults.store_path)),
+            cache_dir=Path(env.get("OPENAUTOGLM_CACHE_DIR", defaults.cache_dir)),
+            cache_max_bytes=number("OPENAUTOGLM_CACHE_MAX_MB", defaults.cache_max_bytes // 2**20, int) * 2**20,
+            max_image_bytes=number("OPENAUTOGLM_MAX_IMAGE_MB", defaults.max_image_bytes // 2**20, int) * 2**20,
+            fetch_timeout_s=number("OPENAUTOGLM_FETCH_TIMEOUT", defaults.fetch_timeout_s),
+            batch_size=number("OPENAUTOGLM_BATCH_SIZE", defaults.batch_size, int),
+            synonyms=json.loads(env["OPENAUTOGLM_SYNONYMS"]) if env.get("OPENAUTOGLM_SYNONYMS") else {},
+        )

@@ -1,0 +1,130 @@
+"""A fake pipeline and a local image server standing in for Label Studio's file serving."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from openautoglm.backends.app import create_app
+from openautoglm.backends.label_studio.settings import Settings
+from openautoglm.converters import Box, Mask, Region, Shape
+
+FIXTURES = "fixtures/label-studio-1.23.2-requests.jsonl"
+
+
+class FakePipeline:
+    """Finds one object per image: the centre half of the image, labelled with the first project
+    label, score 0.8, with an elliptical mask. Records what it was asked."""
+
+    version = "fake@1"
+    segmenter = None
+
+    def __init__(self):
+        self.calls = []
+
+    def propose(self, images, labels, synonyms=None):
+        self.calls.append((len(images), list(labels), dict(synonyms or {})))
+        results = []
+        for image in images:
+            width, height = image.size
+            box = Box(width / 4, height / 4, 3 * width / 4, 3 * height / 4)
+            yy, xx = np.mgrid[0:height, 0:width]
+            bitmap = ((xx - width / 2) / (width / 4)) ** 2 + ((yy - height / 2) / (height / 4)) ** 2 <= 1
+            results.append([Region(labels[0], Shape.MASK, box, mask=Mask.from_array(bitmap), score=0.8,
+                                   source=self.version)] if labels else [])
+        return results
+
+
+def png_bytes(width: int = 64, height: int = 48) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "green").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class ImageServer:
+    """Serves /img.png, /corrupt.jpg, /missing (404), /huge (50 MB declared), /redirect (to the
+    other host name), /api/token/refresh/; records every request's path and headers."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, dict]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status: int, body: bytes, content_type: str = "image/png", extra: dict | None = None):
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str((extra or {}).get("length", len(body))))
+                for key, value in (extra or {}).items():
+                    if key != "length":
+                        self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                server.requests.append((self.path, dict(self.headers)))
+                path = self.path.split("?")[0]
+                if path.endswith((".png", "/data/local-files/")):
+                    self._send(200, png_bytes())
+                elif path.endswith("corrupt.jpg"):
+                    self._send(200, b"\xff\xd8\xff\xe0 not a jpeg at all", "image/jpeg")
+                elif path.endswith("huge"):
+                    self._send(200, b"", extra={"length": 50 * 1024 * 1024})
+                elif path.endswith("redirect"):
+                    self._send(302, b"", extra={"Location": f"{server.other_host}/img.png"})
+                else:
+                    self._send(404, b"not found", "text/plain")
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                server.requests.append((self.path, dict(self.headers)))
+                if self.path == "/api/token/refresh/" and body.get("refresh") == "aaa.bbb.ccc":
+                    self._send(200, json.dumps({"access": "short-lived"}).encode(), "application/json")
+                else:
+                    self._send(401, b"{}", "application/json")
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.other_host = f"http://localhost:{port}"  # same server, another host name: a foreign host
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def headers_for(self, path_end: str) -> list[dict]:
+        return [headers for path, headers in self.requests if path.split("?")[0].endswith(path_end)]
+
+
+@pytest.fixture
+def image_server():
+    server = ImageServer()
+    yield server
+    server.httpd.shutdown()
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, image_server: ImageServer):
+    def make(pipeline=None, **overrides):
+        values = dict(label_studio_url=image_server.url, label_studio_api_key="legacy-key",
+                      store_path=tmp_path / "reviews.sqlite3", cache_dir=tmp_path / "cache")
+        settings = Settings(**{**values, **overrides})
+        pipeline = pipeline or FakePipeline()
+        app = create_app(settings, pipeline)
+        client = app.test_client()
+        client.pipeline, client.app, client.settings = pipeline, app, settings
+        return client
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def recorded(shared: Path) -> list[dict]:
+    return [json.loads(line) for line in (shared / FIXTURES).read_text().splitlines() if line.strip()]

@@ -1,0 +1,88 @@
+"""Every bad input gets a clear answer, the batch keeps its length, and the server keeps serving."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.backends.test_label_studio_contract import RECT_CONFIG
+
+
+def _predict(client, *urls, config=RECT_CONFIG):
+    tasks = [{"id": i, "data": {"image": url}} for i, url in enumerate(urls)]
+    response = client.post("/predict", json={"tasks": tasks, "label_config": config})
+    return response.status_code, response.get_json()
+
+
+def test_malformed_json_is_a_400_with_a_reason(make_client) -> None:
+    client = make_client()
+    response = client.post("/predict", data="{not json", content_type="application/json")
+    assert response.status_code == 400 and response.get_json() == {"error": "the body must be a JSON object"}
+    assert client.post("/predict", json={"tasks": "x"}).status_code == 400
+    assert client.get("/health").status_code == 200
+
+
+def test_zero_tasks(make_client) -> None:
+    assert _predict(make_client()) == (200, {"results": []})
+
+
+def test_unknown_control_types_give_empty_results(make_client) -> None:
+    config = '<View><Image name="image" value="$image"/><Choices name="c" toName="image"><Choice value="a"/></Choices></View>'
+    status, answer = _predict(make_client(), "/data/upload/img.png", config=config)
+    assert status == 200 and answer["results"][0]["result"] == []
+
+
+@pytest.mark.parametrize("url, reason", [
+    pytest.param("/data/upload/missing", "HTTP", id="missing-image"),
+    pytest.param("/data/upload/corrupt.jpg", "not a readable image", id="corrupt-jpeg"),
+    pytest.param("/data/upload/huge", "cap", id="50MB-image"),
+])
+def test_a_bad_image_fails_its_task_only(make_client, url: str, reason: str) -> None:
+    client = make_client()
+    status, answer = _predict(client, "/data/upload/img.png", url, "/data/upload/img.png")
+    assert status == 200 and len(answer["results"]) == 3
+    assert answer["results"][1] == {"result": [], "score": 0.0, "model_version": "fake@1+calibration-raw"}
+    assert answer["results"][0]["result"] and answer["results"][2]["result"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert f'openautoglm_task_failures_total{{reason="{reason}"}} 1.0' in metrics
+
+
+def test_credentials_go_only_to_the_label_studio_host(make_client, image_server) -> None:
+    client = make_client()
+    _predict(client, "/data/upload/img.png", f"{image_server.other_host}/foreign.png", "/data/upload/redirect")
+    own, foreign = image_server.requests[0][1], image_server.headers_for("foreign.png")[0]
+    assert own.get("Authorization") == "Token legacy-key"
+    assert "Authorization" not in foreign
+    after_redirect = [h for p, h in image_server.requests if p == "/img.png" and h.get("Host", "").startswith("localhost")]
+    assert after_redirect and "Authorization" not in after_redirect[0]
+
+
+def test_personal_access_token_is_exchanged_for_a_bearer_token(make_client, image_server) -> None:
+    client = make_client(label_studio_api_key="aaa.bbb.ccc")
+    _predict(client, "/data/upload/img.png")
+    assert image_server.headers_for("img.png")[0]["Authorization"] == "Bearer short-lived"
+
+
+def test_image_cache_stays_under_its_bound(make_client, image_server) -> None:
+    client = make_client(cache_max_bytes=1500)  # one ~600-byte PNG fits twice, not three times
+    _predict(client, *(f"/data/upload/{i}.png" for i in range(5)))
+    from openautoglm.backends.label_studio.images import DiskCache
+
+    assert DiskCache(client.settings.cache_dir, 0).size() <= 1500
+
+
+def test_basic_auth_and_the_webhook_secret(make_client) -> None:
+    client = make_client(basic_auth_user="lead", basic_auth_password="s3cret", webhook_secret="hook")
+    assert client.get("/health").status_code == 200  # health checks stay open
+    assert client.post("/predict", json={"tasks": []}).status_code == 401
+    headers = {"Authorization": "Basic bGVhZDpzM2NyZXQ="}  # lead:s3cret
+    assert client.post("/predict", json={"tasks": []}, headers=headers).status_code == 200
+    event = {"action": "PROJECT_UPDATED"}
+    assert client.post("/webhook", json=event).status_code == 401  # Label Studio sends no basic auth here
+    assert client.post("/webhook", json=event, headers={"X-Openautoglm-Webhook-Secret": "hook"}).status_code == 200
+
+
+def test_unknown_path_and_wrong_method(make_client) -> None:
+    client = make_client()
+    assert client.get("/nope").status_code == 404
+    assert client.get("/predict").status_code == 405
+    assert b"Traceback" not in client.get("/nope").data
