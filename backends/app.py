@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
+    if not logging.getLogger().handlers:  # under gunicorn nothing configures Python logging for us
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
     settings = settings or Settings.from_env()
     metrics = Metrics()
     if pipeline is None:

@@ -1,0 +1,197 @@
+"""The Label Studio backend under gunicorn against the bare model, one task per request.
+
+Measured in one run, with the real YOLOv8n (OPENAUTOGLM_MODEL_DIR, default ../shared/models):
+1. bare: the pipeline called in this process on the same images (decode + propose), p50;
+2. a cold start: the server started and hit at once by 8 concurrent requests (errors, model loads);
+3. the server at 1 client (p50/p95) and at 8 concurrent clients (200 requests: p50/p95, throughput,
+   errors, peak RSS of all server processes);
+4. the same number of bare processes side by side, for the throughput ratio.
+Images are served over HTTP by a local file server standing in for Label Studio.
+
+    python benchmarks/serve_bench.py [--workers 2] [--threads 4] [--requests 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+IMAGES = SHARED / "data" / "coco128-train" / "images"
+CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
+          '<Label value="person"/><Label value="car"/><Label value="bus"/><Label value="dog"/></RectangleLabels></View>')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_images() -> str:
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(IMAGES)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def bare_latencies(names: list[str]) -> list[float]:
+    from openautoglm.converters.files import load_displayed
+    from openautoglm.model.pipeline import Pipeline
+
+    pipeline = Pipeline.load("yolo")
+    labels = ["person", "car", "bus", "dog"]
+    pipeline.propose([load_displayed(IMAGES / names[0])], labels)  # warm-up
+    latencies = []
+    for name in names:
+        started = time.perf_counter()
+        pipeline.propose([load_displayed(IMAGES / name)], labels)
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
+def bare_process_throughput(names: list[str], processes: int) -> float:
+    """Images/s of `processes` bare pipelines side by side, each doing its share."""
+    script = ("import sys, time; from pathlib import Path; from openautoglm.converters.files import load_displayed; "
+              "from openautoglm.model.pipeline import Pipeline; p = Pipeline.load('yolo'); "
+              "names = sys.argv[1:]; d = Path(%r); p.propose([load_displayed(d / names[0])], ['person']); "
+              "t = time.perf_counter(); [p.propose([load_displayed(d / n)], ['person', 'car', 'bus', 'dog']) "
+              "for n in names]; print(time.perf_counter() - t)") % str(IMAGES)
+    shares = [names[i::processes] for i in range(processes)]
+    runs = [subprocess.Popen([sys.executable, "-c", script, *share], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            for share in shares]
+    elapsed = max(float(run.communicate()[0].split()[-1]) for run in runs)
+    return len(names) / elapsed
+
+
+def post_predict(port: int, image_url: str, task_id: int) -> tuple[float, int]:
+    body = json.dumps({"tasks": [{"id": task_id, "data": {"image": image_url}}], "label_config": CONFIG,
+                       "params": {"login": None, "password": None, "context": None}}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", body, {"Content-Type": "application/json"})
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            answer = json.loads(response.read())
+            ok = response.status == 200 and len(answer["results"]) == 1
+    except Exception:
+        ok = False
+    return time.perf_counter() - started, int(not ok)
+
+
+def wait_for_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def server_rss_mb(master: int) -> float:
+    pids = [master] + [int(p) for p in subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
+                                                        text=True).stdout.split()]
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    os.environ.setdefault("OPENAUTOGLM_MODEL_DIR", str(SHARED / "models"))
+    names = sorted(p.name for p in IMAGES.glob("*.jpg"))
+    image_host = serve_images()
+    work = Path(tempfile.mkdtemp(prefix="openautoglm-serve-bench-"))
+    env = {**os.environ, "LABEL_STUDIO_URL": image_host, "OPENAUTOGLM_STORE": str(work / "reviews.sqlite3"),
+           "OPENAUTOGLM_CACHE_DIR": str(work / "cache"), "OPENAUTOGLM_CACHE_MAX_MB": "64"}
+
+    bare = bare_latencies(names[:64])
+    bare_p50 = statistics.median(bare)
+    print(f"bare pipeline, one image per call: p50 {bare_p50 * 1000:.0f} ms over {len(bare)} images")
+
+    port = free_port()
+    log = open(work / "server.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "openautoglm.cli", "serve", "--host", "127.0.0.1", "--port",
+                               str(port), "--workers", str(args.workers), "--threads", str(args.threads)],
+                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port)  # the gunicorn master listens before its workers have loaded the model
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:  # cold start: 8 requests while the workers are still loading
+            cold_errors = sum(e for _, e in pool.map(lambda i: post_predict(port, f"/{names[i]}", i), range(8)))
+        loads = (work / "server.log").read_text().count("loaded pipeline")
+        print(f"cold start: 8 concurrent requests answered in {time.perf_counter() - started:.1f} s, "
+              f"errors {cold_errors}, model loads {loads} for {args.workers} workers")
+
+        single = [post_predict(port, f"/{name}", i)[0] for i, name in enumerate(names[:64])]
+        p50 = statistics.median(single)
+        print(f"server, 1 client: p50 {p50 * 1000:.0f} ms, p95 {percentile(single, 0.95) * 1000:.0f} ms; "
+              f"overhead ratio server p50 / bare p50 = {p50 / bare_p50:.3f}")
+
+        peak = [0.0]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], server_rss_mb(server.pid))
+                time.sleep(0.2)
+
+        threading.Thread(target=sample, daemon=True).start()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            outcomes = list(pool.map(lambda i: post_predict(port, f"/{names[i % len(names)]}", 1000 + i),
+                                     range(args.requests)))
+        elapsed = time.perf_counter() - started
+        stop.set()
+        latencies = [t for t, _ in outcomes]
+        errors = sum(e for _, e in outcomes)
+        throughput = args.requests / elapsed
+        print(f"server, 8 clients, {args.requests} requests: p50 {statistics.median(latencies) * 1000:.0f} ms, "
+              f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, {throughput:.2f} req/s, errors {errors}, "
+              f"peak RSS of all server processes {peak[0]:.0f} MB")
+        cache_mb = sum(p.stat().st_size for p in (work / "cache").iterdir()) / 2**20
+        print(f"image cache: {cache_mb:.1f} MB on disk (bound 64 MB)")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    side_by_side = bare_process_throughput(names[:args.requests if args.requests < len(names) else len(names)],
+                                           args.workers)
+    print(f"{args.workers} bare processes side by side: {side_by_side:.2f} img/s; "
+          f"server throughput / bare = {throughput / side_by_side:.3f}")
+
+
+if __name__ == "__main__":
+    main()
