@@ -1,0 +1,189 @@
+"""End to end with a real Label Studio 1.23.2 and the backend under gunicorn with the real YOLOv8n.
+
+Label Studio pins Django, so it lives in its own virtual environment (.cache/label-studio-1.23.2,
+created on first use); it runs on 127.0.0.1 with SQLite in a temp folder, local files served from
+a document root, and a user and legacy token created by its own command line. The test starts and
+stops everything itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from openautoglm.converters import Shape, brush_rle
+from openautoglm.converters.files import load_displayed
+from openautoglm.converters.label_studio import parse_result
+
+ROOT = Path(__file__).resolve().parents[2]
+LS_VENV = ROOT / ".cache" / "label-studio-1.23.2"
+TOKEN = "openautoglm0test0token0123"
+LABELS = ["person", "bus", "giraffe", "dog", "bowl", "elephant"]
+CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
+          + "".join(f'<Label value="{label}"/>' for label in LABELS) + '</RectangleLabels>'
+          '<BrushLabels name="brush" toName="image">' + "".join(f'<Label value="{label}"/>' for label in LABELS)
+          + "</BrushLabels></View>")
+IMAGES = ["000000000009.jpg", "000000000025.jpg", "000000000030.jpg", "000000000036.jpg"]
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(url: str, process: subprocess.Popen, seconds: float, log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{url} exited:\n{log.read_text()[-3000:]}"
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{url} not up within {seconds} s:\n{log.read_text()[-3000:]}")
+
+
+def _label_studio_venv() -> Path:
+    executable = LS_VENV / "bin" / "label-studio"
+    if not executable.exists():
+        shutil.rmtree(LS_VENV, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(LS_VENV)], check=True)
+        subprocess.run([str(LS_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+                        "label-studio==1.23.2"], check=True)
+    return executable
+
+
+@pytest.fixture(scope="module")
+def label_studio(tmp_path_factory, shared: Path):
+    executable = _label_studio_venv()
+    work = tmp_path_factory.mktemp("label-studio")
+    images = work / "root" / "images"
+    images.mkdir(parents=True)
+    for name in IMAGES:
+        shutil.copy(shared / "data" / "coco128-train" / "images" / name, images / name)
+    port = _free_port()
+    env = {**os.environ, "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
+           "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(work / "root"), "ML_BLOCK_LOCAL_IP": "false",
+           "SSRF_PROTECTION_ENABLED": "false", "LABEL_STUDIO_BASE_DATA_DIR": str(work / "base")}
+    log = work / "label-studio.log"
+    process = subprocess.Popen([str(executable), "start", "--no-browser", "--port", str(port), "--internal-host",
+                                "127.0.0.1", "--data-dir", str(work / "data"), "--username", "lead@example.com",
+                                "--password", "openautoglm-pass", "--user-token", TOKEN, "--enable-legacy-api-token"],
+                               env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        _wait(f"http://127.0.0.1:{port}/health", process, 240, log)
+        yield {"url": f"http://127.0.0.1:{port}", "images": images}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def backend(label_studio, tmp_path_factory, shared: Path):
+    work = tmp_path_factory.mktemp("backend")
+    port = _free_port()
+    env = {**os.environ, "OPENAUTOGLM_MODEL_DIR": str(shared / "models"), "LABEL_STUDIO_URL": label_studio["url"],
+           "LABEL_STUDIO_API_KEY": TOKEN, "OPENAUTOGLM_STORE": str(work / "reviews.sqlite3"),
+           "OPENAUTOGLM_CACHE_DIR": str(work / "cache"), "OPENAUTOGLM_OFFLINE": "1"}
+    log = work / "backend.log"
+    process = subprocess.Popen([sys.executable, "-m", "openautoglm.cli", "serve", "--host", "127.0.0.1", "--port",
+                                str(port), "--workers", "1", "--model", "yolo"], env=env, stdout=open(log, "w"),
+                               stderr=subprocess.STDOUT)
+    try:
+        _wait(f"http://127.0.0.1:{port}/health", process, 120, log)
+        yield {"url": f"http://127.0.0.1:{port}", "store": work / "reviews.sqlite3"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))  # the in-process model, for comparison
+    ls, headers = label_studio["url"], {"Authorization": f"Token {TOKEN}"}
+
+    def api(method: str, path: str, **kwargs):
+        response = requests.request(method, f"{ls}{path}", headers=headers, timeout=120, **kwargs)
+        assert response.status_code < 300, (path, response.status_code, response.text[:500])
+        return response.json()
+
+    project = api("POST", "/api/projects", json={"title": "openautoglm live test", "label_config": CONFIG})["id"]
+    api("POST", "/api/storages/localfiles", json={"project": project, "path": str(label_studio["images"]),
+                                                  "use_blob_urls": True, "title": "images"})
+    api("POST", f"/api/projects/{project}/import",
+        json=[{"data": {"image": f"/data/local-files/?d=images/{name}"}} for name in IMAGES[:2]])
+    for name in IMAGES[2:]:  # uploaded files: /data/upload/... URLs
+        with open(label_studio["images"] / name, "rb") as handle:
+            api("POST", f"/api/projects/{project}/import", files={"file": (name, handle, "image/jpeg")})
+    ml = api("POST", "/api/ml", json={"project": project, "url": backend["url"], "title": "openautoglm"})
+    assert ml["readable_state"] == "Connected"
+    version = requests.get(f"{backend['url']}/health", timeout=5).json()["model_version"]
+    api("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={project}",
+        json={"selectedItems": {"all": True, "excluded": []}})
+    tasks = api("GET", f"/api/tasks?project={project}&fields=all")["tasks"]
+    assert len(tasks) == len(IMAGES)
+
+    from openautoglm.model.pipeline import Pipeline
+
+    pipeline = Pipeline.load("yolo")
+    found = 0
+    for task in tasks:
+        (prediction,) = task["predictions"]
+        assert prediction["model_version"] == version and 0 <= prediction["score"] <= 1
+        name = next(n for n in IMAGES if task["data"]["image"].endswith(n))
+        image = load_displayed(label_studio["images"] / name)
+        (expected,) = pipeline.propose([image], LABELS)
+        boxes = [r for result in prediction["result"] if result["type"] == "rectanglelabels"
+                 for r in parse_result(result, 0, 0, None, None)]
+        masks = [r for result in prediction["result"] if result["type"] == "brushlabels"
+                 for r in parse_result(result, 0, 0, None, None)]
+        assert len(boxes) == len(masks) == len(expected)
+        found += len(boxes)
+        for got, want in zip(boxes, expected):
+            assert got.label == want.label
+            np.testing.assert_allclose(got.box.bounds(), want.box.bounds(), atol=0.5)
+        for got, want in zip(masks, expected):  # no segmenter in `yolo`: the mask is the box's pixels
+            x1, y1, x2, y2 = (int(round(v)) for v in want.box.bounds())
+            truth = np.zeros((image.height, image.width), dtype=bool)
+            truth[y1:y2, x1:x2] = True
+            assert got.shape is Shape.MASK and np.array_equal(got.mask.to_array(), truth)
+
+    assert found >= len(IMAGES)
+
+    # with the project's model version set, Label Studio orders tasks lowest prediction score first
+    api("PATCH", f"/api/projects/{project}", json={"model_version": version})
+    view = api("POST", "/api/dm/views", json={"project": project, "data": {"ordering": ["tasks:predictions_score"]}})
+    ordered = api("GET", f"/api/tasks?view={view['id']}&project={project}&fields=all")["tasks"]
+    scores = [task["predictions_score"] for task in ordered]
+    assert scores == sorted(scores) and None not in scores
+
+    # a reviewer's annotation reaches /webhook and lands in the store
+    api("POST", "/api/webhooks", json={"project": project, "url": f"{backend['url']}/webhook", "send_payload": True,
+                                       "send_for_all_actions": False,
+                                       "actions": ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"]})
+    task = tasks[0]
+    accepted = [r for r in task["predictions"][0]["result"] if r["type"] == "rectanglelabels"][:1]
+    annotation = api("POST", f"/api/tasks/{task['id']}/annotations", json={"result": [
+        {k: r[k] for k in ("from_name", "to_name", "type", "value", "original_width", "original_height")}
+        for r in accepted]})
+    deadline = time.monotonic() + 20
+    rows = []
+    while time.monotonic() < deadline and not rows:
+        time.sleep(0.5)
+        with sqlite3.connect(backend["store"]) as db:
+            rows = db.execute("SELECT label, matched, kind FROM outcomes WHERE annotation_id = ?",
+                              (str(annotation["id"]),)).fetchall()
+    assert (accepted[0]["value"]["rectanglelabels"][0], 1, "prediction") in rows
