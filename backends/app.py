@@ -12,7 +12,9 @@ from .label_studio.images import ImageFetcher
 from .label_studio.predictor import Predictor
 from .label_studio.reviews import ReviewStore
 from .label_studio.routes import Metrics, blueprint, register_errors
-from .label_studio.settings import Settings
+from .cvat.functions import FunctionCatalog
+from .cvat.routes import blueprint as cvat_blueprint
+from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -34,4 +36,19 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
     app.json.sort_keys = False
     register_errors(app)
     app.register_blueprint(blueprint(settings, predictor, ReviewStore(settings.store_path), metrics))
+    app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.model_lock))
     return app
+
+
+def _catalog(settings: Settings, loaded) -> FunctionCatalog:
+    """CVAT functions: the served pipeline, already loaded, and any others named in settings."""
+
+    def load(name: str):
+        if name == settings.model:
+            return loaded
+        from openautoglm.model.pipeline import Pipeline
+
+        return Pipeline.load(name, settings.device)
+
+    names = list(dict.fromkeys([settings.model, *settings.cvat_pipelines]))
+    return FunctionCatalog(names, load, settings.cvat_labels)

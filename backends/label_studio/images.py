@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .settings import Settings
+from ..settings import Settings
 
 
 class ImageFetchError(Exception):

@@ -38,7 +38,7 @@ class Predictor:
     def __init__(self, pipeline, fetcher: ImageFetcher, batch_size: int = 8, synonyms: dict | None = None):
         self.pipeline, self.fetcher, self.batch_size = pipeline, fetcher, batch_size
         self.synonyms = synonyms or {}
-        self._model_lock = threading.Lock()  # one inference at a time per worker: models are not thread-safe
+        self.model_lock = threading.Lock()  # one inference at a time per worker: models are not thread-safe
 
     @property
     def model_version(self) -> str:
@@ -61,7 +61,7 @@ class Predictor:
         for start in range(0, len(loaded), self.batch_size):
             batch = loaded[start:start + self.batch_size]
             images = [image for _, image in batch]
-            with self._model_lock:
+            with self.model_lock:
                 proposals = self.pipeline.propose(images, labels, synonyms) if labels else [[] for _ in images]
             for (index, image), regions in zip(batch, proposals):
                 if context:
@@ -113,7 +113,7 @@ class Predictor:
             best = max(under, key=lambda r: r.score, default=None)
             segmenter = getattr(self.pipeline, "segmenter", None)
             if segmenter is not None and prompt.width > 0:
-                with self._model_lock:
+                with self.model_lock:
                     ((mask, mask_score),) = segmenter.segment(image, [prompt])
                 chosen.append(Region(label or (best.label if best else "object"), Shape.MASK, mask=mask,
                                      score=mask_score, source=self.model_version,

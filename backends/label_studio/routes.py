@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from .label_config import LabelConfigError
 from .predictor import Predictor
 from .reviews import ReviewStore, ReviewWorker
-from .settings import Settings
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 

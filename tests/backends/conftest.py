@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from openautoglm.backends.app import create_app
-from openautoglm.backends.label_studio.settings import Settings
+from openautoglm.backends.settings import Settings
 from openautoglm.converters import Box, Mask, Region, Shape
 
 FIXTURES = "fixtures/label-studio-1.23.2-requests.jsonl"

@@ -1,4 +1,4 @@
-"""Server settings, read once from the environment into one typed object."""
+"""Server settings (Label Studio and CVAT alike), read once from the environment into one typed object."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ class Settings:
     fetch_timeout_s: float = 20.0
     batch_size: int = 8
     synonyms: dict[str, list[str]] = field(default_factory=dict)
+    cvat_pipelines: list[str] = field(default_factory=list)  # more pipelines offered to CVAT as detectors
+    cvat_labels: list[str] = field(default_factory=list)  # labels for open-vocabulary pipelines in CVAT
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -48,4 +50,10 @@ class Settings:
             fetch_timeout_s=number("OPENAUTOGLM_FETCH_TIMEOUT", defaults.fetch_timeout_s),
             batch_size=number("OPENAUTOGLM_BATCH_SIZE", defaults.batch_size, int),
             synonyms=json.loads(env["OPENAUTOGLM_SYNONYMS"]) if env.get("OPENAUTOGLM_SYNONYMS") else {},
+            cvat_pipelines=_names(env.get("OPENAUTOGLM_CVAT_PIPELINES")),
+            cvat_labels=_names(env.get("OPENAUTOGLM_CVAT_LABELS")),
         )
+
+
+def _names(value: str | None) -> list[str]:
+    return [name.strip() for name in (value or "").split(",") if name.strip()]

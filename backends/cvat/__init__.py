@@ -1,0 +1,1 @@
+"""CVAT integration: the Nuclio dashboard API CVAT's lambda manager calls, answered directly."""

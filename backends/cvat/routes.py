@@ -1,0 +1,109 @@
+"""The three Nuclio dashboard calls CVAT makes (CVAT_NUCLIO_INVOKE_METHOD=dashboard):
+GET /api/functions, GET /api/functions/{id}, POST /api/function_invocations with the function id
+in the `x-nuclio-function-name` header. Answering them replaces Nuclio and Docker."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import threading
+
+from flask import Blueprint, jsonify, request
+from PIL import Image, UnidentifiedImageError
+
+from openautoglm.converters import Box
+
+from .functions import SEGMENTER_ID, FunctionCatalog, detector_shapes, function_id, interactor_shape
+
+
+class InvocationError(Exception):
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def blueprint(catalog: FunctionCatalog, model_lock: threading.Lock) -> Blueprint:
+    routes = Blueprint("cvat", __name__)
+
+    @routes.errorhandler(InvocationError)
+    def invocation_error(error: InvocationError):
+        return jsonify(error=str(error)), error.status
+
+    @routes.get("/api/functions")
+    def list_functions():
+        return jsonify(catalog.all())
+
+    @routes.get("/api/functions/<function>")
+    def get_function(function: str):
+        found = catalog.all().get(function)
+        if found is None:
+            raise InvocationError(f"no function {function!r}", 404)
+        return jsonify(found)
+
+    @routes.post("/api/function_invocations")
+    def invoke():
+        function = request.headers.get("x-nuclio-function-name")
+        if not function:
+            raise InvocationError("missing the x-nuclio-function-name header")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise InvocationError("the body must be a JSON object")
+        image = _decode_image(body)
+        threshold = _threshold(body)
+        if function == SEGMENTER_ID:
+            box = _interaction_box(body, image)
+            with model_lock:
+                ((mask, score),) = catalog.segmenter().segment(image, [box])
+            return jsonify({"shapes": [interactor_shape(mask, score)] if mask.area() else []})
+        name = next((n for n in catalog.names if function_id(n) == function), None)
+        pipeline = catalog.pipeline(name) if name else None
+        if pipeline is None:
+            raise InvocationError(f"no function {function!r}", 404)
+        with model_lock:
+            (regions,) = pipeline.propose([image], catalog.labels(pipeline))
+        return jsonify(detector_shapes(regions, threshold, masks=pipeline.segmenter is not None))
+
+    return routes
+
+
+def _decode_image(body: dict) -> Image.Image:
+    encoded = body.get("image")
+    if not isinstance(encoded, str) or not encoded:
+        raise InvocationError("missing 'image' (the frame as base64)")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvocationError("'image' is not valid base64") from None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError):
+        raise InvocationError("'image' does not decode to an image") from None
+
+
+def _threshold(body: dict) -> float:
+    value = body.get("threshold", 0.0)  # CVAT omits it when it is 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise InvocationError(f"'threshold' must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _interaction_box(body: dict, image: Image.Image) -> Box:
+    """The box to segment: obj_bbox when given, else around the positive points (with a margin)."""
+    try:
+        if body.get("obj_bbox"):
+            (x1, y1), (x2, y2) = body["obj_bbox"]
+        else:
+            points = body.get("pos_points") or []
+            if not points:
+                raise InvocationError("an interactor call needs obj_bbox or at least one pos_points entry")
+            xs, ys = [float(p[0]) for p in points], [float(p[1]) for p in points]
+            margin = max(8.0, 0.1 * max(image.size))
+            x1, y1, x2, y2 = min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin
+    except (TypeError, ValueError):
+        raise InvocationError("obj_bbox must be [[x1, y1], [x2, y2]] and points [x, y] pairs") from None
+    width, height = image.size
+    x1, x2 = sorted((max(0.0, min(width, float(x1))), max(0.0, min(width, float(x2)))))
+    y1, y2 = sorted((max(0.0, min(height, float(y1))), max(0.0, min(height, float(y2)))))
+    return Box(x1, y1, x2, y2)

@@ -1,0 +1,119 @@
+"""The Nuclio dashboard API as CVAT's lambda manager calls it, with a fake pipeline."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from cvat_sdk.masks import decode_mask
+from PIL import Image
+
+from openautoglm.converters.cvat_wire import from_nuclio
+from openautoglm.model.segmenters import GrabCutSegmenter
+from tests.backends.conftest import FakePipeline
+
+
+class FakeProposer:
+    class spec:
+        vocabulary = ("Cat", "Dog")
+
+
+class ClosedSetPipeline(FakePipeline):
+    proposers = [FakeProposer()]
+
+
+class SegmentingPipeline(ClosedSetPipeline):
+    segmenter = GrabCutSegmenter()
+
+
+def _image(width: int = 64, height: int = 48) -> str:
+    buffer = io.BytesIO()
+    image = Image.new("RGB", (width, height), "black")
+    image.paste((255, 255, 255), (16, 12, 48, 36))
+    image.save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _invoke(client, function: str, body):
+    return client.post("/api/function_invocations", json=body, headers={"x-nuclio-function-name": function})
+
+
+def test_function_list_has_the_pipeline_and_the_segmenter(make_client) -> None:
+    client = make_client(ClosedSetPipeline())
+    functions = client.get("/api/functions").get_json()
+    detector, interactor = functions["openautoglm-yolo"], functions["openautoglm-segmenter"]
+    annotations = detector["metadata"]["annotations"]
+    assert detector["metadata"]["name"] == "openautoglm-yolo" and detector["spec"]["description"]
+    assert annotations["type"] == "detector"
+    spec = json.loads(annotations["spec"])
+    assert [label["name"] for label in spec] == ["Cat", "Dog"] and all(l["type"] == "rectangle" for l in spec)
+    assert spec[0]["attributes"] == [{"name": "confidence", "input_type": "text", "mutable": False, "values": [""]}]
+    assert interactor["metadata"]["annotations"]["type"] == "interactor"
+    assert interactor["metadata"]["annotations"]["startswith_box_optional"] == "true"
+    assert client.get("/api/functions/openautoglm-yolo").get_json() == detector
+
+
+def test_a_pipeline_that_fails_to_load_hides_no_other(make_client) -> None:
+    client = make_client(ClosedSetPipeline(), cvat_pipelines=["no-such-pipeline"])
+    assert set(client.get("/api/functions").get_json()) == {"openautoglm-yolo", "openautoglm-segmenter"}
+
+
+def test_detector_applies_the_threshold_and_keeps_confidence(make_client) -> None:
+    client = make_client(ClosedSetPipeline())
+    shapes = _invoke(client, "openautoglm-yolo", {"image": _image()}).get_json()
+    (shape,) = shapes
+    assert shape["label"] == "Cat" and shape["type"] == "rectangle" and shape["points"] == [16, 12, 48, 36]
+    assert shape["attributes"] == [{"name": "confidence", "value": "0.8000"}]
+    assert _invoke(client, "openautoglm-yolo", {"image": _image(), "threshold": 0.9}).get_json() == []
+
+
+def test_detector_masks_in_cvat_layout_with_polygon_points(make_client) -> None:
+    client = make_client(SegmentingPipeline())
+    spec = json.loads(client.get("/api/functions").get_json()["openautoglm-yolo"]["metadata"]["annotations"]["spec"])
+    assert spec[0]["type"] == "mask"
+    (shape,) = _invoke(client, "openautoglm-yolo", {"image": _image(), "threshold": 0.5}).get_json()
+    assert shape["type"] == "mask" and len(shape["points"]) >= 6
+    bitmap = from_nuclio(shape["mask"], 64, 48).to_array()
+    xtl, ytl, xbr, ybr = shape["mask"][-4:]
+    assert bitmap.any() and len(shape["mask"]) - 4 == (xbr - xtl + 1) * (ybr - ytl + 1)
+
+
+def test_interactor_returns_a_mask_cvat_sdk_decodes(make_client) -> None:
+    client = make_client(ClosedSetPipeline())
+    answer = _invoke(client, "openautoglm-segmenter", {"image": _image(), "pos_points": [[32, 24]], "neg_points": [],
+                                                       "obj_bbox": [[8, 6], [56, 42]]}).get_json()
+    (shape,) = answer["shapes"]
+    assert shape["type"] == "mask" and shape["attributes"][0]["spec_id"] == 0
+    bitmap = decode_mask(shape["points"], image_width=64, image_height=48)
+    truth = np.zeros((48, 64), dtype=bool)
+    truth[12:36, 16:48] = True  # GrabCut separates the white rectangle from the black background
+    assert (bitmap & truth).sum() / (bitmap | truth).sum() > 0.9
+    assert 0 <= float(shape["attributes"][0]["value"]) <= 1
+
+
+@pytest.mark.parametrize("function, body, status, reason", [
+    pytest.param("openautoglm-yolo", {}, 400, "missing 'image'", id="no-image"),
+    pytest.param("openautoglm-yolo", {"image": "%%%not base64"}, 400, "not valid base64", id="bad-base64"),
+    pytest.param("openautoglm-yolo", {"image": base64.b64encode(b"plain text").decode()}, 400,
+                 "does not decode to an image", id="not-an-image"),
+    pytest.param("openautoglm-nope", {"image": _image()}, 404, "no function 'openautoglm-nope'", id="unknown-function"),
+    pytest.param("openautoglm-yolo", {"image": _image(), "threshold": 3}, 400, "'threshold' must be", id="bad-threshold"),
+    pytest.param("openautoglm-segmenter", {"image": _image(), "pos_points": []}, 400, "needs obj_bbox",
+                 id="interactor-without-prompt"),
+])
+def test_malformed_invocations(make_client, function: str, body: dict, status: int, reason: str) -> None:
+    client = make_client(ClosedSetPipeline())
+    response = _invoke(client, function, body)
+    assert response.status_code == status and reason in response.get_json()["error"]
+    assert client.get("/api/functions").status_code == 200  # still serving
+
+
+def test_wrong_method_and_missing_header(make_client) -> None:
+    client = make_client(ClosedSetPipeline())
+    assert client.get("/api/function_invocations").status_code == 405
+    response = client.post("/api/function_invocations", json={"image": _image()})
+    assert response.status_code == 400 and "x-nuclio-function-name" in response.get_json()["error"]
+    assert client.get("/api/functions/openautoglm-nope").status_code == 404
