@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -18,3 +19,29 @@ def shared() -> Path:
 @pytest.fixture(scope="session")
 def assets() -> Path:
     return ASSETS
+
+
+@pytest.fixture(scope="session")
+def bus() -> Image.Image:
+    ultralytics = pytest.importorskip("ultralytics")
+    return Image.open(Path(ultralytics.__file__).parent / "assets" / "bus.jpg").convert("RGB")
+
+
+@pytest.fixture(scope="session")
+def models(shared: Path) -> Path:
+    return shared / "models"
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    """Tiny random OWLv2, Grounding DINO, SAM, SAM2 and MobileSAM saved with save_pretrained, loaded back offline."""
+    pytest.importorskip("transformers")
+    import os
+
+    from tests.model import tiny_models
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {"owlv2": tiny_models.owlv2(root / "owlv2"), "grounding-dino": tiny_models.grounding_dino(root / "gdino"),
+            "sam": tiny_models.sam(root / "sam"), "sam2": tiny_models.sam2(root / "sam2"),
+            "mobile_sam": tiny_models.mobile_sam(root / "mobile_sam" / "mobile_sam.pt")}
