@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -63,10 +64,19 @@ def displayed_size(path: Path) -> tuple[int, int]:
     return (height, width) if orientation in _TRANSPOSING_ORIENTATIONS else (width, height)
 
 
-def load_displayed(path: Path) -> Image.Image:
-    """The image's pixels as displayed (EXIF orientation applied), RGB."""
-    with Image.open(path) as image:
-        return ImageOps.exif_transpose(image).convert("RGB")
+def load_displayed(path: Path | io.BytesIO, where: str | None = None) -> Image.Image:
+    """The image's pixels as displayed (EXIF orientation applied), RGB. A file or bytes that do
+    not decode raise AnnotationError naming `where` (the path by default)."""
+    try:
+        with Image.open(path) as image:
+            return ImageOps.exif_transpose(image).convert("RGB")
+    except Exception as error:  # noqa: BLE001 - libraries that patch Image.open (ultralytics) raise other types
+        raise AnnotationError(f"not a readable image ({type(error).__name__}: {error})", where or str(path)) from None
+
+
+def decode_image(data: bytes, where: str) -> Image.Image:
+    """Image bytes (a download, a base64 payload) as displayed, RGB."""
+    return load_displayed(io.BytesIO(data), where)
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

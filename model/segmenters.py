@@ -3,6 +3,7 @@ and a weight-free GrabCut fallback used only when no segmenter weights are confi
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import cv2
@@ -52,6 +53,7 @@ class UltralyticsSamSegmenter:
     the model's predicted IoU, clipped to [0, 1]."""
 
     def __init__(self, name: str, weights: str, device: str | None = None):
+        os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # no pip installs at run time
         try:
             from ultralytics import SAM
         except ImportError as error:

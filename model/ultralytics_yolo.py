@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -31,6 +32,8 @@ def weights_version(path: str) -> str:
 class UltralyticsProposer:
     def __init__(self, name: str, weights: str, conf: float = 0.25, iou: float = 0.7, imgsz: int = 640,
                  device: str | None = None, synonyms: dict | None = None):
+        # never pip-install at run time (ultralytics' default), least of all inside a server
+        os.environ.setdefault("YOLO_AUTOINSTALL", "false")
         try:
             from ultralytics import YOLO
         except ImportError as error:

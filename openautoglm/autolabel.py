@@ -6,9 +6,7 @@ import logging
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from PIL import Image, UnidentifiedImageError
-
-from openautoglm.converters import AnnotatedImage, Dataset, ImageRecord, save
+from openautoglm.converters import AnnotatedImage, AnnotationError, Dataset, ImageRecord, save
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.progress import track
 from openautoglm.model.pipeline import Pipeline
@@ -34,7 +32,7 @@ class AutoLabeler:
             for path in batch:
                 try:
                     image = load_displayed(path)
-                except (OSError, UnidentifiedImageError) as error:
+                except AnnotationError as error:
                     log.warning("%s: cannot read image: %s", path, error)
                     dataset.attributes["failed"].append({"file_name": str(path), "error": str(error)})
                     continue

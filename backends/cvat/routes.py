@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import threading
 
 from flask import Blueprint, jsonify, request
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from openautoglm.converters import Box
+from openautoglm.converters import AnnotationError, Box
+from openautoglm.converters.files import decode_image
 
 from .functions import SEGMENTER_ID, FunctionCatalog, detector_shapes, function_id, interactor_shape
 
@@ -76,9 +76,8 @@ def _decode_image(body: dict) -> Image.Image:
     except (binascii.Error, ValueError):
         raise InvocationError("'image' is not valid base64") from None
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.convert("RGB")
-    except (OSError, UnidentifiedImageError):
+        return decode_image(data, "image")
+    except AnnotationError:
         raise InvocationError("'image' does not decode to an image") from None
 
 

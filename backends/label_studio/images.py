@@ -10,7 +10,6 @@ capped in size, time-limited, EXIF-transposed, and cached on disk up to a size b
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import threading
 import time
@@ -18,7 +17,10 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
+
+from openautoglm.converters import AnnotationError
+from openautoglm.converters.files import decode_image
 
 from ..settings import Settings
 
@@ -71,10 +73,9 @@ class ImageFetcher:
             data = self._download(full)
             self.cache.put(full, data)
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                return ImageOps.exif_transpose(image).convert("RGB")
-        except (OSError, UnidentifiedImageError) as error:
-            raise ImageFetchError(f"{url}: not a readable image ({error})") from None
+            return decode_image(data, url)
+        except AnnotationError as error:
+            raise ImageFetchError(str(error)) from None
 
     def _download(self, url: str) -> bytes:
         headers = self._auth_header() if self._same_host(url) else {}

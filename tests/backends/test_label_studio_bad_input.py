@@ -86,3 +86,13 @@ def test_unknown_path_and_wrong_method(make_client) -> None:
     assert client.get("/nope").status_code == 404
     assert client.get("/predict").status_code == 405
     assert b"Traceback" not in client.get("/nope").data
+
+
+def test_corrupt_image_with_ultralytics_loaded(make_client) -> None:
+    """ultralytics replaces PIL's Image.open with one that raises other errors for unreadable
+    bytes; a corrupt image must still fail only its own task."""
+    pytest.importorskip("ultralytics")
+    import ultralytics.utils.patches  # noqa: F401  (applies the patch)
+
+    status, answer = _predict(make_client(), "/data/upload/corrupt.jpg", "/data/upload/img.png")
+    assert status == 200 and answer["results"][0]["result"] == [] and answer["results"][1]["result"]
