@@ -21,6 +21,15 @@ def box_from_corners(corners: np.ndarray) -> Box:
     return Box(cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2, rotation)
 
 
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two (unrotated) boxes; 0 when both are empty."""
+    width = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
+    height = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
+    inter = width * height
+    union = a.width * a.height + b.width * b.height - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def mask_to_polygons(mask: Mask) -> list[np.ndarray]:
     """Outer contours of a mask as polygon rings on pixel corners, each an (n >= 3, 2) float array.
 

@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from openautoglm.converters import Box, Mask
+from openautoglm.converters.geometry import box_iou
 
 from .device import pick_device
 from .interface import ModelError
@@ -115,13 +116,5 @@ class GrabCutSegmenter:
                 results.append((Mask.from_array(bitmap), 0.0))
                 continue
             mask = Mask.from_array(bitmap)
-            results.append((mask, _iou(mask.bounding_box(), Box(x1, y1, x2, y2))))
+            results.append((mask, box_iou(mask.bounding_box(), Box(x1, y1, x2, y2))))
         return results
-
-
-def _iou(a: Box, b: Box) -> float:
-    width = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    height = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = width * height
-    union = a.width * a.height + b.width * b.height - inter
-    return float(inter / union) if union > 0 else 0.0

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from openautoglm.converters import Box, Region
+from openautoglm.converters.geometry import box_iou
 from openautoglm.converters.label_studio import parse_result
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
         for index, region in enumerate(annotated):
             if index in used or region.label != prediction["label"] or region.box is None:
                 continue
-            overlap = iou(box, Box(*region.box.bounds()))
+            overlap = box_iou(box, Box(*region.box.bounds()))
             if overlap >= best_iou:
                 best, best_iou = index, overlap
         if best is not None:
@@ -86,14 +87,6 @@ def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
         rows.append((prediction["label"], prediction["score"], int(best is not None), "prediction"))
     rows += [(r.label, None, 0, "missed") for i, r in enumerate(annotated) if i not in used and r.box is not None]
     return rows
-
-
-def iou(a: Box, b: Box) -> float:
-    width = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
-    height = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))
-    inter = width * height
-    union = a.width * a.height + b.width * b.height - inter
-    return inter / union if union > 0 else 0.0
 
 
 class ReviewWorker:
