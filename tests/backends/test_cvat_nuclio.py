@@ -117,3 +117,22 @@ def test_wrong_method_and_missing_header(make_client) -> None:
     response = client.post("/api/function_invocations", json={"image": _image()})
     assert response.status_code == 400 and "x-nuclio-function-name" in response.get_json()["error"]
     assert client.get("/api/functions/openautoglm-nope").status_code == 404
+
+
+def test_real_yolov8n_on_bus_through_function_invocations(make_client, shared, bus, monkeypatch) -> None:
+    from openautoglm.model.pipeline import Pipeline
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    client = make_client(Pipeline.load("yolo"))
+    labels = json.loads(client.get("/api/functions/openautoglm-yolo").get_json()["metadata"]["annotations"]["spec"])
+    assert len(labels) == 80 and labels[0]["name"] == "person"  # COCO's names, as CVAT task labels match them
+    buffer = io.BytesIO()
+    bus.save(buffer, "JPEG")
+    shapes = _invoke(client, "openautoglm-yolo",
+                     {"image": base64.b64encode(buffer.getvalue()).decode(), "threshold": 0.5}).get_json()
+    found = [shape["label"] for shape in shapes]
+    assert found.count("bus") == 1 and found.count("person") >= 3
+    for shape in shapes:
+        x1, y1, x2, y2 = shape["points"]
+        assert shape["type"] == "rectangle" and 0 <= x1 < x2 <= bus.width and 0 <= y1 < y2 <= bus.height
+        assert float(shape["attributes"][0]["value"]) >= 0.5
