@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping  # noqa: F401
+from typing import Any, Mapping
 
 from .types import AnnotationError
 

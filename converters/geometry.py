@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 
-from .types import Box, Mask, Point
+from .types import Box, Mask
 
 
 def box_from_corners(corners: np.ndarray) -> Box:

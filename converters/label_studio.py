@@ -21,7 +21,7 @@ from . import brush_rle, fields
 from .coco import load_json
 from .files import atomic_file, displayed_size, find_image
 from .geometry import polygons_to_mask
-from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
+from .types import AnnotatedImage, AnnotationError, Box, Dataset, ImageRecord, Mask, Region, Shape
 
 NAME = "label_studio"
 HUMAN = "human"

@@ -86,7 +86,7 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
 
     @routes.get("/versions")
     def versions():
-        return jsonify(versions=[predictor.model_version], model_dir=str(settings.model))
+        return jsonify(versions=[predictor.model_version], model=str(settings.model))
 
     @routes.post("/predict")
     def predict():

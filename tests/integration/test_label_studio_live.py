@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import requests
 
-from openautoglm.converters import Shape, brush_rle
+from openautoglm.converters import Shape
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.label_studio import parse_result
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from openautoglm.converters import Region
-from openautoglm.model.pipeline import Pipeline, PipelineSpec
+from openautoglm.model.pipeline import Pipeline
 
 
 @pytest.fixture(scope="module")
