@@ -100,9 +100,13 @@ class ImageFetcher:
 class DiskCache:
     """Downloaded image bytes by URL, evicting the least recently used past `max_bytes`."""
 
+    RESCAN_EVERY = 64  # puts; other worker processes write to the same folder
+
     def __init__(self, directory: Path, max_bytes: int):
         self.directory, self.max_bytes = Path(directory), max_bytes
         self._lock = threading.Lock()
+        self._total: int | None = None  # bytes on disk as this process last knew it
+        self._puts = 0
 
     def _path(self, url: str) -> Path:
         return self.directory / hashlib.sha256(url.encode()).hexdigest()
@@ -124,16 +128,30 @@ class DiskCache:
             tmp = self._path(url).with_suffix(f".{os.getpid()}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, self._path(url))
-            self._evict()
+            self._puts += 1
+            # Scanning the folder costs a stat per file, so it happens only when this process's
+            # running total passes the bound, or every RESCAN_EVERY puts to see other workers' files.
+            self._total = len(data) + (self._total if self._total is not None else self.size())
+            if self._total > self.max_bytes or self._puts % self.RESCAN_EVERY == 0:
+                self._total = self._evict()
 
-    def _evict(self) -> None:
-        entries = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.directory.iterdir() if p.suffix != ".tmp"]
+    def _evict(self) -> int:
+        """Remove least recently used files until under the bound; the bytes left."""
+        entries = []
+        for entry in os.scandir(self.directory):
+            if not entry.name.endswith(".tmp"):
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:  # evicted meanwhile by another worker
+                    continue
+                entries.append((stat.st_mtime, stat.st_size, entry.path))
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries):
             if total <= self.max_bytes:
                 break
-            path.unlink(missing_ok=True)
+            Path(path).unlink(missing_ok=True)
             total -= size
+        return total
 
     def size(self) -> int:
         return sum(p.stat().st_size for p in self.directory.iterdir()) if self.directory.is_dir() else 0

@@ -96,3 +96,18 @@ def test_corrupt_image_with_ultralytics_loaded(make_client) -> None:
 
     status, answer = _predict(make_client(), "/data/upload/corrupt.jpg", "/data/upload/img.png")
     assert status == 200 and answer["results"][0]["result"] == [] and answer["results"][1]["result"]
+
+
+def test_disk_cache_evicts_the_least_recently_used(tmp_path) -> None:
+    import os
+    import time
+
+    from openautoglm.backends.label_studio.images import DiskCache
+
+    cache = DiskCache(tmp_path, 2500)
+    cache.put("a", b"a" * 1000)
+    cache.put("b", b"b" * 1000)
+    past = time.time() - 60
+    os.utime(cache._path("b"), (past, past))  # b last used a minute ago, a just now
+    cache.put("c", b"c" * 1000)  # 3000 bytes > 2500: the least recently used goes
+    assert cache.get("b") is None and cache.get("a") and cache.get("c") and cache.size() <= 2500
