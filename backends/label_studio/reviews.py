@@ -43,10 +43,13 @@ class ReviewStore:
         db.execute("PRAGMA synchronous=NORMAL")  # with WAL: no fsync per request, still never corrupt
         return db
 
-    def save_prediction(self, task_id: Any, model_version: str, regions: list[Region]) -> None:
-        rows = [{"label": r.label, "box": list(r.box.bounds()), "score": r.score} for r in regions]
+    def save_predictions(self, model_version: str, predictions: list[tuple[Any, list[Region]]]) -> None:
+        """What was predicted per task, one transaction for a whole /predict batch."""
+        rows = [(str(task_id), model_version,
+                 json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.score} for r in regions]))
+                for task_id, regions in predictions]
         with self._connect() as db:
-            db.execute("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)", (str(task_id), model_version, json.dumps(rows)))
+            db.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)", rows)
 
     def prediction(self, task_id: Any) -> tuple[str, list[dict]] | None:
         with self._connect() as db:

@@ -100,15 +100,15 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
             outcomes = predictor.predict(tasks, config, context)
         except LabelConfigError as error:
             return jsonify(error=str(error)), 400
-        results = []
+        metrics.tasks.inc(len(outcomes))
         for outcome in outcomes:
-            metrics.tasks.inc()
             if outcome.error:
                 metrics.failures.labels(_reason(outcome.error)).inc()
-            elif outcome.task_id is not None and not context:
-                store.save_prediction(outcome.task_id, predictor.model_version, outcome.regions)
-            results.append({"result": outcome.result, "score": outcome.score, "model_version": predictor.model_version})
-        return jsonify(results=results)
+        if not context:  # interactive answers are drafts, not predictions to review
+            store.save_predictions(predictor.model_version, [(o.task_id, o.regions) for o in outcomes
+                                                             if not o.error and o.task_id is not None])
+        return jsonify(results=[{"result": o.result, "score": o.score, "model_version": predictor.model_version}
+                                for o in outcomes])
 
     @routes.post("/webhook")
     def webhook():
