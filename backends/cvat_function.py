@@ -10,14 +10,13 @@ overrides `threshold`; with `conv_mask_to_poly` masks come back as polygons.
 
 from __future__ import annotations
 
-import numpy as np
 import PIL.Image
 
 import cvat_sdk.auto_annotation as cvataa
 import cvat_sdk.models as models
 from cvat_sdk.masks import encode_mask
 
-from openautoglm.converters.geometry import mask_to_polygons
+from openautoglm.converters.geometry import mask_outline
 from openautoglm.model.pipeline import Pipeline
 
 
@@ -45,10 +44,9 @@ class OpenautoglmFunction:
             if region.mask is None or not region.mask.area():
                 shapes.append(cvataa.rectangle(label_id, list(region.box.bounds()), score=score))
             elif context.conv_mask_to_poly:
-                rings = mask_to_polygons(region.mask)
-                if rings:
-                    ring = max(rings, key=len)
-                    shapes.append(cvataa.polygon(label_id, [float(c) for c in np.asarray(ring).ravel()], score=score))
+                ring = mask_outline(region.mask)
+                if ring is not None:
+                    shapes.append(cvataa.polygon(label_id, [float(c) for c in ring.ravel()], score=score))
             else:
                 shapes.append(cvataa.mask(label_id, encode_mask(region.mask.to_array()), score=score))
         return shapes

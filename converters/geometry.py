@@ -53,6 +53,13 @@ def mask_to_polygons(mask: Mask) -> list[np.ndarray]:
     return rings
 
 
+def mask_outline(mask: Mask) -> np.ndarray | None:
+    """The one polygon that stands for a mask where a format allows a single ring: its outer
+    contour with the most vertices, or None when no contour has three."""
+    rings = mask_to_polygons(mask)
+    return max(rings, key=len) if rings else None
+
+
 def polygons_to_mask(rings, width: int, height: int) -> Mask:
     """Rasterise polygon rings (pixel-edge coordinates) the way COCO does."""
     from pycocotools import mask as coco_mask

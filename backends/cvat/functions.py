@@ -9,7 +9,7 @@ from typing import Callable
 
 from openautoglm.converters import Region
 from openautoglm.converters.cvat_wire import to_nuclio, to_sdk
-from openautoglm.converters.geometry import mask_to_polygons
+from openautoglm.converters.geometry import mask_outline
 
 log = logging.getLogger(__name__)
 CONFIDENCE = "confidence"
@@ -100,8 +100,8 @@ def detector_shapes(regions: list[Region], threshold: float, masks: bool) -> lis
         shape = {"label": region.label, "confidence": confidence,
                  "attributes": [{"name": CONFIDENCE, "value": confidence}]}
         if masks and region.mask is not None and region.mask.area():
-            rings = mask_to_polygons(region.mask)
-            ring = max(rings, key=len) if rings else region.box.corners()
+            ring = mask_outline(region.mask)
+            ring = region.box.corners() if ring is None else ring
             shape.update(type="mask", mask=to_nuclio(region.mask), points=[float(c) for c in ring.ravel()])
         else:
             shape.update(type="rectangle", points=list(region.box.bounds()))

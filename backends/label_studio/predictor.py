@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from openautoglm.converters import Box, Mask, Region, Shape
-from openautoglm.converters.geometry import mask_to_polygons
+from openautoglm.converters.geometry import mask_outline
 from openautoglm.converters.label_studio import dump_region
 from openautoglm.model.labels import merge_synonyms
 from openautoglm.model.scoring import image_score
@@ -140,9 +140,9 @@ def _as_kind(region: Region, kind: str, width: int, height: int) -> Region:
     if kind == "brushlabels":
         return Region(shape=Shape.MASK, mask=region.mask or _box_mask(region.box, width, height), **replace)
     if kind == "polygonlabels":
-        rings = mask_to_polygons(region.mask) if region.mask is not None else [region.box.corners()]
-        ring = max(rings, key=len) if len(rings) else region.box.corners()
-        return Region(shape=Shape.POLYGON, points=(tuple(map(tuple, np.asarray(ring))),), **replace)
+        ring = mask_outline(region.mask) if region.mask is not None else None
+        ring = region.box.corners() if ring is None else ring
+        return Region(shape=Shape.POLYGON, points=(tuple(map(tuple, ring)),), **replace)
     cx, cy = region.box.center  # keypointlabels
     return Region(shape=Shape.POINTS, points=(((cx, cy),),), **replace)
 
