@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from .label_config import LabelConfigError
+from .label_config import parse as parse_label_config
 from .predictor import Predictor
 from .reviews import ReviewStore, ReviewWorker
 from ..settings import Settings
@@ -77,9 +78,7 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
         schema = body.get("schema")
         if schema:
             try:
-                from .label_config import parse
-
-                parse(schema)
+                parse_label_config(schema)
             except LabelConfigError as error:
                 return jsonify(error=str(error)), 400
         return jsonify(model_version=predictor.model_version)
