@@ -17,6 +17,7 @@ from openautoglm.converters import Box, Region
 
 from .interface import ModelError, ProposerSpec
 from .labels import LabelMap, merge_synonyms
+from .nms import class_aware_nms
 from .ultralytics_yolo import weights_version
 
 COCO_NAMES = (
@@ -87,10 +88,7 @@ class YoloxProposer:
         scores = scores_all[np.arange(len(classes)), classes]
         keep = scores >= self.conf
         xyxy, scores, classes = xyxy[keep], scores[keep], classes[keep]
-        boxes_xywh = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], axis=1)
-        chosen = cv2.dnn.NMSBoxesBatched(boxes_xywh.tolist(), scores.tolist(), classes.tolist(), self.conf, self.iou)
-        chosen = np.asarray(chosen, dtype=int).reshape(-1)
-        chosen = chosen[np.argsort(-scores[chosen], kind="stable")]
+        chosen = class_aware_nms(xyxy, scores, classes, self.iou)
         return xyxy[chosen], scores[chosen], classes[chosen]
 
 

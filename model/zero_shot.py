@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -18,6 +17,7 @@ from openautoglm.converters import Box, Region
 from .device import pick_device
 from .interface import ModelError, ProposerSpec
 from .labels import LabelMap, merge_synonyms
+from .nms import class_aware_nms
 
 
 class ZeroShotProposer:
@@ -82,11 +82,8 @@ class ZeroShotProposer:
         keep = np.flatnonzero(scores >= self.conf)
         boxes = np.clip(boxes[keep], 0, [width, height, width, height])
         label_index = {label: i for i, label in enumerate(dict.fromkeys(label for _, label in prompts))}
-        classes = [label_index[prompts[best[k]][1]] for k in keep]
-        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        chosen = cv2.dnn.NMSBoxesBatched(xywh.tolist(), scores[keep].tolist(), classes, self.conf, self.iou)
-        chosen = np.asarray(chosen, dtype=int).reshape(-1)
-        chosen = chosen[np.argsort(-scores[keep][chosen], kind="stable")][:self.max_detections]
+        classes = np.array([label_index[prompts[best[k]][1]] for k in keep], dtype=int)
+        chosen = class_aware_nms(boxes, scores[keep], classes, self.iou, self.max_detections)
         regions = []
         for k in chosen:
             x1, y1, x2, y2 = boxes[k].tolist()
