@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
     predictor = Predictor(pipeline, ImageFetcher(settings), settings.batch_size, settings.synonyms)
     app = Flask("openautoglm")
     app.json.sort_keys = False
+    app.extensions["openautoglm.pipeline"] = pipeline
     register_errors(app)
     app.register_blueprint(blueprint(settings, predictor, ReviewStore(settings.store_path), metrics))
     app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.model_lock))

@@ -73,7 +73,11 @@ def create_proposer(entry: dict, synonyms: dict, device: str | None = None) -> P
     options = {k: v for k, v in entry.items() if k not in ("model", "fallback")}
     entry = {**entry, "model": name}
     if family == "ultralytics":
+        from .litert_yolo import LiteRtYoloProposer, is_litert_detector
         from .ultralytics_yolo import UltralyticsProposer
+
+        if is_litert_detector(weights):  # same boxes as ultralytics, without importing torch
+            return LiteRtYoloProposer(entry["model"], weights, synonyms=synonyms, **options)
 
         return UltralyticsProposer(entry["model"], weights, device=device, synonyms=synonyms, **options)
     if family == "yolox":

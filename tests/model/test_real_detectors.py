@@ -1,4 +1,5 @@
-"""The two real detectors in ../shared/models through their proposers."""
+"""The two real detectors in ../shared/models through their proposers (YOLOv8n both through
+LiteRT directly, as the pipelines run it, and through ultralytics)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from openautoglm.model.pipeline import Pipeline
 
 @pytest.fixture(scope="module")
 def yolov8n(models: Path):
+    from openautoglm.model.litert_yolo import LiteRtYoloProposer
+
+    return LiteRtYoloProposer("yolov8n", str(models / "yolov8n-coco" / "yolov8n_int8.tflite"))
+
+
+@pytest.fixture(scope="module")
+def yolov8n_ultralytics(models: Path):
     from openautoglm.model.ultralytics_yolo import UltralyticsProposer
 
     return UltralyticsProposer("yolov8n", str(models / "yolov8n-coco" / "yolov8n_int8.tflite"))
@@ -24,7 +32,7 @@ def yolox(models: Path):
     return YoloxProposer("yolox-nano", str(models / "yolox-nano-coco" / "yolox_nano.onnx"))
 
 
-@pytest.mark.parametrize("name", ["yolov8n", "yolox"])
+@pytest.mark.parametrize("name", ["yolov8n", "yolov8n_ultralytics", "yolox"])
 def test_finds_the_bus_and_people(request, bus, name: str) -> None:
     proposer = request.getfixturevalue(name)
     (regions,) = proposer.propose([bus], [])
@@ -37,7 +45,7 @@ def test_finds_the_bus_and_people(request, bus, name: str) -> None:
         assert region.attributes["signals"]["detector_score"] == region.score
 
 
-@pytest.mark.parametrize("name", ["yolov8n", "yolox"])
+@pytest.mark.parametrize("name", ["yolov8n", "yolov8n_ultralytics", "yolox"])
 def test_batch_equals_loop(request, bus, name: str) -> None:
     proposer = request.getfixturevalue(name)
     small = bus.resize((bus.width // 2, bus.height // 2))
@@ -46,6 +54,29 @@ def test_batch_equals_loop(request, bus, name: str) -> None:
     for got, want in zip(batch, loop):
         assert [(r.label, round(r.score, 4), round(r.box.x1, 2), round(r.box.y2, 2)) for r in got] == \
                [(r.label, round(r.score, 4), round(r.box.x1, 2), round(r.box.y2, 2)) for r in want]
+
+
+@pytest.mark.slow
+def test_litert_yolov8n_gives_ultralytics_boxes_on_coco128(shared: Path, models: Path) -> None:
+    """The torch-free path is ultralytics' own result: same detections, boxes within 0.01 px."""
+    from openautoglm.converters.files import load_displayed
+    from openautoglm.model.litert_yolo import LiteRtYoloProposer
+    from openautoglm.model.ultralytics_yolo import UltralyticsProposer
+
+    weights = str(models / "yolov8n-coco" / "yolov8n_int8.tflite")
+    # a low threshold keeps many overlapping low-score boxes, so NMS decisions are compared too
+    litert, ultralytics = LiteRtYoloProposer("yolov8n", weights, conf=0.05), UltralyticsProposer("yolov8n", weights,
+                                                                                               conf=0.05)
+    compared = 0
+    for path in sorted((shared / "data" / "coco128-train" / "images").glob("*.jpg"))[::2]:
+        image = load_displayed(path)
+        ours, theirs = litert.propose([image], [])[0], ultralytics.propose([image], [])[0]
+        assert [r.label for r in ours] == [r.label for r in theirs], path.name
+        for mine, reference in zip(ours, theirs):
+            assert mine.score == pytest.approx(reference.score, abs=1e-6), path.name
+            assert max(abs(a - b) for a, b in zip(mine.box.bounds(), reference.box.bounds())) < 0.01, path.name
+        compared += len(ours)
+    assert compared > 500
 
 
 def test_project_labels_and_synonyms_filter_and_rename(bus, models: Path) -> None:

@@ -1,0 +1,158 @@
+"""YOLOv8 / YOLO11 detection models exported by ultralytics to LiteRT (.tflite), run with the
+LiteRT interpreter alone.
+
+ultralytics can run these files too, but it imports torch to do so: about 470 MB of resident
+memory in every server worker for a model whose interpreter needs 76 MB (benchmarks/serve_bench.py).
+What ultralytics does around the interpreter is reproduced here and checked against it box by box
+(tests/model/test_real_detectors.py): centred letterbox with grey (114) padding, RGB scaled to 0-1,
+boxes exported normalised to the input size, best class per anchor, class-aware NMS, at most 300
+detections, boxes mapped back through the letterbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+import yaml
+from PIL import Image
+
+from openautoglm.converters import Box, Region
+
+from .interface import ModelError, ProposerSpec
+from .labels import LabelMap, merge_synonyms
+from .nms import class_aware_nms
+from .ultralytics_yolo import weights_version
+
+PADDING = 114
+MAX_DETECTIONS = 300
+
+
+def export_metadata(weights: Path) -> dict:
+    """What ultralytics wrote about an export: the metadata packed into the .tflite (a zip member,
+    Python-literal or JSON text) or a metadata.yaml beside it."""
+    if zipfile.is_zipfile(weights):
+        with zipfile.ZipFile(weights) as packed:
+            for member in packed.namelist():
+                text = packed.read(member).decode("utf-8", "replace")
+                for parse in (json.loads, ast.literal_eval):
+                    try:
+                        found = parse(text)
+                    except (ValueError, SyntaxError):
+                        continue
+                    if isinstance(found, dict) and "names" in found:
+                        return found
+    beside = weights.with_name("metadata.yaml")
+    if beside.is_file():
+        return yaml.safe_load(beside.read_text(encoding="utf-8")) or {}
+    return {}
+
+
+def is_litert_detector(weights: str) -> bool:
+    """A .tflite detection export this proposer can run (segmentation, pose and OBB exports go to ultralytics)."""
+    path = Path(weights)
+    return path.suffix == ".tflite" and path.is_file() and export_metadata(path).get("task", "detect") == "detect"
+
+
+class LiteRtYoloProposer:
+    def __init__(self, name: str, weights: str, conf: float = 0.25, iou: float = 0.7, threads: int | None = None,
+                 synonyms: dict | None = None):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError as error:
+            raise ModelError("ai-edge-litert is not installed: pip install 'openautoglm[model]'") from error
+        metadata = export_metadata(Path(weights))
+        names = metadata.get("names")
+        if not names:
+            raise ModelError(f"{weights}: no class names in the export's metadata (or a metadata.yaml beside it)")
+        names = names if isinstance(names, dict) else dict(enumerate(names))
+        # one thread per worker process by default, as ultralytics does on small machines: the server
+        # runs one process per core, and more threads each only fight over the same cores
+        threads = threads or max(1, min(8, (os.cpu_count() or 2) - 1))
+        try:
+            self.interpreter = Interpreter(str(weights), num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except Exception as error:  # LiteRT raises ValueError/RuntimeError with the reason
+            raise ModelError(f"cannot load LiteRT model {weights!r}: {error}") from error
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        shape = [int(v) for v in self.input["shape"]]
+        self.channels_last = shape[-1] == 3
+        self.size = (shape[1], shape[2]) if self.channels_last else (shape[2], shape[3])  # height, width
+        self.conf, self.iou, self.synonyms = conf, iou, synonyms or {}
+        self.spec = ProposerSpec(name, weights_version(weights), "ultralytics",
+                                 tuple(str(names[i]) for i in sorted(names, key=int)))
+
+    def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
+                synonyms: dict | None = None) -> list[list[Region]]:
+        label_map = LabelMap(labels, merge_synonyms(self.synonyms, synonyms))
+        return [self._regions(image, label_map) for image in images]  # the exports have a batch size of 1
+
+    def _regions(self, image: Image.Image, label_map: LabelMap) -> list[Region]:
+        regions = []
+        for xyxy, score, class_index in zip(*self.raw(image)):
+            label = label_map.to_project(self.spec.vocabulary[int(class_index)])
+            if label is None:
+                continue
+            regions.append(Region(label, box=Box(*xyxy.tolist()), score=float(score), source=self.spec.source,
+                                  attributes={"signals": {"detector_score": float(score)}}))
+        return regions
+
+    def raw(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The bare model: letterbox, run, NMS -> (xyxy in image pixels, score, class), best first."""
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+        height, width = rgb.shape[:2]
+        blob, (gain_x, gain_y), (left, top) = self._letterbox(rgb)
+        self.interpreter.set_tensor(self.input["index"], self._quantized(blob))
+        self.interpreter.invoke()
+        output = self._dequantized(self.interpreter.get_tensor(self.output["index"]))[0]
+        output = output if output.shape[0] < output.shape[1] else output.T  # (4 + classes, anchors)
+        class_scores = output[4:]
+        classes = class_scores.argmax(axis=0)
+        scores = class_scores[classes, np.arange(len(classes))]
+        keep = scores > self.conf
+        cx, cy, w, h = output[:4, keep] * np.array([[self.size[1]], [self.size[0]], [self.size[1]], [self.size[0]]])
+        xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+        scores, classes = scores[keep], classes[keep]
+        chosen = class_aware_nms(xyxy, scores, classes, self.iou, MAX_DETECTIONS)
+        xyxy = (xyxy[chosen] - [left, top, left, top]) / [gain_x, gain_y, gain_x, gain_y]
+        xyxy = np.clip(xyxy, 0, [width, height, width, height])
+        return xyxy, scores[chosen], classes[chosen]
+
+    def _letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+        """Scale to fit the input (each side rounded), pad evenly with grey; returns the 0-1 blob,
+        the per-axis gains and the left/top padding, for mapping boxes back."""
+        height, width = rgb.shape[:2]
+        target_h, target_w = self.size
+        ratio = min(target_h / height, target_w / width)
+        new_w, new_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
+        if (new_w, new_h) != (width, height):
+            rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        # ultralytics' rounding: an odd padding puts the extra pixel at the bottom/right
+        top, left = round((target_h - new_h) / 2 - 0.1), round((target_w - new_w) / 2 - 0.1)
+        padded = np.full((target_h, target_w, 3), PADDING, dtype=np.uint8)
+        padded[top:top + new_h, left:left + new_w] = rgb
+        blob = padded.astype(np.float32) / 255.0
+        blob = blob[None] if self.channels_last else blob.transpose(2, 0, 1)[None]
+        return np.ascontiguousarray(blob), (new_w / width, new_h / height), (left, top)
+
+    def _quantized(self, blob: np.ndarray) -> np.ndarray:
+        """Float exports take the blob as is; full-integer exports take it quantised."""
+        dtype = np.dtype(self.input["dtype"])
+        if dtype == np.float32:
+            return blob
+        scale, zero_point = self.input["quantization"]
+        limits = np.iinfo(dtype)
+        return np.clip(np.round(blob / scale + zero_point), limits.min, limits.max).astype(dtype)
+
+    def _dequantized(self, output: np.ndarray) -> np.ndarray:
+        if np.issubdtype(output.dtype, np.floating):
+            return output
+        scale, zero_point = self.output["quantization"]
+        return (output.astype(np.float32) - zero_point) * scale
