@@ -51,14 +51,21 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def gunicorn_command(app: str, host: str, port: int, workers: int, threads: int, timeout: int) -> list[str]:
+    """How the backend runs: gthread workers, so a slow prediction holds one thread while /health
+    answers on another; each worker accepts only as many connections as it has threads, so queued
+    requests wait in the shared listen backlog for whichever worker frees up first, instead of
+    piling up behind one worker's model while another worker's model sits idle."""
+    return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--worker-class", "gthread",
+            "--workers", str(workers), "--threads", str(threads), "--worker-connections", str(threads),
+            "--keep-alive", "0", "--timeout", str(timeout), app]
+
+
 def _serve(args: argparse.Namespace) -> int:
     if args.model:
         os.environ["OPENAUTOGLM_MODEL"] = args.model  # read once by the app's Settings in every worker
-    # gthread workers: a slow prediction holds one thread, /health answers on another
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}", "--worker-class", "gthread",
-               "--timeout", str(args.timeout),
-               "--workers", str(args.workers), "--threads", str(args.threads),
-               "openautoglm.backends.app:create_app()"]
+    command = gunicorn_command("openautoglm.backends.app:create_app()", args.host, args.port, args.workers,
+                               args.threads, args.timeout)
     os.execv(sys.executable, command)
     return 0  # not reached
 

@@ -1,19 +1,40 @@
-"""`openautoglm serve` (what `make serve` runs) starts gunicorn, loads the model and answers /health."""
+"""`openautoglm serve` (what `make serve` runs) starts gunicorn, loads the model and answers /health,
+also while a slow prediction is running."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from openautoglm.cli import gunicorn_command
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _wait_for_health(port: int, server: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                assert response.status == 200 and b'"UP"' in response.read()
+                return
+        except OSError:
+            assert server.poll() is None, server.stderr.read().decode()
+            assert time.monotonic() < deadline, "server did not answer /health within 30 s"
+            time.sleep(0.2)
 
 
 def test_serve_answers_health(shared, tmp_path) -> None:
@@ -24,16 +45,34 @@ def test_serve_answers_health(shared, tmp_path) -> None:
                                "--port", str(port), "--model", "yolox"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
-                    assert response.status == 200 and b'"UP"' in response.read()
-                    break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()
-                assert time.monotonic() < deadline, "server did not answer /health within 30 s"
-                time.sleep(0.2)
+        _wait_for_health(port, server)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_health_answers_during_a_slow_prediction(tmp_path, image_server) -> None:
+    """Label Studio gives /health 1 s; a prediction may take minutes."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SLOW_SECONDS": "4", "LABEL_STUDIO_URL": image_server.url,
+           "OPENAUTOGLM_STORE": str(tmp_path / "reviews.sqlite3"), "OPENAUTOGLM_CACHE_DIR": str(tmp_path / "cache")}
+    command = gunicorn_command("tests.backends.slow_app:create()", "127.0.0.1", port, workers=1, threads=2,
+                               timeout=60)
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    body = json.dumps({"tasks": [{"id": 1, "data": {"image": "/img.png"}}],
+                       "label_config": '<View><Image name="image" value="$image"/><RectangleLabels name="label" '
+                                       'toName="image"><Label value="cat"/></RectangleLabels></View>'}).encode()
+    predict = urllib.request.Request(f"http://127.0.0.1:{port}/predict", body, {"Content-Type": "application/json"})
+    try:
+        _wait_for_health(port, server)
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(lambda: urllib.request.urlopen(predict, timeout=30).read())
+            time.sleep(1)  # the prediction is now inside the pipeline
+            started = time.monotonic()
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                assert response.status == 200
+            assert time.monotonic() - started < 1 and not slow.done()
+            assert json.loads(slow.result())["results"][0]["result"] == []
     finally:
         server.terminate()
         server.wait(timeout=10)
