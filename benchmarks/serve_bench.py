@@ -6,7 +6,9 @@ Measured in one run, with the real YOLOv8n (OPENAUTOGLM_MODEL_DIR, default ../sh
 2. a cold start: the server started and hit at once by 8 concurrent requests (errors, model loads);
 3. the server at 1 client (p50/p95) and at 8 concurrent clients (200 requests: p50/p95, throughput,
    errors, peak RSS of all server processes);
-4. the same number of bare processes side by side, for the throughput ratio.
+4. the same number of bare processes side by side on the same images, for the throughput ratio.
+   The machine's speed drifts by 10-20 % within a minute, so 3 and 4 alternate in rounds (bare
+   processes on a chunk, then the server on a chunk) and the ratio pools the rounds.
 Images are served over HTTP by a local file server standing in for Label Studio.
 
     python benchmarks/serve_bench.py [--workers 2] [--threads 4] [--requests 200]
@@ -18,6 +20,7 @@ import argparse
 import functools
 import json
 import os
+import selectors
 import socket
 import statistics
 import subprocess
@@ -75,18 +78,50 @@ class BarePipeline:
         return time.perf_counter() - started
 
 
-def bare_process_throughput(names: list[str], processes: int) -> float:
-    """Images/s of `processes` bare pipelines side by side, each doing its share."""
-    script = ("import sys, time; from pathlib import Path; from openautoglm.converters.files import load_displayed; "
-              "from openautoglm.model.pipeline import Pipeline; p = Pipeline.load('yolo'); "
-              "names = sys.argv[1:]; d = Path(%r); p.propose([load_displayed(d / names[0])], ['person']); "
-              "t = time.perf_counter(); [p.propose([load_displayed(d / n)], ['person', 'car', 'bus', 'dog']) "
-              "for n in names]; print(time.perf_counter() - t)") % str(IMAGES)
-    shares = [names[i::processes] for i in range(processes)]
-    runs = [subprocess.Popen([sys.executable, "-c", script, *share], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            for share in shares]
-    elapsed = max(float(run.communicate()[0].split()[-1]) for run in runs)
-    return len(names) / elapsed
+class BareProcesses:
+    """`count` bare pipelines in their own processes, loaded once. A chunk of images is dealt out
+    one image at a time to whichever process is free (as the server's shared listen queue does),
+    and the chunk's img/s and CPU seconds per image come back."""
+
+    SCRIPT = ("import sys, time; from pathlib import Path; from openautoglm.converters.files import load_displayed; "
+              "from openautoglm.model.pipeline import Pipeline; p = Pipeline.load('yolo'); d = Path(sys.argv[1]); "
+              "labels = ['person', 'car', 'bus', 'dog']\n"
+              "for line in sys.stdin:\n"
+              "    c = time.process_time(); p.propose([load_displayed(d / line.strip())], labels)\n"
+              "    print(time.process_time() - c, flush=True)")
+
+    def __init__(self, count: int):
+        self.processes = [subprocess.Popen([sys.executable, "-c", self.SCRIPT, str(IMAGES)], stdin=subprocess.PIPE,
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                          for _ in range(count)]
+        self.run(sorted(p.name for p in IMAGES.glob("*.jpg"))[:len(self.processes)])  # loaded and warm
+
+    def run(self, names: list[str]) -> tuple[float, float]:
+        waiting, busy, cpu = list(reversed(names)), {}, 0.0
+        with selectors.DefaultSelector() as selector:
+            started = time.perf_counter()
+            for process in self.processes:
+                selector.register(process.stdout, selectors.EVENT_READ, process)
+                self._give(process, waiting, busy)
+            while busy:
+                for key, _ in selector.select():
+                    cpu += float(key.fileobj.readline())
+                    del busy[key.data.pid]
+                    self._give(key.data, waiting, busy)
+            elapsed = time.perf_counter() - started
+        return len(names) / elapsed, cpu / len(names)
+
+    @staticmethod
+    def _give(process: subprocess.Popen, waiting: list[str], busy: dict) -> None:
+        if waiting:
+            process.stdin.write(waiting.pop() + "\n")
+            process.stdin.flush()
+            busy[process.pid] = True
+
+    def close(self) -> None:
+        for process in self.processes:
+            process.stdin.close()
+            process.wait(timeout=30)
 
 
 def post_predict(port: int, image_url: str, task_id: int) -> tuple[float, int]:
@@ -113,9 +148,25 @@ def wait_for_port(port: int, timeout: float = 60) -> None:
     raise TimeoutError(f"nothing listens on port {port}")
 
 
+def server_pids(master: int) -> list[int]:
+    return [master] + [int(p) for p in subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
+                                                      text=True).stdout.split()]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except FileNotFoundError:
+            pass
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def server_rss_mb(master: int) -> float:
-    pids = [master] + [int(p) for p in subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
-                                                        text=True).stdout.split()]
+    pids = server_pids(master)
     total = 0
     for pid in pids:
         try:
@@ -132,6 +183,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=4)
     args = parser.parse_args()
     os.environ.setdefault("OPENAUTOGLM_MODEL_DIR", str(SHARED / "models"))
     names = sorted(p.name for p in IMAGES.glob("*.jpg"))
@@ -140,6 +192,8 @@ def main() -> None:
     env = {**os.environ, "LABEL_STUDIO_URL": image_host, "OPENAUTOGLM_STORE": str(work / "reviews.sqlite3"),
            "OPENAUTOGLM_CACHE_DIR": str(work / "cache"), "OPENAUTOGLM_CACHE_MAX_MB": "64"}
 
+    workload = [names[i % len(names)] for i in range(args.requests)]
+    bare_processes = BareProcesses(args.workers)
     bare = BarePipeline()
     port = free_port()
     log = open(work / "server.log", "w")
@@ -175,28 +229,39 @@ def main() -> None:
                 time.sleep(0.2)
 
         threading.Thread(target=sample, daemon=True).start()
-        started = time.perf_counter()
-        with ThreadPoolExecutor(8) as pool:
-            outcomes = list(pool.map(lambda i: post_predict(port, f"/{names[i % len(names)]}", 1000 + i),
-                                     range(args.requests)))
-        elapsed = time.perf_counter() - started
+        pids = server_pids(server.pid)
+        outcomes, server_time, bare_time, server_cpu, own_cpu, bare_cpu = [], 0.0, 0.0, 0.0, 0.0, 0.0
+        chunk = -(-args.requests // args.rounds)
+        for start in range(0, args.requests, chunk):
+            names_now = workload[start:start + chunk]
+            rate, cpu_per_image = bare_processes.run(names_now)
+            bare_time, bare_cpu = bare_time + len(names_now) / rate, bare_cpu + cpu_per_image * len(names_now)
+            cpu_before, own_before, started = cpu_seconds(pids), cpu_seconds([os.getpid()]), time.perf_counter()
+            with ThreadPoolExecutor(8) as pool:
+                outcomes += pool.map(lambda i: post_predict(port, f"/{workload[i]}", 1000 + i),
+                                     range(start, start + len(names_now)))
+            server_time += time.perf_counter() - started
+            server_cpu += cpu_seconds(pids) - cpu_before
+            own_cpu += cpu_seconds([os.getpid()]) - own_before
         stop.set()
         latencies = [t for t, _ in outcomes]
         errors = sum(e for _, e in outcomes)
-        throughput = args.requests / elapsed
+        throughput, bare_throughput = args.requests / server_time, args.requests / bare_time
         print(f"server, 8 clients, {args.requests} requests: p50 {statistics.median(latencies) * 1000:.0f} ms, "
               f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, {throughput:.2f} req/s, errors {errors}, "
               f"peak RSS of all server processes {peak[0]:.0f} MB")
+        print(f"{args.workers} bare processes side by side on the same images: {bare_throughput:.2f} img/s; "
+              f"server throughput / bare = {throughput / bare_throughput:.3f} ({args.rounds} alternating rounds)")
+        print(f"  CPU: server {server_cpu / args.requests * 1000:.0f} ms per request, bare "
+              f"{bare_cpu / args.requests * 1000:.0f} ms per image; clients + image host "
+              f"{own_cpu / args.requests * 1000:.1f} ms per request; the {os.cpu_count()} cores busy "
+              f"{(server_cpu + own_cpu) / (server_time * os.cpu_count()):.0%} of the server's time")
         cache_mb = sum(p.stat().st_size for p in (work / "cache").iterdir()) / 2**20
         print(f"image cache: {cache_mb:.1f} MB on disk (bound 64 MB)")
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-    side_by_side = bare_process_throughput([names[i % len(names)] for i in range(args.requests)], args.workers)
-    print(f"{args.workers} bare processes side by side on the same {args.requests} images: {side_by_side:.2f} img/s; "
-          f"server throughput / bare = {throughput / side_by_side:.3f}")
-
+        bare_processes.close()
 
 if __name__ == "__main__":
     main()
