@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -23,7 +24,8 @@ class Target:
     labels: dict[str, list[str]]  # label as written in results -> other names a model may use for it
 
 
-def parse(label_config: str) -> list[Target]:
+@functools.lru_cache(maxsize=16)  # a project sends the same config with every /predict
+def parse(label_config: str) -> tuple[Target, ...]:
     try:
         root = ET.fromstring(label_config)
     except ET.ParseError as error:
@@ -45,4 +47,4 @@ def parse(label_config: str) -> list[Target]:
                 others = [label.get("value")] + (label.get("predicted_values") or "").split(",")
                 labels[written] = [o.strip() for o in others if o and o.strip() and o.strip() != written]
         targets.append(Target(name, kind, to_name, images[to_name], labels))
-    return targets
+    return tuple(targets)

@@ -71,7 +71,7 @@ class Predictor:
                                               image_score(regions), regions)
         return outcomes
 
-    def _decode(self, task: dict, targets: list[label_config.Target]) -> Image.Image:
+    def _decode(self, task: dict, targets: Sequence[label_config.Target]) -> Image.Image:
         data = task.get("data") if isinstance(task, dict) else None
         if not isinstance(data, dict):
             raise ImageFetchError("task has no data")

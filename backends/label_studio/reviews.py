@@ -33,14 +33,19 @@ CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
 class ReviewStore:
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")  # several gunicorn workers write here
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30)
-        db.execute("PRAGMA synchronous=NORMAL")  # with WAL: no fsync per request, still never corrupt
+        """This thread's connection, opened on first use (opening one costs more than most writes)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30)
+            db.execute("PRAGMA synchronous=NORMAL")  # with WAL: no fsync per request, still never corrupt
+            self._local.db = db
         return db
 
     def save_predictions(self, model_version: str, predictions: list[tuple[Any, list[Region]]]) -> None:

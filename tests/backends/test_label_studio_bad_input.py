@@ -56,6 +56,23 @@ def test_credentials_go_only_to_the_label_studio_host(make_client, image_server)
     assert after_redirect and "Authorization" not in after_redirect[0]
 
 
+def test_proxy_variables_are_honoured_per_host(make_client, image_server, monkeypatch) -> None:
+    """Proxies are read once per host, not per request; NO_PROXY still exempts a host."""
+    from openautoglm.backends.label_studio.images import _proxies_for
+
+    monkeypatch.setenv("HTTP_PROXY", image_server.url)  # the image server answers as the proxy too
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    _proxies_for.cache_clear()
+    try:
+        status, body = _predict(make_client(), "http://images.example/img.png", "/data/upload/img.png")
+    finally:
+        _proxies_for.cache_clear()
+    assert status == 200 and all(r["result"] for r in body["results"])
+    paths = [path for path, _ in image_server.requests]
+    assert "http://images.example/img.png" in paths  # the absolute URL: it went through the proxy
+    assert "/data/upload/img.png" in paths  # the Label Studio host: direct
+
+
 def test_personal_access_token_is_exchanged_for_a_bearer_token(make_client, image_server) -> None:
     client = make_client(label_studio_api_key="aaa.bbb.ccc")
     _predict(client, "/data/upload/img.png")
