@@ -10,6 +10,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,26 @@ CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
 """
 
 
+def _switch_to_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
+    """Workers starting together all switch a new file to WAL; SQLite answers "database is
+    locked" to the losers at once, without waiting out the busy timeout, so they retry."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 class ReviewStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         self._local = threading.local()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")  # several gunicorn workers write here
+            _switch_to_wal(db)  # several gunicorn workers write here
             db.executescript(_SCHEMA)
 
     def _connect(self) -> sqlite3.Connection:
