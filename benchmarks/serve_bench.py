@@ -8,7 +8,9 @@ Measured in one run, with the real YOLOv8n (OPENAUTOGLM_MODEL_DIR, default ../sh
    errors, peak RSS of all server processes);
 4. the same number of bare processes side by side on the same images, for the throughput ratio.
    The machine's speed drifts by 10-20 % within a minute, so 3 and 4 alternate in rounds (bare
-   processes on a chunk, then the server on a chunk) and the ratio pools the rounds.
+   processes on a chunk, then the server on a chunk) and the ratio pools the rounds. Both
+   throughputs are steady-state: counted while every client (every bare process) is busy, up to
+   the moment the chunk's last request (image) is handed out.
 Images are served over HTTP by a local file server standing in for Label Studio.
 
     python benchmarks/serve_bench.py [--workers 2] [--threads 4] [--requests 200]
@@ -97,7 +99,9 @@ class BareProcesses:
         self.run(sorted(p.name for p in IMAGES.glob("*.jpg"))[:len(self.processes)])  # loaded and warm
 
     def run(self, names: list[str]) -> tuple[float, float]:
-        waiting, busy, cpu = list(reversed(names)), {}, 0.0
+        """Steady-state img/s (up to the moment the last image is dealt, while every process is
+        busy; the drain after it is left out, as for the server) and CPU seconds per image."""
+        waiting, busy, cpu, done, steady = list(reversed(names)), {}, 0.0, 0, None
         with selectors.DefaultSelector() as selector:
             started = time.perf_counter()
             for process in self.processes:
@@ -106,10 +110,12 @@ class BareProcesses:
             while busy:
                 for key, _ in selector.select():
                     cpu += float(key.fileobj.readline())
+                    done += 1
                     del busy[key.data.pid]
                     self._give(key.data, waiting, busy)
-            elapsed = time.perf_counter() - started
-        return len(names) / elapsed, cpu / len(names)
+                    if not waiting and steady is None:
+                        steady = done / (time.perf_counter() - started)
+        return steady, cpu / len(names)
 
     @staticmethod
     def _give(process: subprocess.Popen, waiting: list[str], busy: dict) -> None:
@@ -143,6 +149,34 @@ def post_predict(port: int, image_url: str, task_id: int) -> tuple[float, int]:
     return time.perf_counter() - started, int(not ok)
 
 
+def run_clients(port: int, workload: list[str], indices, clients: int) -> tuple[list[tuple[float, int]], float]:
+    """`clients` closed-loop clients over these requests; (latency, error) per request and the
+    steady-state req/s: completions up to the moment the last request is sent, while every client
+    is busy (the drain after it, where some clients have nothing left to send, is left out)."""
+    pending, lock, started = list(reversed(indices)), threading.Lock(), time.perf_counter()
+    outcomes, ends, last_sent = [], [], [0.0]
+
+    def client() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                index = pending.pop()
+                last_sent[0] = time.perf_counter()
+            outcome = post_predict(port, f"/{workload[index]}", 1000 + index)
+            with lock:
+                outcomes.append(outcome)
+                ends.append(time.perf_counter())
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    completed = sum(end <= last_sent[0] for end in ends)
+    return outcomes, completed / (last_sent[0] - started)
+
+
 def wait_for_port(port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -170,8 +204,7 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def server_rss_mb(master: int) -> float:
-    pids = server_pids(master)
+def server_rss_mb(pids: list[int]) -> float:
     total = 0
     for pid in pids:
         try:
@@ -225,30 +258,31 @@ def main() -> None:
         print(f"server, 1 client: p50 {statistics.median(single) * 1000:.0f} ms, "
               f"p95 {percentile(single, 0.95) * 1000:.0f} ms; overhead ratio server / bare = {ratio:.3f} "
               f"(median of {len(pairs)} paired requests)")
-        peak = [0.0]
-        stop = threading.Event()
+        peak, sampling = [0.0], threading.Event()
+        pids = server_pids(server.pid)  # the workers are up; no restarts expected
 
         def sample() -> None:
-            while not stop.is_set():
-                peak[0] = max(peak[0], server_rss_mb(server.pid))
+            while True:
+                sampling.wait()
+                peak[0] = max(peak[0], server_rss_mb(pids))
                 time.sleep(0.2)
 
         threading.Thread(target=sample, daemon=True).start()
-        pids = server_pids(server.pid)
-        outcomes, server_time, bare_time, server_cpu, own_cpu, bare_cpu = [], 0.0, 0.0, 0.0, 0.0, 0.0
+        outcomes, server_time, server_wall, bare_time, server_cpu, own_cpu, bare_cpu = [], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
         chunk = -(-args.requests // args.rounds)
         for start in range(0, args.requests, chunk):
             names_now = workload[start:start + chunk]
             rate, cpu_per_image = bare_processes.run(names_now)
             bare_time, bare_cpu = bare_time + len(names_now) / rate, bare_cpu + cpu_per_image * len(names_now)
-            cpu_before, own_before, started = cpu_seconds(pids), cpu_seconds([os.getpid()]), time.perf_counter()
-            with ThreadPoolExecutor(8) as pool:
-                outcomes += pool.map(lambda i: post_predict(port, f"/{workload[i]}", 1000 + i),
-                                     range(start, start + len(names_now)))
-            server_time += time.perf_counter() - started
+            sampling.set()
+            cpu_before, own_before, wall = cpu_seconds(pids), cpu_seconds([os.getpid()]), time.perf_counter()
+            timed, steady = run_clients(port, workload, range(start, start + len(names_now)), 8)
+            server_wall += time.perf_counter() - wall
             server_cpu += cpu_seconds(pids) - cpu_before
             own_cpu += cpu_seconds([os.getpid()]) - own_before
-        stop.set()
+            sampling.clear()
+            outcomes += timed
+            server_time += len(names_now) / steady
         latencies = [t for t, _ in outcomes]
         errors = sum(e for _, e in outcomes)
         throughput, bare_throughput = args.requests / server_time, args.requests / bare_time
@@ -256,11 +290,12 @@ def main() -> None:
               f"p95 {percentile(latencies, 0.95) * 1000:.0f} ms, {throughput:.2f} req/s, errors {errors}, "
               f"peak RSS of all server processes {peak[0]:.0f} MB")
         print(f"{args.workers} bare processes side by side on the same images: {bare_throughput:.2f} img/s; "
-              f"server throughput / bare = {throughput / bare_throughput:.3f} ({args.rounds} alternating rounds)")
+              f"server throughput / bare = {throughput / bare_throughput:.3f} ({args.rounds} alternating rounds, "
+              "steady state)")
         print(f"  CPU: server {server_cpu / args.requests * 1000:.0f} ms per request, bare "
               f"{bare_cpu / args.requests * 1000:.0f} ms per image; clients + image host "
               f"{own_cpu / args.requests * 1000:.1f} ms per request; the {os.cpu_count()} cores busy "
-              f"{(server_cpu + own_cpu) / (server_time * os.cpu_count()):.0%} of the server's time")
+              f"{(server_cpu + own_cpu) / (server_wall * os.cpu_count()):.0%} of the server's time")
         cache_mb = sum(p.stat().st_size for p in (work / "cache").iterdir()) / 2**20
         print(f"image cache: {cache_mb:.1f} MB on disk (bound 64 MB)")
     finally:
