@@ -1,8 +1,9 @@
 """YOLOv8 / YOLO11 detection models exported by ultralytics to LiteRT (.tflite), run with the
 LiteRT interpreter alone.
 
-ultralytics can run these files too, but it imports torch to do so: about 470 MB of resident
-memory in every server worker for a model whose interpreter needs 76 MB (benchmarks/serve_bench.py).
+ultralytics can run these files too, but it imports torch to do so: a process that has loaded
+the model through ultralytics holds 600 MB, through the interpreter alone 120 MB
+(benchmarks/model_bench.py), and every server worker pays it.
 What ultralytics does around the interpreter is reproduced here and checked against it box by box
 (tests/model/test_real_detectors.py): centred letterbox with grey (114) padding, RGB scaled to 0-1,
 boxes exported normalised to the input size, best class per anchor, class-aware NMS, at most 300
@@ -23,11 +24,11 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from openautoglm.converters import Box, Region
+from openautoglm.converters import Region
 
 from .interface import ModelError, ProposerSpec
 from .labels import LabelMap, merge_synonyms
-from .nms import class_aware_nms
+from .detections import class_aware_nms, detections_to_regions
 from .ultralytics_yolo import weights_version
 
 PADDING = 114
@@ -92,17 +93,8 @@ class LiteRtYoloProposer:
     def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
                 synonyms: dict | None = None) -> list[list[Region]]:
         label_map = LabelMap(labels, merge_synonyms(self.synonyms, synonyms))
-        return [self._regions(image, label_map) for image in images]  # the exports have a batch size of 1
-
-    def _regions(self, image: Image.Image, label_map: LabelMap) -> list[Region]:
-        regions = []
-        for xyxy, score, class_index in zip(*self.raw(image)):
-            label = label_map.to_project(self.spec.vocabulary[int(class_index)])
-            if label is None:
-                continue
-            regions.append(Region(label, box=Box(*xyxy.tolist()), score=float(score), source=self.spec.source,
-                                  attributes={"signals": {"detector_score": float(score)}}))
-        return regions
+        # the exports have a batch size of 1
+        return [detections_to_regions(self.raw(image), self.spec, label_map) for image in images]
 
     def raw(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The bare model: letterbox, run, NMS -> (xyxy in image pixels, score, class), best first."""

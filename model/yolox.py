@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from openautoglm.converters import Box, Region
+from openautoglm.converters import Region
 
 from .interface import ModelError, ProposerSpec
 from .labels import LabelMap, merge_synonyms
-from .nms import class_aware_nms
+from .detections import class_aware_nms, detections_to_regions
 from .ultralytics_yolo import weights_version
 
 COCO_NAMES = (
@@ -56,22 +56,12 @@ class YoloxProposer:
     def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
                 synonyms: dict | None = None) -> list[list[Region]]:
         label_map = LabelMap(labels, merge_synonyms(self.synonyms, synonyms))
-        return [self._one(image, label_map) for image in images]  # the export has a batch size of 1
-
-    def _one(self, image: Image.Image, label_map: LabelMap) -> list[Region]:
-        width, height = image.size
-        regions = []
-        for xyxy, score, class_index in zip(*self.raw(image)):
-            label = label_map.to_project(self.spec.vocabulary[int(class_index)])
-            if label is None:
-                continue
-            x1, y1, x2, y2 = np.clip(xyxy, 0, [width, height, width, height]).tolist()
-            regions.append(Region(label, box=Box(x1, y1, x2, y2), score=float(score), source=self.spec.source,
-                                  attributes={"signals": {"detector_score": float(score)}}))
-        return regions
+        # the export has a batch size of 1
+        return [detections_to_regions(self.raw(image), self.spec, label_map) for image in images]
 
     def raw(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The bare model: letterbox, run, decode the grid, NMS -> (xyxy, score, class), best first."""
+        """The bare model: letterbox, run, decode the grid, NMS -> (xyxy in image pixels, score,
+        class), best first."""
         bgr = np.asarray(image.convert("RGB"))[:, :, ::-1]
         height, width = bgr.shape[:2]
         ratio = min(self.size[0] / height, self.size[1] / width)
@@ -89,7 +79,7 @@ class YoloxProposer:
         keep = scores >= self.conf
         xyxy, scores, classes = xyxy[keep], scores[keep], classes[keep]
         chosen = class_aware_nms(xyxy, scores, classes, self.iou)
-        return xyxy[chosen], scores[chosen], classes[chosen]
+        return np.clip(xyxy[chosen], 0, [width, height, width, height]), scores[chosen], classes[chosen]
 
 
 def _grids(size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from openautoglm.converters import Box, Region
 from .device import pick_device
 from .interface import ModelError, ProposerSpec
 from .labels import LabelMap, merge_synonyms
-from .nms import class_aware_nms
+from .detections import class_aware_nms
 
 
 class ZeroShotProposer:
