@@ -69,7 +69,12 @@ def load_displayed(path: Path | io.BytesIO, where: str | None = None) -> Image.I
     not decode raise AnnotationError naming `where` (the path by default)."""
     try:
         with Image.open(path) as image:
-            return ImageOps.exif_transpose(image).convert("RGB")
+            image.load()
+            # exif_transpose and convert each return a full copy even when there is nothing to do,
+            # which doubled the cost of a 640x480 JPEG (3.5 -> 7 ms), so each runs only when needed
+            if image.getexif().get(_EXIF_ORIENTATION_TAG, 1) != 1:
+                image = ImageOps.exif_transpose(image)
+            return image if image.mode == "RGB" else image.convert("RGB")
     except Exception as error:  # noqa: BLE001 - libraries that patch Image.open (ultralytics) raise other types
         raise AnnotationError(f"not a readable image ({type(error).__name__}: {error})", where or str(path)) from None
 

@@ -41,3 +41,22 @@ def test_label_studio_task_without_results_takes_the_displayed_size(tmp_path: Pa
     (tmp_path / "tasks.json").write_text('[{"id": 1, "data": {"image": "/data/upload/1/photo.jpg"}}]')
     (item,) = load(tmp_path / "tasks.json", "label_studio", images_dir=tmp_path).items
     assert (item.image.width, item.image.height) == (20, 40)
+
+
+def test_load_displayed_rotates_and_converts_only_what_needs_it(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    gray = Image.new("L", (40, 20), 0)
+    gray.paste(255, (0, 0, 10, 20))  # white band on the stored left edge: the displayed top
+    gray.save(tmp_path / "gray.jpg", exif=exif, quality=100)
+    shown = load_displayed(tmp_path / "gray.jpg")
+    assert (shown.mode, shown.size) == ("RGB", (20, 40))
+    assert shown.getpixel((10, 2))[0] > 200 and shown.getpixel((10, 37))[0] < 50
+
+    Image.new("RGBA", (8, 6), (10, 20, 30, 0)).save(tmp_path / "alpha.png")
+    assert load_displayed(tmp_path / "alpha.png").mode == "RGB"
+
+    plain = Image.new("RGB", (8, 6), (200, 100, 50))
+    plain.save(tmp_path / "plain.png")
+    loaded = load_displayed(tmp_path / "plain.png")
+    assert (loaded.mode, loaded.size, loaded.getpixel((3, 3))) == ("RGB", (8, 6), (200, 100, 50))
