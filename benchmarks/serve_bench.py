@@ -7,10 +7,10 @@ Measured in one run, with the real YOLOv8n (OPENAUTOGLM_MODEL_DIR, default ../sh
 3. the server at 1 client (p50/p95) and at 8 concurrent clients (200 requests: p50/p95, throughput,
    errors, peak RSS of all server processes);
 4. the same number of bare processes side by side on the same images, for the throughput ratio.
-   The machine's speed drifts by 10-20 % within a minute, so 3 and 4 alternate in rounds (bare
-   processes on a chunk, then the server on a chunk) and the ratio pools the rounds. Both
-   throughputs are steady-state: counted while every client (every bare process) is busy, up to
-   the moment the chunk's last request (image) is handed out.
+   The machine's speed drifts by 10-20 % within a minute, so 3 and 4 alternate in short rounds
+   (bare processes on a chunk and the server on the same chunk, in ABBA order) and the ratio pools
+   the rounds. Both throughputs are steady-state: counted while every client (every bare process)
+   is busy, up to the moment the chunk's last request (image) is handed out.
 Images are served over HTTP by a local file server standing in for Label Studio.
 
     python benchmarks/serve_bench.py [--workers 2] [--threads 4] [--requests 200]
@@ -50,6 +50,8 @@ def free_port() -> int:
 
 def serve_images() -> str:
     class Quiet(SimpleHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Label Studio behind nginx/uwsgi: 0.8 ms less CPU per download
+
         def log_message(self, *args):
             pass
 
@@ -223,7 +225,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
     os.environ.setdefault("OPENAUTOGLM_MODEL_DIR", str(SHARED / "models"))
     names = sorted(p.name for p in IMAGES.glob("*.jpg"))
@@ -271,20 +273,37 @@ def main() -> None:
 
         threading.Thread(target=sample, daemon=True).start()
         outcomes, server_time, server_wall, bare_time, server_cpu, own_cpu, bare_cpu = [], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        round_ratios = []
         chunk = -(-args.requests // args.rounds)
-        for start in range(0, args.requests, chunk):
+        for number, start in enumerate(range(0, args.requests, chunk)):
             names_now = workload[start:start + chunk]
-            rate, cpu_per_image = bare_processes.run(names_now)
-            bare_time, bare_cpu = bare_time + len(names_now) / rate, bare_cpu + cpu_per_image * len(names_now)
-            sampling.set()
-            cpu_before, own_before, wall = cpu_seconds(pids), cpu_seconds([os.getpid()]), time.perf_counter()
-            timed, steady = run_clients(port, workload, range(start, start + len(names_now)), 8)
-            server_wall += time.perf_counter() - wall
-            server_cpu += cpu_seconds(pids) - cpu_before
-            own_cpu += cpu_seconds([os.getpid()]) - own_before
-            sampling.clear()
-            outcomes += timed
-            server_time += len(names_now) / steady
+
+            def run_bare() -> float:
+                nonlocal bare_time, bare_cpu
+                rate, cpu_per_image = bare_processes.run(names_now)
+                bare_time, bare_cpu = bare_time + len(names_now) / rate, bare_cpu + cpu_per_image * len(names_now)
+                return rate
+
+            def run_server() -> float:
+                nonlocal server_time, server_wall, server_cpu, own_cpu, outcomes
+                sampling.set()
+                cpu_before, own_before, wall = cpu_seconds(pids), cpu_seconds([os.getpid()]), time.perf_counter()
+                timed, steady = run_clients(port, workload, range(start, start + len(names_now)), 8)
+                server_wall += time.perf_counter() - wall
+                server_cpu += cpu_seconds(pids) - cpu_before
+                own_cpu += cpu_seconds([os.getpid()]) - own_before
+                sampling.clear()
+                outcomes += timed
+                server_time += len(names_now) / steady
+                return steady
+
+            # ABBA order: a drift in machine speed within a round favours neither side
+            if number % 2 == 0:
+                bare_rate = run_bare()
+                round_ratios.append(run_server() / bare_rate)
+            else:
+                server_rate = run_server()
+                round_ratios.append(server_rate / run_bare())
         latencies = [t for t, _ in outcomes]
         errors = sum(e for _, e in outcomes)
         throughput, bare_throughput = args.requests / server_time, args.requests / bare_time
@@ -294,6 +313,7 @@ def main() -> None:
         print(f"{args.workers} bare processes side by side on the same images: {bare_throughput:.2f} img/s; "
               f"server throughput / bare = {throughput / bare_throughput:.3f} ({args.rounds} alternating rounds, "
               "steady state)")
+        print(f"  per round: {' '.join(f'{r:.3f}' for r in round_ratios)} (median {statistics.median(round_ratios):.3f})")
         print(f"  CPU: server {server_cpu / args.requests * 1000:.0f} ms per request, bare "
               f"{bare_cpu / args.requests * 1000:.0f} ms per image; clients + image host "
               f"{own_cpu / args.requests * 1000:.1f} ms per request; the {os.cpu_count()} cores busy "
