@@ -87,6 +87,10 @@ class LiteRtYoloProposer:
         self.channels_last = shape[-1] == 3
         self.size = (shape[1], shape[2]) if self.channels_last else (shape[2], shape[3])  # height, width
         self.conf, self.iou, self.synonyms = conf, iou, synonyms or {}
+        # the letterbox canvas and the 0-1 blob are reused: fresh 1.2 + 4.9 MB arrays per image each
+        # cost a page fault per 4 KB, more than the arithmetic (letterbox 2.0 -> 0.7 ms per image)
+        self._canvas = np.empty((*self.size, 3), dtype=np.uint8)
+        self._blob = np.empty((1, *self.size, 3), dtype=np.float32)
         self.spec = ProposerSpec(name, weights_version(weights), "ultralytics",
                                  tuple(str(names[i]) for i in sorted(names, key=int)))
 
@@ -118,8 +122,8 @@ class LiteRtYoloProposer:
         return xyxy, scores[chosen], classes[chosen]
 
     def _letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
-        """Scale to fit the input (each side rounded), pad evenly with grey; returns the 0-1 blob,
-        the per-axis gains and the left/top padding, for mapping boxes back."""
+        """Scale to fit the input (each side rounded), pad evenly with grey; returns the 0-1 blob
+        (valid until the next call), the per-axis gains and the left/top padding, for mapping boxes back."""
         height, width = rgb.shape[:2]
         target_h, target_w = self.size
         ratio = min(target_h / height, target_w / width)
@@ -128,11 +132,12 @@ class LiteRtYoloProposer:
             rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         # ultralytics' rounding: an odd padding puts the extra pixel at the bottom/right
         top, left = round((target_h - new_h) / 2 - 0.1), round((target_w - new_w) / 2 - 0.1)
-        padded = np.full((target_h, target_w, 3), PADDING, dtype=np.uint8)
-        padded[top:top + new_h, left:left + new_w] = rgb
-        blob = padded.astype(np.float32) / 255.0
-        blob = blob[None] if self.channels_last else blob.transpose(2, 0, 1)[None]
-        return np.ascontiguousarray(blob), (new_w / width, new_h / height), (left, top)
+        canvas = self._canvas
+        canvas.fill(PADDING)
+        canvas[top:top + new_h, left:left + new_w] = rgb
+        np.divide(canvas[None], np.float32(255), out=self._blob, casting="unsafe")  # float32 x / 255, as ultralytics
+        blob = self._blob if self.channels_last else np.ascontiguousarray(self._blob.transpose(0, 3, 1, 2))
+        return blob, (new_w / width, new_h / height), (left, top)
 
     def _quantized(self, blob: np.ndarray) -> np.ndarray:
         """Float exports take the blob as is; full-integer exports take it quantised."""
