@@ -10,7 +10,10 @@ Measured in one run, with the real YOLOv8n (OPENAUTOGLM_MODEL_DIR, default ../sh
    The machine's speed drifts by 10-20 % within a minute, so 3 and 4 alternate in short rounds
    (bare processes on a chunk and the server on the same chunk, in ABBA order) and the ratio pools
    the rounds. Both throughputs are steady-state: counted while every client (every bare process)
-   is busy, up to the moment the chunk's last request (image) is handed out.
+   is busy, up to the moment the chunk's last request (image) is handed out. At that moment one
+   model (worker or bare process) has just finished and each other one is on average half-way
+   through an image, so both sides count that half image of work per other model; without it a
+   short chunk understates the side with fewer completions at the cut (the server: 8 in flight).
 Images are served over HTTP by a local file server standing in for Label Studio.
 
     python benchmarks/serve_bench.py [--workers 2] [--threads 4] [--requests 200]
@@ -38,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 IMAGES = SHARED / "data" / "coco128-train" / "images"
+IN_PROGRESS = 0.5  # images' worth of work each other busy model has done, on average, at a steady-state cut
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
           '<Label value="person"/><Label value="car"/><Label value="bus"/><Label value="dog"/></RectangleLabels></View>')
 
@@ -116,7 +120,7 @@ class BareProcesses:
                     del busy[key.data.pid]
                     self._give(key.data, waiting, busy)
                     if not waiting and steady is None:
-                        steady = done / (time.perf_counter() - started)
+                        steady = (done + IN_PROGRESS * (len(self.processes) - 1)) / (time.perf_counter() - started)
         return steady, cpu / len(names)
 
     @staticmethod
@@ -151,10 +155,12 @@ def post_predict(port: int, image_url: str, task_id: int) -> tuple[float, int]:
     return time.perf_counter() - started, int(not ok)
 
 
-def run_clients(port: int, workload: list[str], indices, clients: int) -> tuple[list[tuple[float, int]], float]:
+def run_clients(port: int, workload: list[str], indices, clients: int,
+                models: int = 1) -> tuple[list[tuple[float, int]], float]:
     """`clients` closed-loop clients over these requests; (latency, error) per request and the
     steady-state req/s: completions up to the moment the last request is sent, while every client
-    is busy (the drain after it, where some clients have nothing left to send, is left out)."""
+    is busy (the drain after it, where some clients have nothing left to send, is left out), plus
+    the half-done image of each of the `models` (server workers) but the one that just finished."""
     pending, lock, started = list(reversed(indices)), threading.Lock(), time.perf_counter()
     outcomes, ends, last_sent = [], [], [0.0]
 
@@ -178,7 +184,7 @@ def run_clients(port: int, workload: list[str], indices, clients: int) -> tuple[
     completed = sum(end <= last_sent[0] for end in ends)
     if completed == 0:  # a chunk no larger than the client count never reaches a steady state
         return outcomes, len(ends) / (max(ends) - started)
-    return outcomes, completed / (last_sent[0] - started)
+    return outcomes, (completed + IN_PROGRESS * (models - 1)) / (last_sent[0] - started)
 
 
 def wait_for_port(port: int, timeout: float = 60) -> None:
@@ -288,7 +294,7 @@ def main() -> None:
                 nonlocal server_time, server_wall, server_cpu, own_cpu, outcomes
                 sampling.set()
                 cpu_before, own_before, wall = cpu_seconds(pids), cpu_seconds([os.getpid()]), time.perf_counter()
-                timed, steady = run_clients(port, workload, range(start, start + len(names_now)), 8)
+                timed, steady = run_clients(port, workload, range(start, start + len(names_now)), 8, args.workers)
                 server_wall += time.perf_counter() - wall
                 server_cpu += cpu_seconds(pids) - cpu_before
                 own_cpu += cpu_seconds([os.getpid()]) - own_before
