@@ -25,6 +25,7 @@ import argparse
 import functools
 import http.client
 import json
+import math
 import os
 import selectors
 import socket
@@ -41,6 +42,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 IMAGES = SHARED / "data" / "coco128-train" / "images"
+# Student's t, two-sided 95 %, for 1-30 degrees of freedom (2.0 beyond: within 2 % of the exact value)
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 IN_PROGRESS = 0.5  # images' worth of work each other busy model has done, on average, at a steady-state cut
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
           '<Label value="person"/><Label value="car"/><Label value="bus"/><Label value="dog"/></RectangleLabels></View>')
@@ -187,6 +191,18 @@ def run_clients(port: int, workload: list[str], indices, clients: int,
     return outcomes, (completed + IN_PROGRESS * (models - 1)) / (last_sent[0] - started)
 
 
+def geometric_interval(ratios: list[float]) -> str:
+    """Geometric mean of per-round ratios with a 95 % interval (t on the logs); identical bare
+    process sets compared this way differ by 10-20 % per round on these shared cores, so it takes
+    many rounds (--requests 960 --rounds 30) to tell 0.98 from 1.0."""
+    if len(ratios) < 3:
+        return ""
+    logs = [math.log(r) for r in ratios]
+    half = (T_975[len(logs) - 2] if len(logs) <= 31 else 2.0) * statistics.stdev(logs) / math.sqrt(len(logs))
+    mean = statistics.fmean(logs)
+    return f"; geometric mean {math.exp(mean):.3f}, 95 % interval {math.exp(mean - half):.3f}-{math.exp(mean + half):.3f}"
+
+
 def wait_for_port(port: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -319,7 +335,8 @@ def main() -> None:
         print(f"{args.workers} bare processes side by side on the same images: {bare_throughput:.2f} img/s; "
               f"server throughput / bare = {throughput / bare_throughput:.3f} ({args.rounds} alternating rounds, "
               "steady state)")
-        print(f"  per round: {' '.join(f'{r:.3f}' for r in round_ratios)} (median {statistics.median(round_ratios):.3f})")
+        print(f"  per round: {' '.join(f'{r:.3f}' for r in round_ratios)} (median {statistics.median(round_ratios):.3f}"
+              f"{geometric_interval(round_ratios)})")
         print(f"  CPU: server {server_cpu / args.requests * 1000:.0f} ms per request, bare "
               f"{bare_cpu / args.requests * 1000:.0f} ms per image; clients + image host "
               f"{own_cpu / args.requests * 1000:.1f} ms per request; the {os.cpu_count()} cores busy "
