@@ -6,7 +6,9 @@ Measured in one run, with the real YOLOv8n (OPENAUTOGLM_MODEL_DIR, default ../sh
 2. a cold start: the server started and hit at once by 8 concurrent requests (errors, model loads);
 3. the server at 1 client (p50/p95) and at 8 concurrent clients (200 requests: p50/p95, throughput,
    errors, peak RSS of all server processes);
-4. the same number of bare processes side by side on the same images, for the throughput ratio.
+4. the same number of bare processes side by side on the same images, for the throughput ratio,
+   and a second identical set of bare processes as a control: its ratio to the first shows how far
+   apart this machine puts two equal sides (process placement alone moves it by a few per cent).
    The machine's speed drifts by 10-20 % within a minute, so 3 and 4 alternate in short rounds
    (bare processes on a chunk and the server on the same chunk, in ABBA order) and the ratio pools
    the rounds. Both throughputs are steady-state: counted while every client (every bare process)
@@ -258,6 +260,7 @@ def main() -> None:
 
     workload = [names[i % len(names)] for i in range(args.requests)]
     bare_processes = BareProcesses(args.workers)
+    control = BareProcesses(args.workers)  # a second, identical set: how far two equal sides differ here
     bare = BarePipeline()
     port = free_port()
     log = open(work / "server.log", "w")
@@ -295,7 +298,7 @@ def main() -> None:
 
         threading.Thread(target=sample, daemon=True).start()
         outcomes, server_time, server_wall, bare_time, server_cpu, own_cpu, bare_cpu = [], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-        round_ratios = []
+        round_ratios, control_time = [], 0.0
         chunk = -(-args.requests // args.rounds)
         for number, start in enumerate(range(0, args.requests, chunk)):
             names_now = workload[start:start + chunk]
@@ -326,6 +329,7 @@ def main() -> None:
             else:
                 server_rate = run_server()
                 round_ratios.append(server_rate / run_bare())
+            control_time += len(names_now) / control.run(names_now)[0]
         latencies = [t for t, _ in outcomes]
         errors = sum(e for _, e in outcomes)
         throughput, bare_throughput = args.requests / server_time, args.requests / bare_time
@@ -337,6 +341,8 @@ def main() -> None:
               "steady state)")
         print(f"  per round: {' '.join(f'{r:.3f}' for r in round_ratios)} (median {statistics.median(round_ratios):.3f}"
               f"{geometric_interval(round_ratios)})")
+        print(f"  control: a second set of {args.workers} bare processes / the first = {bare_time / control_time:.3f} "
+              "(identical sides; how far apart this machine puts them in one run)")
         print(f"  CPU: server {server_cpu / args.requests * 1000:.0f} ms per request, bare "
               f"{bare_cpu / args.requests * 1000:.0f} ms per image; clients + image host "
               f"{own_cpu / args.requests * 1000:.1f} ms per request; the {os.cpu_count()} cores busy "
@@ -347,6 +353,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
         bare_processes.close()
+        control.close()
 
 if __name__ == "__main__":
     main()
