@@ -142,10 +142,12 @@ class DiskCache:
             tmp.write_bytes(data)
             os.replace(tmp, self._path(url))
             self._puts += 1
-            # Scanning the folder costs a stat per file, so it happens only when this process's
-            # running total passes the bound, or every RESCAN_EVERY puts to see other workers' files.
-            self._total = len(data) + (self._total if self._total is not None else self.size())
-            if self._total > self.max_bytes or self._puts % self.RESCAN_EVERY == 0:
+            # Scanning the folder costs a stat per file, so it happens on the first put, when this
+            # process's running total passes the bound, or every RESCAN_EVERY puts to see other
+            # workers' files. The scan counts the file just written, so only later puts add to it.
+            if self._total is not None:
+                self._total += len(data)
+            if self._total is None or self._total > self.max_bytes or self._puts % self.RESCAN_EVERY == 0:
                 self._total = self._evict()
 
     def _evict(self) -> int:
