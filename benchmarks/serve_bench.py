@@ -194,9 +194,10 @@ def run_clients(port: int, workload: list[str], indices, clients: int,
 
 
 def geometric_interval(ratios: list[float]) -> str:
-    """Geometric mean of per-round ratios with a 95 % interval (t on the logs); identical bare
-    process sets compared this way differ by 10-20 % per round on these shared cores, so it takes
-    many rounds (--requests 960 --rounds 30) to tell 0.98 from 1.0."""
+    """Geometric mean of per-round ratios with a 95 % interval (t on the logs). The machine's speed
+    moves by about 10 % from one 2.5 s window to the next, so a 25-request round's ratio scatters
+    by about 12 %: 8 rounds give an interval of +-10 %, 192 rounds (--requests 4800 --rounds 192,
+    about 30 minutes) +-1.8 %."""
     if len(ratios) < 3:
         return ""
     logs = [math.log(r) for r in ratios]
