@@ -11,11 +11,13 @@ Measured in one run, with the real YOLOv8n (OPENAUTOGLM_MODEL_DIR, default ../sh
    apart this machine puts two equal sides (process placement alone moves it by a few per cent).
    The machine's speed drifts by 10-20 % within a minute, so 3 and 4 alternate in short rounds
    (bare processes on a chunk and the server on the same chunk, in ABBA order) and the ratio pools
-   the rounds. Both throughputs are steady-state: counted while every client (every bare process)
-   is busy, up to the moment the chunk's last request (image) is handed out. At that moment one
-   model (worker or bare process) has just finished and each other one is on average half-way
-   through an image, so both sides count that half image of work per other model; without it a
-   short chunk understates the side with fewer completions at the cut (the server: 8 in flight).
+   the rounds. Both throughputs are steady-state, while every client (every bare process) is busy,
+   up to the moment the chunk's last request (image) is handed out, and summed over the models
+   (server workers, bare processes): each model's completions follow one another back to back,
+   so its rate is its completions after its first one over the time from its first to its last.
+   Counting all completions from the chunk's start instead depends on where each model is in its
+   image at the two ends, which differs between the sides (the server has 8 requests in flight and
+   decodes queued ones ahead); the server's access log says which worker answered each request.
 Images are served over HTTP by a local file server standing in for Label Studio.
 
     python benchmarks/serve_bench.py [--workers 2] [--threads 4] [--requests 200]
@@ -47,7 +49,6 @@ IMAGES = SHARED / "data" / "coco128-train" / "images"
 # Student's t, two-sided 95 %, for 1-30 degrees of freedom (2.0 beyond: within 2 % of the exact value)
 T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
-IN_PROGRESS = 0.5  # images' worth of work each other busy model has done, on average, at a steady-state cut
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
           '<Label value="person"/><Label value="car"/><Label value="bus"/><Label value="dog"/></RectangleLabels></View>')
 
@@ -68,6 +69,17 @@ def serve_images() -> str:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(IMAGES)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def rate_per_model(completions: dict, cut: float) -> float:
+    """Sum over models of (completions after its first) / (time from its first to its last), for
+    the completions up to `cut`: the steady-state rate, whatever phase each model is in at either end."""
+    rate = 0.0
+    for times in completions.values():
+        times = sorted(t for t in times if t <= cut)
+        if len(times) >= 2:
+            rate += (len(times) - 1) / (times[-1] - times[0])
+    return rate
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -113,21 +125,21 @@ class BareProcesses:
     def run(self, names: list[str]) -> tuple[float, float]:
         """Steady-state img/s (up to the moment the last image is dealt, while every process is
         busy; the drain after it is left out, as for the server) and CPU seconds per image."""
-        waiting, busy, cpu, done, steady = list(reversed(names)), {}, 0.0, 0, None
+        waiting, busy, cpu, cut = list(reversed(names)), {}, 0.0, None
+        completions = {process.pid: [] for process in self.processes}
         with selectors.DefaultSelector() as selector:
-            started = time.perf_counter()
             for process in self.processes:
                 selector.register(process.stdout, selectors.EVENT_READ, process)
                 self._give(process, waiting, busy)
             while busy:
                 for key, _ in selector.select():
                     cpu += float(key.fileobj.readline())
-                    done += 1
+                    completions[key.data.pid].append(time.perf_counter())
                     del busy[key.data.pid]
                     self._give(key.data, waiting, busy)
-                    if not waiting and steady is None:
-                        steady = (done + IN_PROGRESS * (len(self.processes) - 1)) / (time.perf_counter() - started)
-        return steady, cpu / len(names)
+                    if not waiting and cut is None:
+                        cut = time.perf_counter()
+        return rate_per_model(completions, cut), cpu / len(names)
 
     @staticmethod
     def _give(process: subprocess.Popen, waiting: list[str], busy: dict) -> None:
@@ -150,7 +162,8 @@ def post_predict(port: int, image_url: str, task_id: int) -> tuple[float, int]:
     started = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
-        connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+        connection.request("POST", "/predict", body, {"Content-Type": "application/json",
+                                                      "X-Bench-Request": str(task_id)})
         response = connection.getresponse()
         answer = json.loads(response.read())
         ok = response.status == 200 and len(answer["results"]) == 1
@@ -162,13 +175,12 @@ def post_predict(port: int, image_url: str, task_id: int) -> tuple[float, int]:
 
 
 def run_clients(port: int, workload: list[str], indices, clients: int,
-                models: int = 1) -> tuple[list[tuple[float, int]], float]:
+                access_log: Path | None = None) -> tuple[list[tuple[float, int]], float]:
     """`clients` closed-loop clients over these requests; (latency, error) per request and the
-    steady-state req/s: completions up to the moment the last request is sent, while every client
-    is busy (the drain after it, where some clients have nothing left to send, is left out), plus
-    the half-done image of each of the `models` (server workers) but the one that just finished."""
-    pending, lock, started = list(reversed(indices)), threading.Lock(), time.perf_counter()
-    outcomes, ends, last_sent = [], [], [0.0]
+    steady-state req/s (`rate_per_model`, with the server's workers read from its access log) up to
+    the moment the last request is sent, while every client is busy (the drain is left out)."""
+    pending, lock = list(reversed(indices)), threading.Lock()
+    outcomes, ends, last_sent = [], {}, [0.0]
 
     def client() -> None:
         while True:
@@ -180,17 +192,21 @@ def run_clients(port: int, workload: list[str], indices, clients: int,
             outcome = post_predict(port, f"/{workload[index]}", 1000 + index)
             with lock:
                 outcomes.append(outcome)
-                ends.append(time.perf_counter())
+                ends[str(1000 + index)] = time.perf_counter()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    completed = sum(end <= last_sent[0] for end in ends)
-    if completed == 0:  # a chunk no larger than the client count never reaches a steady state
-        return outcomes, len(ends) / (max(ends) - started)
-    return outcomes, (completed + IN_PROGRESS * (models - 1)) / (last_sent[0] - started)
+    if access_log is None:
+        return outcomes, float("nan")
+    worker = dict(line.split() for line in access_log.read_text().splitlines() if line.count(" ") == 1)
+    completions: dict[str, list[float]] = {}
+    for request, end in ends.items():
+        if request in worker:
+            completions.setdefault(worker[request], []).append(end)
+    return outcomes, rate_per_model(completions, last_sent[0])
 
 
 def geometric_interval(ratios: list[float]) -> str:
@@ -256,7 +272,9 @@ def main() -> None:
     names = sorted(p.name for p in IMAGES.glob("*.jpg"))
     image_host = serve_images()
     work = Path(tempfile.mkdtemp(prefix="openautoglm-serve-bench-"))
-    env = {**os.environ, "LABEL_STUDIO_URL": image_host, "OPENAUTOGLM_STORE": str(work / "reviews.sqlite3"),
+    access_log = work / "access.log"  # which worker answered each request: '<X-Bench-Request> <pid>'
+    env = {**os.environ, "GUNICORN_CMD_ARGS": f"--access-logfile {access_log} --access-logformat "
+                                              "'%({x-bench-request}i)s %(p)s'", "LABEL_STUDIO_URL": image_host, "OPENAUTOGLM_STORE": str(work / "reviews.sqlite3"),
            "OPENAUTOGLM_CACHE_DIR": str(work / "cache"), "OPENAUTOGLM_CACHE_MAX_MB": "64"}
 
     workload = [names[i % len(names)] for i in range(args.requests)]
@@ -314,7 +332,7 @@ def main() -> None:
                 nonlocal server_time, server_wall, server_cpu, own_cpu, outcomes
                 sampling.set()
                 cpu_before, own_before, wall = cpu_seconds(pids), cpu_seconds([os.getpid()]), time.perf_counter()
-                timed, steady = run_clients(port, workload, range(start, start + len(names_now)), 8, args.workers)
+                timed, steady = run_clients(port, workload, range(start, start + len(names_now)), 8, access_log)
                 server_wall += time.perf_counter() - wall
                 server_cpu += cpu_seconds(pids) - cpu_before
                 own_cpu += cpu_seconds([os.getpid()]) - own_before
