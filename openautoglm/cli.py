@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from openautoglm.converters import formats, progress
@@ -61,12 +62,22 @@ def gunicorn_command(app: str, host: str, port: int, workers: int, threads: int,
             "--keep-alive", "0", "--timeout", str(timeout), app]
 
 
+def serve_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The workers' environment: PROMETHEUS_MULTIPROC_DIR names a fresh folder (unless set) where
+    every worker keeps its metrics, so /metrics reports the whole server and not whichever worker
+    answered the scrape. Counts left by an earlier run would be added in, hence a new folder."""
+    if environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return dict(environ)
+    return {**environ, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="openautoglm-metrics-")}
+
+
 def _serve(args: argparse.Namespace) -> int:
+    environ = serve_environment(os.environ)
     if args.model:
-        os.environ["OPENAUTOGLM_MODEL"] = args.model  # read once by the app's Settings in every worker
+        environ["OPENAUTOGLM_MODEL"] = args.model  # read once by the app's Settings in every worker
     command = gunicorn_command("openautoglm.backends.app:create_app()", args.host, args.port, args.workers,
                                args.threads, args.timeout)
-    os.execv(sys.executable, command)
+    os.execve(sys.executable, command, environ)
     return 0  # not reached
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import hmac
 import logging
+import os
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from .label_config import LabelConfigError
 from .label_config import parse as parse_label_config
@@ -31,8 +33,17 @@ class Metrics:
         self.tasks = Counter("openautoglm_tasks", "Tasks predicted", registry=self.registry)
         self.failures = Counter("openautoglm_task_failures", "Tasks whose image failed", ["reason"],
                                 registry=self.registry)
-        self.model_load = Gauge("openautoglm_model_load_seconds", "Model load time in this worker",
-                                registry=self.registry)
+        self.model_load = Gauge("openautoglm_model_load_seconds", "Model load time (the slowest worker's)",
+                                registry=self.registry, multiprocess_mode="max")
+
+    def exposition(self) -> bytes:
+        """Prometheus text for the whole server. Under `openautoglm serve` every worker counts into
+        files in PROMETHEUS_MULTIPROC_DIR and a scrape sums them; otherwise this process's counts."""
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)
 
 
 def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metrics: Metrics) -> Blueprint:
@@ -119,7 +130,7 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
 
     @routes.get("/metrics")
     def prometheus():
-        return Response(generate_latest(metrics.registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
 
     return routes
 

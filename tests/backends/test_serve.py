@@ -13,7 +13,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from openautoglm.cli import gunicorn_command
+from openautoglm.cli import gunicorn_command, serve_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,6 +46,43 @@ def test_serve_answers_health(shared, tmp_path) -> None:
                               stderr=subprocess.PIPE, env=env)
     try:
         _wait_for_health(port, server)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _predict_request(port: int) -> urllib.request.Request:
+    body = json.dumps({"tasks": [{"id": 1, "data": {"image": "/img.png"}}],
+                       "label_config": '<View><Image name="image" value="$image"/><RectangleLabels name="label" '
+                                       'toName="image"><Label value="cat"/></RectangleLabels></View>'}).encode()
+    return urllib.request.Request(f"http://127.0.0.1:{port}/predict", body, {"Content-Type": "application/json"})
+
+
+def test_metrics_count_every_worker(tmp_path, image_server) -> None:
+    """A scrape lands on one worker; it must still report the tasks every worker predicted."""
+    port, slow = _free_port(), 1.5
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "SLOW_SECONDS": str(slow), "LABEL_STUDIO_URL": image_server.url,
+           "OPENAUTOGLM_STORE": str(tmp_path / "reviews.sqlite3"), "OPENAUTOGLM_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = serve_environment(env)  # what `openautoglm serve` gives its workers: a fresh metrics folder
+    assert Path(env["PROMETHEUS_MULTIPROC_DIR"]).is_dir() and not any(Path(env["PROMETHEUS_MULTIPROC_DIR"]).iterdir())
+    command = gunicorn_command("tests.backends.slow_app:create()", "127.0.0.1", port, workers=2, threads=1, timeout=60)
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    sent, both_workers = 0, False
+    try:
+        _wait_for_health(port, server)
+        with ThreadPoolExecutor(2) as pool:
+            for _ in range(5):  # until a pair ran at the same time: one thread each, so on both workers
+                started = time.monotonic()
+                list(pool.map(lambda _: urllib.request.urlopen(_predict_request(port), timeout=30).read(), range(2)))
+                sent += 2
+                if time.monotonic() - started < 1.7 * slow:
+                    both_workers = True
+                    break
+        assert both_workers, "the two workers never answered at the same time"
+        for _ in range(4):  # whichever worker answers the scrape
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                assert f"openautoglm_tasks_total {float(sent)}" in response.read().decode()
     finally:
         server.terminate()
         server.wait(timeout=10)
