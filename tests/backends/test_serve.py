@@ -51,6 +51,12 @@ def test_serve_answers_health(shared, tmp_path) -> None:
         server.wait(timeout=10)
 
 
+def _slow_app_environment(tmp_path: Path, image_url: str, seconds: float) -> dict[str, str]:
+    """For tests.backends.slow_app: the real app around a pipeline that takes `seconds` per call."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "SLOW_SECONDS": str(seconds), "LABEL_STUDIO_URL": image_url,
+            "OPENAUTOGLM_STORE": str(tmp_path / "reviews.sqlite3"), "OPENAUTOGLM_CACHE_DIR": str(tmp_path / "cache")}
+
+
 def _predict_request(port: int) -> urllib.request.Request:
     body = json.dumps({"tasks": [{"id": 1, "data": {"image": "/img.png"}}],
                        "label_config": '<View><Image name="image" value="$image"/><RectangleLabels name="label" '
@@ -61,8 +67,7 @@ def _predict_request(port: int) -> urllib.request.Request:
 def test_metrics_count_every_worker(tmp_path, image_server) -> None:
     """A scrape lands on one worker; it must still report the tasks every worker predicted."""
     port, slow = _free_port(), 1.5
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SLOW_SECONDS": str(slow), "LABEL_STUDIO_URL": image_server.url,
-           "OPENAUTOGLM_STORE": str(tmp_path / "reviews.sqlite3"), "OPENAUTOGLM_CACHE_DIR": str(tmp_path / "cache")}
+    env = _slow_app_environment(tmp_path, image_server.url, slow)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env = serve_environment(env)  # what `openautoglm serve` gives its workers: a fresh metrics folder
     assert Path(env["PROMETHEUS_MULTIPROC_DIR"]).is_dir() and not any(Path(env["PROMETHEUS_MULTIPROC_DIR"]).iterdir())
@@ -91,19 +96,14 @@ def test_metrics_count_every_worker(tmp_path, image_server) -> None:
 def test_health_answers_during_a_slow_prediction(tmp_path, image_server) -> None:
     """Label Studio gives /health 1 s; a prediction may take minutes."""
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SLOW_SECONDS": "4", "LABEL_STUDIO_URL": image_server.url,
-           "OPENAUTOGLM_STORE": str(tmp_path / "reviews.sqlite3"), "OPENAUTOGLM_CACHE_DIR": str(tmp_path / "cache")}
+    env = _slow_app_environment(tmp_path, image_server.url, 4)
     command = gunicorn_command("tests.backends.slow_app:create()", "127.0.0.1", port, workers=1, threads=2,
                                timeout=60)
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    body = json.dumps({"tasks": [{"id": 1, "data": {"image": "/img.png"}}],
-                       "label_config": '<View><Image name="image" value="$image"/><RectangleLabels name="label" '
-                                       'toName="image"><Label value="cat"/></RectangleLabels></View>'}).encode()
-    predict = urllib.request.Request(f"http://127.0.0.1:{port}/predict", body, {"Content-Type": "application/json"})
     try:
         _wait_for_health(port, server)
         with ThreadPoolExecutor(1) as pool:
-            slow = pool.submit(lambda: urllib.request.urlopen(predict, timeout=30).read())
+            slow = pool.submit(lambda: urllib.request.urlopen(_predict_request(port), timeout=30).read())
             time.sleep(1)  # the prediction is now inside the pipeline
             started = time.monotonic()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
