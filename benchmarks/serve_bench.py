@@ -107,19 +107,22 @@ class BarePipeline:
 class BareProcesses:
     """`count` bare pipelines in their own processes, loaded once. A chunk of images is dealt out
     one image at a time to whichever process is free (as the server's shared listen queue does),
-    and the chunk's img/s and CPU seconds per image come back."""
+    and the chunk's img/s and CPU seconds per image come back; `decode_cpu` and `propose_cpu` sum
+    the thread CPU seconds of the two steps over every image so far."""
 
     SCRIPT = ("import sys, time; from pathlib import Path; from openautoglm.converters.files import load_displayed; "
               "from openautoglm.model.pipeline import Pipeline; p = Pipeline.load('yolo'); d = Path(sys.argv[1]); "
               "labels = ['person', 'car', 'bus', 'dog']\n"
               "for line in sys.stdin:\n"
-              "    c = time.process_time(); p.propose([load_displayed(d / line.strip())], labels)\n"
-              "    print(time.process_time() - c, flush=True)")
+              "    c, a = time.process_time(), time.thread_time(); image = load_displayed(d / line.strip())\n"
+              "    b = time.thread_time(); p.propose([image], labels)\n"
+              "    print(time.process_time() - c, b - a, time.thread_time() - b, flush=True)")
 
     def __init__(self, count: int):
         self.processes = [subprocess.Popen([sys.executable, "-c", self.SCRIPT, str(IMAGES)], stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
                           for _ in range(count)]
+        self.decode_cpu = self.propose_cpu = 0.0
         self.run(sorted(p.name for p in IMAGES.glob("*.jpg"))[:len(self.processes)])  # loaded and warm
 
     def run(self, names: list[str]) -> tuple[float, float]:
@@ -133,7 +136,9 @@ class BareProcesses:
                 self._give(process, waiting, busy)
             while busy:
                 for key, _ in selector.select():
-                    cpu += float(key.fileobj.readline())
+                    process_cpu, decode_cpu, propose_cpu = map(float, key.fileobj.readline().split())
+                    cpu, self.decode_cpu, self.propose_cpu = (cpu + process_cpu, self.decode_cpu + decode_cpu,
+                                                              self.propose_cpu + propose_cpu)
                     completions[key.data.pid].append(time.perf_counter())
                     del busy[key.data.pid]
                     self._give(key.data, waiting, busy)

@@ -25,14 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-from serve_bench import IMAGES, SHARED, cpu_seconds, free_port, run_clients, serve_images, wait_for_port
-
-BARE = ("import sys, time; from pathlib import Path; from openautoglm.converters.files import load_displayed; "
-        "from openautoglm.model.pipeline import Pipeline; p = Pipeline.load('yolo'); d = Path(sys.argv[1]); "
-        "labels = ['person', 'car', 'bus', 'dog']\n"
-        "for line in sys.stdin:\n"
-        "    a = time.thread_time(); image = load_displayed(d / line.strip()); b = time.thread_time()\n"
-        "    p.propose([image], labels); print(b - a, time.thread_time() - b, flush=True)")
+from serve_bench import (IMAGES, SHARED, BareProcesses, cpu_seconds, free_port, run_clients, serve_images,
+                         wait_for_port)
 
 
 def timed_app():
@@ -93,38 +87,31 @@ def main() -> None:
                                "gthread", "--workers", "1", "--threads", "4", "--worker-connections", "4",
                                "--keep-alive", "0", "serve_phases:timed_app()"],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bare = subprocess.Popen([sys.executable, "-c", BARE, str(IMAGES)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-
-    def run_bare(out: dict) -> None:
-        for name in workload:
-            bare.stdin.write(name + "\n")
-            bare.stdin.flush()
-            decode, propose = map(float, bare.stdout.readline().split())
-            out["decode"] = out.get("decode", 0.0) + decode
-            out["propose"] = out.get("propose", 0.0) + propose
+    bare = BareProcesses(1)  # loaded and warm
+    bare_pid = bare.processes[0].pid
 
     try:
         wait_for_port(port)
         run_clients(port, names, range(len(names)), 4)  # every image cached, the model warm
-        run_bare({})
         worker = read_phases(port)["pid"]
         rows = []
         for number in range(args.rounds):
-            before, worker_cpu, bare_cpu, bare_out = read_phases(port), cpu_seconds([worker]), cpu_seconds([bare.pid]), {}
-            side = threading.Thread(target=run_bare, args=(bare_out,))
+            before, worker_cpu, bare_cpu = read_phases(port), cpu_seconds([worker]), cpu_seconds([bare_pid])
+            bare_decode, bare_propose = bare.decode_cpu, bare.propose_cpu
+            side = threading.Thread(target=bare.run, args=(workload,))
             side.start()
             run_clients(port, workload, range(len(workload)), 4)
             side.join()
             after, count = read_phases(port), len(workload)
             ms = {key: (after[key] - before.get(key, 0.0)) / count * 1000 for key in after if key != "pid"}
-            row = {"worker": (cpu_seconds([worker]) - worker_cpu) / count * 1000,
-                   "gunicorn + sockets": 0.0, "Flask + routes": ms["flask"] - ms["predict"] - ms["store"],
+            worker_ms = (cpu_seconds([worker]) - worker_cpu) / count * 1000
+            row = {"worker": worker_ms, "gunicorn + sockets": worker_ms - ms["flask"],
+                   "Flask + routes": ms["flask"] - ms["predict"] - ms["store"],
                    "store": ms["store"], "encode": ms["encode"], "cache": ms["cache"], "decode": ms["decode"],
                    "predict's own": ms["predict"] - ms["propose"] - ms["decode"] - ms["encode"] - ms["cache"],
-                   "propose": ms["propose"], "bare process": (cpu_seconds([bare.pid]) - bare_cpu) / count * 1000,
-                   "bare decode": bare_out["decode"] / count * 1000, "bare propose": bare_out["propose"] / count * 1000}
-            row["gunicorn + sockets"] = row["worker"] - ms["flask"]
+                   "propose": ms["propose"], "bare process": (cpu_seconds([bare_pid]) - bare_cpu) / count * 1000,
+                   "bare decode": (bare.decode_cpu - bare_decode) / count * 1000,
+                   "bare propose": (bare.propose_cpu - bare_propose) / count * 1000}
             rows.append(row)
             print(f"round {number + 1}: " + ", ".join(f"{key} {value:.2f}" for key, value in row.items()), flush=True)
         median = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
@@ -134,8 +121,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        bare.stdin.close()
-        bare.wait(timeout=30)
+        bare.close()
 
 
 if __name__ == "__main__":
