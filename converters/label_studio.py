@@ -151,7 +151,8 @@ def dump_region(region: Region, width: int, height: int, region_id: str, from_na
     values: list[dict[str, Any]]
     if region.shape is Shape.BOX:
         box = region.box
-        left, top = box.corners()[0]
+        # the rotated top-left corner; an unrotated box's is (x1, y1), read without the matrix product
+        left, top = box.corners()[0] if box.rotation else (box.x1, box.y1)
         values = [{"x": left * sx, "y": top * sy, "width": box.width * sx, "height": box.height * sy,
                    "rotation": box.rotation}]
     elif region.shape in (Shape.POLYGON, Shape.POLYLINE):

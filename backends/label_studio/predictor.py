@@ -134,6 +134,8 @@ def _covers(box: Box, prompt: Box) -> bool:
 
 def _as_kind(region: Region, kind: str, width: int, height: int) -> Region:
     """The region in the shape the control draws."""
+    if kind == "rectanglelabels" and region.shape is Shape.BOX:
+        return region  # already drawable (most detections): no copy to build and validate
     replace = dict(label=region.label, score=region.score, source=region.source, id=region.id)
     if kind == "rectanglelabels":
         return Region(shape=Shape.BOX, box=region.box, **replace)
