@@ -117,7 +117,9 @@ class LiteRtYoloProposer:
         classes = class_scores.argmax(axis=0)
         scores = class_scores[classes, np.arange(len(classes))]
         keep = scores > self.conf
-        cx, cy, w, h = output[:4, keep] * np.array([[self.size[1]], [self.size[0]], [self.size[1]], [self.size[0]]])
+        # float32 throughout, as ultralytics scales and converts them: NMS must see the same numbers
+        scale = np.array([[self.size[1]], [self.size[0]], [self.size[1]], [self.size[0]]], dtype=np.float32)
+        cx, cy, w, h = output[:4, keep] * scale
         xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
         scores, classes = scores[keep], classes[keep]
         chosen = class_aware_nms(xyxy, scores, classes, self.iou, MAX_DETECTIONS)
