@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import Flask
+from flask import Flask, g, request
 
 from .label_studio.images import ImageFetcher
 from .label_studio.predictor import Predictor
@@ -17,6 +17,7 @@ from .cvat.routes import blueprint as cvat_blueprint
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("openautoglm.access")
 
 
 def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
@@ -36,9 +37,28 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
     app.json.sort_keys = False
     app.extensions["openautoglm.pipeline"] = pipeline
     register_errors(app)
+    if settings.access_log:
+        _log_requests(app)
     app.register_blueprint(blueprint(settings, predictor, ReviewStore(settings.store_path), metrics))
     app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.model_lock))
     return app
+
+
+def _log_requests(app: Flask) -> None:
+    """One line per request, as operators expect of a server: method, path, status, tasks, time."""
+
+    @app.before_request
+    def start_clock():
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response):
+        body = request.get_json(silent=True) if request.is_json else None  # parsed once; Flask caches it
+        tasks = body.get("tasks") if isinstance(body, dict) else None
+        count = f" tasks={len(tasks)}" if isinstance(tasks, list) else ""
+        elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        access_log.info("%s %s %d%s %.1f ms", request.method, request.path, response.status_code, count, elapsed)
+        return response
 
 
 def _catalog(settings: Settings, loaded) -> FunctionCatalog:

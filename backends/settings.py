@@ -17,8 +17,9 @@ class Settings:
     basic_auth_user: str | None = None
     basic_auth_password: str | None = None
     webhook_secret: str | None = None  # Label Studio does not send basic auth with webhooks
-    store_path: Path = Path("openautoglm-reviews.sqlite3")
-    cache_dir: Path = Path(".openautoglm-cache/images")
+    home: Path = field(default_factory=lambda: data_home(os.environ))  # the server's own files: store, cache, control socket
+    store_path: Path | None = None  # default: home / reviews.sqlite3
+    cache_dir: Path | None = None  # default: home / cache / images
     cache_max_bytes: int = 512 * 1024 * 1024
     max_image_bytes: int = 40 * 1024 * 1024
     fetch_timeout_s: float = 20.0
@@ -26,6 +27,15 @@ class Settings:
     synonyms: dict[str, list[str]] = field(default_factory=dict)
     cvat_pipelines: list[str] = field(default_factory=list)  # more pipelines offered to CVAT as detectors
     cvat_labels: list[str] = field(default_factory=list)  # labels for open-vocabulary pipelines in CVAT
+    image_hosts: list[str] = field(default_factory=list)  # allow-list of image host patterns; empty: any public host
+    access_log: bool = True  # one log line per request
+
+    def __post_init__(self):
+        # frozen: the derived defaults are set once, here
+        if self.store_path is None:
+            object.__setattr__(self, "store_path", self.home / "reviews.sqlite3")
+        if self.cache_dir is None:
+            object.__setattr__(self, "cache_dir", self.home / "cache" / "images")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
@@ -35,7 +45,9 @@ class Settings:
             return kind(env[name]) if env.get(name) else default
 
         defaults = cls()
+        home = data_home(env)
         return cls(
+            home=home,
             model=env.get("OPENAUTOGLM_MODEL", defaults.model),
             device=env.get("OPENAUTOGLM_DEVICE") or None,
             label_studio_url=(env.get("LABEL_STUDIO_URL") or "").rstrip("/") or None,
@@ -43,8 +55,8 @@ class Settings:
             basic_auth_user=env.get("BASIC_AUTH_USER") or None,
             basic_auth_password=env.get("BASIC_AUTH_PASS") or None,
             webhook_secret=env.get("OPENAUTOGLM_WEBHOOK_SECRET") or None,
-            store_path=Path(env.get("OPENAUTOGLM_STORE", defaults.store_path)),
-            cache_dir=Path(env.get("OPENAUTOGLM_CACHE_DIR", defaults.cache_dir)),
+            store_path=Path(env["OPENAUTOGLM_STORE"]) if env.get("OPENAUTOGLM_STORE") else None,
+            cache_dir=Path(env["OPENAUTOGLM_CACHE_DIR"]) if env.get("OPENAUTOGLM_CACHE_DIR") else None,
             cache_max_bytes=number("OPENAUTOGLM_CACHE_MAX_MB", defaults.cache_max_bytes // 2**20, int) * 2**20,
             max_image_bytes=number("OPENAUTOGLM_MAX_IMAGE_MB", defaults.max_image_bytes // 2**20, int) * 2**20,
             fetch_timeout_s=number("OPENAUTOGLM_FETCH_TIMEOUT", defaults.fetch_timeout_s),
@@ -52,7 +64,18 @@ class Settings:
             synonyms=json.loads(env["OPENAUTOGLM_SYNONYMS"]) if env.get("OPENAUTOGLM_SYNONYMS") else {},
             cvat_pipelines=_names(env.get("OPENAUTOGLM_CVAT_PIPELINES")),
             cvat_labels=_names(env.get("OPENAUTOGLM_CVAT_LABELS")),
+            image_hosts=_names(env.get("OPENAUTOGLM_IMAGE_HOSTS")),
+            access_log=env.get("OPENAUTOGLM_ACCESS_LOG", "1").strip().lower() not in ("0", "false", "no", "off"),
         )
+
+
+def data_home(env) -> Path:
+    """Where the server keeps its files when no path is given: OPENAUTOGLM_HOME, else the user's
+    data folder ($XDG_DATA_HOME/openautoglm, ~/.local/share/openautoglm), never the current directory."""
+    if env.get("OPENAUTOGLM_HOME"):
+        return Path(env["OPENAUTOGLM_HOME"]).expanduser()
+    base = env.get("XDG_DATA_HOME")
+    return (Path(base) if base else Path.home() / ".local" / "share") / "openautoglm"
 
 
 def _names(value: str | None) -> list[str]:

@@ -52,14 +52,17 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def gunicorn_command(app: str, host: str, port: int, workers: int, threads: int, timeout: int) -> list[str]:
+def gunicorn_command(app: str, host: str, port: int, workers: int, threads: int, timeout: int,
+                     control_socket: Path | None = None) -> list[str]:
     """How the backend runs: gthread workers, so a slow prediction holds one thread while /health
     answers on another; each worker accepts only as many connections as it has threads, so queued
     requests wait in the shared listen backlog for whichever worker frees up first, instead of
-    piling up behind one worker's model while another worker's model sits idle."""
+    piling up behind one worker's model while another worker's model sits idle. gunicorn's control
+    socket goes where asked (the server's data folder), not to the user's home; none if not asked."""
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--worker-class", "gthread",
             "--workers", str(workers), "--threads", str(threads), "--worker-connections", str(threads),
-            "--keep-alive", "0", "--timeout", str(timeout), app]
+            "--keep-alive", "0", "--timeout", str(timeout),
+            *(["--control-socket", str(control_socket)] if control_socket else ["--no-control-socket"]), app]
 
 
 def serve_environment(environ: dict[str, str]) -> dict[str, str]:
@@ -75,8 +78,12 @@ def _serve(args: argparse.Namespace) -> int:
     environ = serve_environment(os.environ)
     if args.model:
         environ["OPENAUTOGLM_MODEL"] = args.model  # read once by the app's Settings in every worker
+    from openautoglm.backends.settings import Settings
+
+    home = Settings.from_env(environ).home
+    home.mkdir(parents=True, exist_ok=True)
     command = gunicorn_command("openautoglm.backends.app:create_app()", args.host, args.port, args.workers,
-                               args.threads, args.timeout)
+                               args.threads, args.timeout, control_socket=home / f"gunicorn-{args.port}.ctl")
     os.execve(sys.executable, command, environ)
     return 0  # not reached
 

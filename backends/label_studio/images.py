@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -24,6 +25,9 @@ from openautoglm.converters import AnnotationError
 from openautoglm.converters.files import decode_image
 
 from ..settings import Settings
+from . import image_hosts
+
+log = logging.getLogger(__name__)
 
 
 class ImageFetchError(Exception):
@@ -40,6 +44,7 @@ class ImageFetcher:
         self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         self._access_token: tuple[str, float] | None = None
         self._lock = threading.Lock()
+        self._warned_hosts: set[str] = set()
         self.cache = DiskCache(settings.cache_dir, settings.cache_max_bytes)
 
     def url_for(self, url: str) -> str:
@@ -83,25 +88,61 @@ class ImageFetcher:
         except AnnotationError as error:
             raise ImageFetchError(str(error)) from None
 
+    MAX_REDIRECTS = 5
+
     def _download(self, url: str) -> bytes:
-        headers = self._auth_header() if self._same_host(url) else {}
+        """Redirects are followed here, one hop at a time, so that each hop's host is checked and
+        credentials go only to hops on the Label Studio host."""
+        original = url
         try:
-            with self.session.get(url, headers=headers, stream=True, timeout=self.settings.fetch_timeout_s,
-                                  proxies=_proxies_for(*urlsplit(url)[:2])) as response:
-                if response.status_code != 200:
-                    raise ImageFetchError(f"{url}: HTTP {response.status_code}")
-                declared = int(response.headers.get("Content-Length") or 0)
-                if declared > self.settings.max_image_bytes:
-                    raise ImageFetchError(f"{url}: {declared} bytes is over the {self.settings.max_image_bytes} byte cap")
-                chunks, size = [], 0
-                for chunk in response.iter_content(1 << 16):
-                    size += len(chunk)
-                    if size > self.settings.max_image_bytes:
-                        raise ImageFetchError(f"{url}: over the {self.settings.max_image_bytes} byte cap")
-                    chunks.append(chunk)
-                return b"".join(chunks)
+            for _ in range(self.MAX_REDIRECTS + 1):
+                proxies = _proxies_for(*urlsplit(url)[:2])
+                try:
+                    image_hosts.check(url, self.settings.image_hosts, resolve=not proxies)
+                except image_hosts.ImageHostRefused as error:
+                    raise ImageFetchError(str(error)) from None
+                with self.session.get(url, headers=self._credentials_for(url), stream=True, allow_redirects=False,
+                                      timeout=self.settings.fetch_timeout_s, proxies=proxies) as response:
+                    if response.is_redirect:
+                        url = urljoin(url, response.headers["Location"])
+                        continue
+                    return self._body(url, response)
+            raise ImageFetchError(f"{original}: more than {self.MAX_REDIRECTS} redirects")
         except requests.RequestException as error:
             raise ImageFetchError(f"{url}: {type(error).__name__}: {error}") from None
+
+    def _credentials_for(self, url: str) -> dict[str, str]:
+        if self._same_host(url):
+            return self._auth_header()
+        ours = urlsplit(self.settings.label_studio_url or "")
+        theirs = urlsplit(url)
+        if self.settings.label_studio_api_key and ours.hostname and (ours.port or 0) == (theirs.port or 0) \
+                and theirs.netloc not in self._warned_hosts:
+            # the usual cause of 401s: LABEL_STUDIO_URL says localhost, Label Studio's own
+            # LABEL_STUDIO_HOST says 127.0.0.1 (or the other way round), and task URLs use the latter
+            self._warned_hosts.add(theirs.netloc)
+            log.warning("image host %s is not LABEL_STUDIO_URL's host %s; no credentials sent (set LABEL_STUDIO_URL "
+                        "to the host Label Studio puts in task URLs, its LABEL_STUDIO_HOST)", theirs.netloc,
+                        ours.netloc)
+        return {}
+
+    def _body(self, url: str, response: requests.Response) -> bytes:
+        if response.status_code != 200:
+            hint = ""
+            if response.status_code in (401, 403) and not self._same_host(url):
+                hint = (f" (no credentials sent: host {urlsplit(url).netloc} is not LABEL_STUDIO_URL's "
+                        f"host {urlsplit(self.settings.label_studio_url or '').netloc or '(unset)'})")
+            raise ImageFetchError(f"{url}: HTTP {response.status_code}{hint}")
+        declared = int(response.headers.get("Content-Length") or 0)
+        if declared > self.settings.max_image_bytes:
+            raise ImageFetchError(f"{url}: {declared} bytes is over the {self.settings.max_image_bytes} byte cap")
+        chunks, size = [], 0
+        for chunk in response.iter_content(1 << 16):
+            size += len(chunk)
+            if size > self.settings.max_image_bytes:
+                raise ImageFetchError(f"{url}: over the {self.settings.max_image_bytes} byte cap")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
 
 @functools.lru_cache(maxsize=64)

@@ -50,7 +50,7 @@ def png_bytes(width: int = 64, height: int = 48) -> bytes:
 
 class ImageServer:
     """Serves /img.png, /corrupt.jpg, /missing (404), /huge (50 MB declared), /redirect (to the
-    other host name), /api/token/refresh/; records every request's path and headers."""
+    other host name), /to-metadata (to the cloud metadata address), /api/token/refresh/; records every request's path and headers."""
 
     def __init__(self):
         self.requests: list[tuple[str, dict]] = []
@@ -79,6 +79,8 @@ class ImageServer:
                     self._send(200, b"\xff\xd8\xff\xe0 not a jpeg at all", "image/jpeg")
                 elif path.endswith("huge"):
                     self._send(200, b"", extra={"length": 50 * 1024 * 1024})
+                elif path.endswith("to-metadata"):
+                    self._send(302, b"", extra={"Location": "http://169.254.169.254/latest/meta-data/"})
                 elif path.endswith("redirect"):
                     self._send(302, b"", extra={"Location": f"{server.other_host}/img.png"})
                 else:

@@ -37,15 +37,20 @@ def _wait_for_health(port: int, server: subprocess.Popen) -> None:
             time.sleep(0.2)
 
 
-def test_serve_answers_health(shared, tmp_path) -> None:
+def test_serve_answers_health_and_writes_only_into_its_data_folder(shared, tmp_path) -> None:
     port = _free_port()
+    checkout, home, user = tmp_path / "checkout", tmp_path / "data", tmp_path / "user"
+    checkout.mkdir(), user.mkdir()
     env = {**os.environ, "OPENAUTOGLM_MODEL_DIR": str(shared / "models"), "OPENAUTOGLM_OFFLINE": "1",
-           "OPENAUTOGLM_STORE": str(tmp_path / "reviews.sqlite3"), "OPENAUTOGLM_CACHE_DIR": str(tmp_path / "cache")}
+           "OPENAUTOGLM_HOME": str(home), "HOME": str(user), "PYTHONPATH": str(ROOT)}
+    env.pop("OPENAUTOGLM_STORE", None), env.pop("OPENAUTOGLM_CACHE_DIR", None)
     server = subprocess.Popen([sys.executable, "-m", "openautoglm.cli", "serve", "--host", "127.0.0.1",
                                "--port", str(port), "--model", "yolox"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, env=env)
+                              stderr=subprocess.PIPE, env=env, cwd=checkout)
     try:
         _wait_for_health(port, server)
+        assert (home / "reviews.sqlite3").is_file() and (home / f"gunicorn-{port}.ctl").exists()
+        assert list(checkout.iterdir()) == [] and not (user / ".gunicorn").exists()
     finally:
         server.terminate()
         server.wait(timeout=10)
