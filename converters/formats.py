@@ -31,10 +31,16 @@ ALIASES = {"ls": "label_studio", "label-studio": "label_studio", "labelstudio": 
            "pascal_voc": "voc", "cvat_images": "cvat", "ultralytics": "yolo"}
 
 
+def spellings() -> str:
+    """The accepted names, for messages: each format with its other spellings in brackets."""
+    others = {name: [alias for alias, target in ALIASES.items() if target == name] for name in FORMATS}
+    return ", ".join(f"{name} ({', '.join(others[name])})" if others[name] else name for name in FORMATS)
+
+
 def get(name: str) -> Format:
     key = ALIASES.get(name.lower(), name.lower())
     if key not in FORMATS:
-        raise AnnotationError(f"unknown format {name!r}; choose one of {', '.join(FORMATS)}")
+        raise AnnotationError(f"unknown format {name!r}; choose one of {spellings()}")
     return FORMATS[key]
 
 

@@ -28,12 +28,28 @@ def _models(args: argparse.Namespace) -> int:
     from openautoglm.model.pipeline import builtin_names
 
     print(f"model directory: {registry.model_dir() or '(OPENAUTOGLM_MODEL_DIR not set)'}")
-    print(f"{'model':<22}{'family':<13}{'licence':<30}{'weights here':<14}verified with")
-    for row in registry.describe():
-        present = "yes" if row["present"] else ("download" if row["remote"] else "missing")
-        print(f"{row['name']:<22}{row['family']:<13}{row['licence']:<30}{present:<14}{row['verified']}")
+    rows = [(row["name"], row["family"], row["licence"],
+             "yes" if row["present"] else ("download" if row["remote"] else "missing"), row["verified"])
+            for row in registry.describe()]
+    print(table(("model", "family", "licence", "weights here", "verified with"), rows))
     print(f"pipelines: {', '.join(builtin_names())}")
     return 0
+
+
+def table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    """Columns as wide as their longest cell, two spaces apart, so no two cells ever touch."""
+    cells = [tuple(map(str, header))] + [tuple(map(str, row)) for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
+    return "\n".join("  ".join([*(cell.ljust(width) for cell, width in zip(row, widths)), row[-1]]).rstrip()
+                     for row in cells)
+
+
+def format_name(value: str) -> str:
+    """A format name as the converters know it; `label-studio` and `label_studio` alike."""
+    try:
+        return formats.get(value).name
+    except AnnotationError:
+        raise argparse.ArgumentTypeError(f"unknown format {value!r}; choose one of {formats.spellings()}") from None
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -94,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser("convert", help="convert annotations between formats")
     convert.add_argument("source", help="input file (COCO, Label Studio, CVAT) or directory (VOC, YOLO)")
-    convert.add_argument("--from", dest="source_format", required=True, choices=sorted(formats.FORMATS))
-    convert.add_argument("--to", dest="target_format", required=True, choices=sorted(formats.FORMATS))
+    convert.add_argument("--from", dest="source_format", required=True, type=format_name, metavar="FORMAT",
+                         help=f"one of {formats.spellings()}")
+    convert.add_argument("--to", dest="target_format", required=True, type=format_name, metavar="FORMAT",
+                         help=f"one of {formats.spellings()}")
     convert.add_argument("output", help="output file, or a new directory for VOC and YOLO")
     convert.add_argument("--images", help="image directory: sizes for YOLO/Label Studio input, copied into VOC/YOLO output")
     convert.add_argument("--yolo-task", choices=("detect", "segment", "obb"),
@@ -111,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", help="image files or folders")
     predict.add_argument("--model", default="yolo", help="pipeline name or a pipeline .yaml file")
     predict.add_argument("--labels", nargs="*", help="project labels (default: every class the model knows)")
-    predict.add_argument("--format", default="coco", choices=sorted(formats.FORMATS))
+    predict.add_argument("--format", default="coco", type=format_name, metavar="FORMAT",
+                         help=f"one of {formats.spellings()} (default: coco)")
     predict.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("-o", "--output", required=True)

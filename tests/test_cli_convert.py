@@ -124,3 +124,35 @@ def test_existing_output_directory_is_not_overwritten(tmp_path: Path, coco_file:
     result = _run(["convert", str(coco_file), "--from", "coco", "--to", "voc", str(output)])
     assert result.returncode == 2 and "already exists" in result.stderr
     assert [p.name for p in output.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize("spelling", ["label-studio", "label_studio", "Label-Studio", "ls"])
+def test_label_studio_is_accepted_in_every_spelling(coco_file: Path, tmp_path: Path, spelling: str) -> None:
+    output = tmp_path / f"out-{spelling}.json"
+    assert main(["convert", str(coco_file), "--from", "coco", "--to", spelling, str(output),
+                 "--images", str(tmp_path / "images")]) == 0
+    back = tmp_path / f"back-{spelling}.json"
+    assert main(["convert", str(output), "--from", spelling, "--to", "coco", str(back),
+                 "--images", str(tmp_path / "images")]) == 0
+    assert len(json.loads(back.read_text())["annotations"]) == len(COCO["annotations"])
+
+
+def test_an_unknown_format_names_the_accepted_spellings(coco_file: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["convert", str(coco_file), "--from", "coco", "--to", "labelme-ish", str(tmp_path / "x.json")])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert "unknown format 'labelme-ish'" in error and "label_studio (ls, label-studio" in error
+
+
+def test_models_table_columns_never_run_together(capsys) -> None:
+    from openautoglm.model import registry
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["model", "family"])
+    rows = registry.describe()
+    for row, line in zip(rows, lines[header + 1:]):
+        cells = line.split("  ")  # columns are at least two spaces apart
+        cells = [cell.strip() for cell in cells if cell.strip()]
+        assert cells[:3] == [row["name"], row["family"], row["licence"]], line
