@@ -10,6 +10,7 @@ from flask import Flask, g, request
 
 from .label_studio.images import ImageFetcher
 from .label_studio.predictor import Predictor
+from .label_studio.project_version import ProjectVersionSync
 from .label_studio.reviews import ReviewStore
 from .label_studio.routes import Metrics, blueprint, register_errors
 from .cvat.functions import FunctionCatalog
@@ -32,14 +33,17 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
         pipeline = Pipeline.load(settings.model, settings.device)
         metrics.model_load.set(time.perf_counter() - started)
         log.info("loaded pipeline %s in %.1f s", pipeline.version, time.perf_counter() - started)
-    predictor = Predictor(pipeline, ImageFetcher(settings), settings.batch_size, settings.synonyms)
+    fetcher = ImageFetcher(settings)
+    predictor = Predictor(pipeline, fetcher, settings.batch_size, settings.synonyms)
+    version_sync = ProjectVersionSync(settings.label_studio_url, fetcher.auth_header,
+                                      settings.set_project_version and bool(settings.label_studio_api_key))
     app = Flask("openautoglm")
     app.json.sort_keys = False
     app.extensions["openautoglm.pipeline"] = pipeline
     register_errors(app)
     if settings.access_log:
         _log_requests(app)
-    app.register_blueprint(blueprint(settings, predictor, ReviewStore(settings.store_path), metrics))
+    app.register_blueprint(blueprint(settings, predictor, ReviewStore(settings.store_path), metrics, version_sync))
     app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.model_lock))
     return app
 

@@ -17,7 +17,8 @@ class Settings:
     basic_auth_user: str | None = None
     basic_auth_password: str | None = None
     webhook_secret: str | None = None  # Label Studio does not send basic auth with webhooks
-    home: Path = field(default_factory=lambda: data_home(os.environ))  # the server's own files: store, cache, control socket
+    # the server's own files: review store, image cache, gunicorn's control socket
+    home: Path = field(default_factory=lambda: data_home(os.environ))
     store_path: Path | None = None  # default: home / reviews.sqlite3
     cache_dir: Path | None = None  # default: home / cache / images
     cache_max_bytes: int = 512 * 1024 * 1024
@@ -29,6 +30,7 @@ class Settings:
     cvat_labels: list[str] = field(default_factory=list)  # labels for open-vocabulary pipelines in CVAT
     image_hosts: list[str] = field(default_factory=list)  # allow-list of image host patterns; empty: any public host
     access_log: bool = True  # one log line per request
+    set_project_version: bool = True  # move a Label Studio project to this model version after its first predictions
 
     def __post_init__(self):
         # frozen: the derived defaults are set once, here
@@ -65,7 +67,8 @@ class Settings:
             cvat_pipelines=_names(env.get("OPENAUTOGLM_CVAT_PIPELINES")),
             cvat_labels=_names(env.get("OPENAUTOGLM_CVAT_LABELS")),
             image_hosts=_names(env.get("OPENAUTOGLM_IMAGE_HOSTS")),
-            access_log=env.get("OPENAUTOGLM_ACCESS_LOG", "1").strip().lower() not in ("0", "false", "no", "off"),
+            access_log=_switch(env.get("OPENAUTOGLM_ACCESS_LOG")),
+            set_project_version=_switch(env.get("OPENAUTOGLM_SET_PROJECT_VERSION")),
         )
 
 
@@ -76,6 +79,10 @@ def data_home(env) -> Path:
         return Path(env["OPENAUTOGLM_HOME"]).expanduser()
     base = env.get("XDG_DATA_HOME")
     return (Path(base) if base else Path.home() / ".local" / "share") / "openautoglm"
+
+
+def _switch(value: str | None, default: bool = True) -> bool:
+    return default if not (value or "").strip() else value.strip().lower() not in ("0", "false", "no", "off")
 
 
 def _names(value: str | None) -> list[str]:

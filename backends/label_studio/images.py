@@ -60,7 +60,7 @@ class ImageFetcher:
         ours, theirs = urlsplit(self.settings.label_studio_url), urlsplit(url)
         return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
 
-    def _auth_header(self) -> dict[str, str]:
+    def auth_header(self) -> dict[str, str]:
         key = self.settings.label_studio_api_key
         if not key:
             return {}
@@ -113,7 +113,7 @@ class ImageFetcher:
 
     def _credentials_for(self, url: str) -> dict[str, str]:
         if self._same_host(url):
-            return self._auth_header()
+            return self.auth_header()
         ours = urlsplit(self.settings.label_studio_url or "")
         theirs = urlsplit(url)
         if self.settings.label_studio_api_key and ours.hostname and (ours.port or 0) == (theirs.port or 0) \

@@ -19,6 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from .label_config import LabelConfigError
 from .label_config import parse as parse_label_config
 from .predictor import Predictor
+from .project_version import ProjectVersionSync
 from .reviews import ReviewStore, ReviewWorker
 from ..settings import Settings
 
@@ -46,8 +47,10 @@ class Metrics:
         return generate_latest(registry)
 
 
-def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metrics: Metrics) -> Blueprint:
+def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metrics: Metrics,
+              version_sync: ProjectVersionSync | None = None) -> Blueprint:
     routes = Blueprint("label_studio", __name__)
+    routes.version_sync = version_sync  # tests wait for it
     worker = ReviewWorker(store)
     routes.review_worker = worker  # tests drain it
 
@@ -117,6 +120,8 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
         if not context:  # interactive answers are drafts, not predictions to review
             store.save_predictions(predictor.model_version, [(o.task_id, o.regions) for o in outcomes
                                                              if not o.error and o.task_id is not None])
+            if version_sync is not None:
+                version_sync.after_predictions(body.get("project"), predictor.model_version)
         return jsonify(results=[{"result": o.result, "score": o.score, "model_version": predictor.model_version}
                                 for o in outcomes])
 

@@ -50,10 +50,12 @@ def png_bytes(width: int = 64, height: int = 48) -> bytes:
 
 class ImageServer:
     """Serves /img.png, /corrupt.jpg, /missing (404), /huge (50 MB declared), /redirect (to the
-    other host name), /to-metadata (to the cloud metadata address), /api/token/refresh/; records every request's path and headers."""
+    other host name), /to-metadata (to the cloud metadata address), /api/token/refresh/,
+    /api/projects/{id} (GET and PATCH, as Label Studio's); records every request's path and headers."""
 
     def __init__(self):
         self.requests: list[tuple[str, dict]] = []
+        self.project_version, self.patch_refusals = "openautoglm", 0  # /api/projects/{id} of a Label Studio
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,12 +81,25 @@ class ImageServer:
                     self._send(200, b"\xff\xd8\xff\xe0 not a jpeg at all", "image/jpeg")
                 elif path.endswith("huge"):
                     self._send(200, b"", extra={"length": 50 * 1024 * 1024})
+                elif path.startswith("/api/projects/"):
+                    self._send(200, json.dumps({"model_version": server.project_version}).encode(), "application/json")
                 elif path.endswith("to-metadata"):
                     self._send(302, b"", extra={"Location": "http://169.254.169.254/latest/meta-data/"})
                 elif path.endswith("redirect"):
                     self._send(302, b"", extra={"Location": f"{server.other_host}/img.png"})
                 else:
                     self._send(404, b"not found", "text/plain")
+
+            def do_PATCH(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                server.requests.append((self.path, dict(self.headers)))
+                if server.patch_refusals > 0:  # as Label Studio before it has stored the predictions
+                    server.patch_refusals -= 1
+                    self._send(400, b'{"model_version": ["Model version doesn\'t exist"]}', "application/json")
+                else:
+                    server.project_version = body["model_version"]
+                    self._send(200, json.dumps({"model_version": server.project_version}).encode(), "application/json")
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)

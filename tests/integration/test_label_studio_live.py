@@ -128,8 +128,12 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
     for name in IMAGES[2:]:  # uploaded files: /data/upload/... URLs
         with open(label_studio["images"] / name, "rb") as handle:
             api("POST", f"/api/projects/{project}/import", files={"file": (name, handle, "image/jpeg")})
+    # the README's steps, in their order: connect, retrieve predictions, sort (the backend sets the version)
     ml = api("POST", "/api/ml", json={"project": project, "url": backend["url"], "title": "openautoglm"})
     assert ml["readable_state"] == "Connected"
+    # connecting the model creates the project's webhook to /webhook (so the README adds none)
+    hooks = [h for h in api("GET", f"/api/webhooks?project={project}") if h["url"].startswith(backend["url"])]
+    assert [h["url"] for h in hooks] == [f"{backend['url']}/webhook"], hooks
     version = requests.get(f"{backend['url']}/health", timeout=5).json()["model_version"]
     api("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={project}",
         json={"selectedItems": {"all": True, "excluded": []}})
@@ -165,17 +169,18 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
 
     assert found >= len(IMAGES)
 
-    # with the project's model version set, Label Studio orders tasks lowest prediction score first
-    api("PATCH", f"/api/projects/{project}", json={"model_version": version})
+    # the backend moves the project to its model version once Label Studio has stored the predictions;
+    # then Label Studio orders tasks lowest prediction score first
+    deadline = time.monotonic() + 60
+    while api("GET", f"/api/projects/{project}")["model_version"] != version:
+        assert time.monotonic() < deadline, "the backend did not set the project's model version"
+        time.sleep(1)
     view = api("POST", "/api/dm/views", json={"project": project, "data": {"ordering": ["tasks:predictions_score"]}})
     ordered = api("GET", f"/api/tasks?view={view['id']}&project={project}&fields=all")["tasks"]
     scores = [task["predictions_score"] for task in ordered]
     assert scores == sorted(scores) and None not in scores
 
     # a reviewer's annotation reaches /webhook and lands in the store
-    api("POST", "/api/webhooks", json={"project": project, "url": f"{backend['url']}/webhook", "send_payload": True,
-                                       "send_for_all_actions": False,
-                                       "actions": ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED"]})
     task = tasks[0]
     accepted = [r for r in task["predictions"][0]["result"] if r["type"] == "rectanglelabels"][:1]
     annotation = api("POST", f"/api/tasks/{task['id']}/annotations", json={"result": [
