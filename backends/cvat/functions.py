@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 from typing import Callable
 
+import numpy as np
+
 from openautoglm.converters import Region
-from openautoglm.converters.cvat_wire import to_nuclio, to_sdk
+from openautoglm.converters.cvat import mask_crop
+from openautoglm.converters.cvat_wire import to_nuclio
 from openautoglm.converters.geometry import mask_outline
 
 log = logging.getLogger(__name__)
@@ -67,12 +71,20 @@ class FunctionCatalog:
         return functions
 
 
+def function_version(version: str) -> int:
+    """CVAT reads a function's version with int() and one that fails hides every function (HTTP 500
+    on the whole list), so the full version string (pipeline, weights digest, calibration) goes in
+    the description and the version is a number derived from it: it changes whenever that does."""
+    return int(hashlib.sha256(version.encode()).hexdigest()[:7], 16)
+
+
 def detector_object(name: str, pipeline, labels: list[str]) -> dict:
     shape_type = "mask" if pipeline.segmenter is not None else "rectangle"
     spec = [{"id": i, "name": label, "type": shape_type,
              "attributes": [{"name": CONFIDENCE, "input_type": "text", "mutable": False, "values": [""]}]}
             for i, label in enumerate(labels)]
-    annotations = {"type": "detector", "name": f"openautoglm {name}", "version": pipeline.version,
+    version = str(function_version(pipeline.version))
+    annotations = {"type": "detector", "name": f"openautoglm {name}", "version": version,
                    "spec": json.dumps(spec), "framework": "openautoglm",
                    "help_message": "Boxes (and masks) with the model's confidence as an attribute."}
     return {"metadata": {"name": function_id(name), "annotations": annotations},
@@ -109,5 +121,16 @@ def detector_shapes(regions: list[Region], threshold: float, masks: bool) -> lis
     return shapes
 
 
-def interactor_shape(mask, score: float) -> dict:
-    return {"type": "mask", "points": to_sdk(mask), "attributes": [{"spec_id": 0, "value": f"{score:.4f}"}]}
+def interactor_answer(mask, score: float, box) -> dict:
+    """What CVAT's UI reads from an interactor: `mask`, a 2-D 0/1 array cropped to `bounds`
+    ([left, top, right, bottom], right/bottom inclusive, as CVAT stores masks), and `points`, the
+    outline as [x, y] pairs (the UI traces the mask itself when they are missing). An empty mask
+    answers a one-pixel empty crop at the box and no points, which the UI shows as nothing found."""
+    if not mask.area():
+        left, top = int(box.x1), int(box.y1)
+        return {"mask": [[0]], "bounds": [left, top, left, top], "points": [], "score": round(float(score), 4)}
+    crop, left, top, right, bottom = mask_crop(mask)
+    ring = mask_outline(mask)
+    points = [] if ring is None else [[float(x), float(y)] for x, y in ring]
+    return {"mask": crop.astype(np.uint8).tolist(), "bounds": [left, top, right, bottom], "points": points,
+            "score": round(float(score), 4)}

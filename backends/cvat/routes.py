@@ -14,7 +14,7 @@ from PIL import Image
 from openautoglm.converters import AnnotationError, Box
 from openautoglm.converters.files import decode_image
 
-from .functions import SEGMENTER_ID, FunctionCatalog, detector_shapes, function_id, interactor_shape
+from .functions import SEGMENTER_ID, FunctionCatalog, detector_shapes, function_id, interactor_answer
 
 
 class InvocationError(Exception):
@@ -55,7 +55,7 @@ def blueprint(catalog: FunctionCatalog, model_lock: threading.Lock) -> Blueprint
             box = _interaction_box(body, image)
             with model_lock:
                 ((mask, score),) = catalog.segmenter().segment(image, [box])
-            return jsonify({"shapes": [interactor_shape(mask, score)] if mask.area() else []})
+            return jsonify(interactor_answer(mask, score, box))
         name = next((n for n in catalog.names if function_id(n) == function), None)
         pipeline = catalog.pipeline(name) if name else None
         if pipeline is None:

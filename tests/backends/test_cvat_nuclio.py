@@ -8,12 +8,12 @@ import json
 
 import numpy as np
 import pytest
-from cvat_sdk.masks import decode_mask
 from PIL import Image
 
 from openautoglm.converters.cvat_wire import from_nuclio
 from openautoglm.model.segmenters import GrabCutSegmenter
 from tests.backends.conftest import FakePipeline
+from tests.backends.cvat_ui import decode_interactor_answer
 
 
 class FakeProposer:
@@ -81,17 +81,39 @@ def test_detector_masks_in_cvat_layout_with_polygon_points(make_client) -> None:
     assert bitmap.any() and len(shape["mask"]) - 4 == (xbr - xtl + 1) * (ybr - ytl + 1)
 
 
-def test_interactor_returns_a_mask_cvat_sdk_decodes(make_client) -> None:
+def test_interactor_answers_the_mask_array_cvat_ui_reads(make_client) -> None:
     client = make_client(ClosedSetPipeline())
     answer = _invoke(client, "openautoglm-segmenter", {"image": _image(), "pos_points": [[32, 24]], "neg_points": [],
                                                        "obj_bbox": [[8, 6], [56, 42]]}).get_json()
-    (shape,) = answer["shapes"]
-    assert shape["type"] == "mask" and shape["attributes"][0]["spec_id"] == 0
-    bitmap = decode_mask(shape["points"], image_width=64, image_height=48)
+    bitmap = decode_interactor_answer(answer, 64, 48)
     truth = np.zeros((48, 64), dtype=bool)
     truth[12:36, 16:48] = True  # GrabCut separates the white rectangle from the black background
     assert (bitmap & truth).sum() / (bitmap | truth).sum() > 0.9
-    assert 0 <= float(shape["attributes"][0]["value"]) <= 1
+    left, top, right, bottom = answer["bounds"]
+    assert len(answer["mask"]) == bottom - top + 1 < 48  # cropped, not the whole image
+    assert all(left <= x <= right + 1 and top <= y <= bottom + 1 for x, y in answer["points"])
+    assert len(answer["points"]) >= 3 and 0 <= answer["score"] <= 1
+
+
+def test_interactor_that_finds_nothing_answers_an_empty_mask() -> None:
+    from openautoglm.backends.cvat.functions import interactor_answer
+    from openautoglm.converters import Box, Mask
+
+    answer = interactor_answer(Mask.from_array(np.zeros((48, 64), dtype=bool)), 0.1, Box(5, 6, 20, 30))
+    assert not decode_interactor_answer(answer, 64, 48).any() and answer["points"] == []
+
+
+def test_function_versions_are_integers_that_follow_the_pipeline_version(make_client) -> None:
+    from openautoglm.backends.cvat.functions import function_version
+
+    functions = make_client(ClosedSetPipeline()).get("/api/functions").get_json()
+    for function in functions.values():
+        int(function["metadata"]["annotations"]["version"])  # what CVAT does; one failure hides every function
+    detector = functions["openautoglm-yolo"]
+    assert int(detector["metadata"]["annotations"]["version"]) == function_version(ClosedSetPipeline.version)
+    assert ClosedSetPipeline.version in detector["spec"]["description"]
+    assert function_version("yolo+yolov8n@c8c5ea2b540c+calibration-raw") != \
+        function_version("yolo+yolov8n@c8c5ea2b540c+calibration-1a2b3c")
 
 
 @pytest.mark.parametrize("function, body, status, reason", [
