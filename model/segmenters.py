@@ -108,6 +108,9 @@ class GrabCutSegmenter:
             if x2 - x1 >= 2 and y2 - y1 >= 2:
                 labels = np.zeros((height, width), dtype=np.uint8)
                 background, foreground = np.zeros((1, 65)), np.zeros((1, 65))
+                # GrabCut's k-means draws from the thread's OpenCV RNG, whose state moves with every
+                # call: seeded, the same image and box give the same mask whatever ran before
+                cv2.setRNGSeed(0)
                 cv2.grabCut(bgr, labels, (x1, y1, x2 - x1, y2 - y1), background, foreground, self.iterations,
                             cv2.GC_INIT_WITH_RECT)
                 bitmap = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)

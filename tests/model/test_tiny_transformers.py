@@ -88,6 +88,19 @@ def test_grabcut_finds_a_clear_object() -> None:
     assert 0.4 < score < 0.7  # IoU of the mask box (60x60) with the loose prompt box (80x80): 0.56
 
 
+def test_grabcut_gives_the_same_mask_whatever_ran_before(shared) -> None:
+    """Its k-means draws from OpenCV's per-thread RNG; unseeded, the same box came out differently
+    after other calls (seen as a CVAT mask that differed from the backend's own answer)."""
+    from openautoglm.converters.files import load_displayed
+    from openautoglm.model.segmenters import GrabCutSegmenter
+
+    image = load_displayed(shared / "data" / "coco128-train" / "images" / "000000000009.jpg")
+    segmenter, box = GrabCutSegmenter(), Box(10, 10, 300, 300)
+    first = segmenter.segment(image, [box])[0][0].to_array()
+    segmenter.segment(image, [Box(100, 100, 400, 400), Box(0, 0, 200, 150)])
+    assert np.array_equal(segmenter.segment(image, [box])[0][0].to_array(), first)
+
+
 def test_pipeline_from_local_paths_adds_masks(tiny, tmp_path: Path) -> None:
     spec = PipelineSpec("tiny", ({"model": str(tiny["owlv2"]), "conf": 0.0},), {"model": str(tiny["sam"])})
     pipeline = Pipeline(spec)
