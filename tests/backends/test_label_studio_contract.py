@@ -96,6 +96,11 @@ def test_webhook_matches_the_review_against_the_prediction(make_client, recorded
     worker.drain()
     rows = [(r["label"], r["score"], r["matched"], r["kind"]) for r in worker.store.outcomes()]
     assert rows == [("Cat", 0.8, 1, "prediction"), ("Dog", None, 0, "missed")]
+    # two webhooks to /webhook (Label Studio's own and a hand-made one) deliver each event twice:
+    # the annotation's outcome replaces itself, nothing is counted twice
+    client.post("/webhook", json=event), client.post("/webhook", json=event)
+    worker.drain()
+    assert [(r["label"], r["score"], r["matched"], r["kind"]) for r in worker.store.outcomes()] == rows
     deleted = next(r for r in recorded if r["json"] and r["json"].get("action") == "ANNOTATIONS_DELETED")
     client.post("/webhook", json=deleted["json"])
     worker.drain()
