@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
         started = time.perf_counter()
         pipeline = Pipeline.load(settings.model, settings.device)
         metrics.model_load.set(time.perf_counter() - started)
-        log.info("loaded pipeline %s in %.1f s", pipeline.version, time.perf_counter() - started)
+        log.info("loaded pipeline %s in %.1f s", pipeline.model_version, time.perf_counter() - started)
     fetcher = ImageFetcher(settings)
     predictor = Predictor(pipeline, fetcher, settings.batch_size, settings.synonyms)
     version_sync = ProjectVersionSync(settings.label_studio_url, fetcher.auth_header,

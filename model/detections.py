@@ -55,14 +55,18 @@ def class_aware_nms(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, i
 
 
 def detections_to_regions(detections: tuple[np.ndarray, np.ndarray, np.ndarray], spec: ProposerSpec,
-                          label_map: LabelMap) -> list[Region]:
+                          label_map: LabelMap, display_threshold: float | None = None) -> list[Region]:
     """(xyxy in image pixels, score, class index) rows -> Regions with project labels; classes
-    the project does not ask for are dropped."""
+    the project does not ask for are dropped. Rows scored at or below `display_threshold` are
+    marked `near_miss`: evidence for the task score, never shown."""
     regions = []
     for xyxy, score, class_index in zip(*detections):
         label = label_map.to_project(spec.vocabulary[int(class_index)])
         if label is None:
             continue
+        attributes = {"signals": {"detector_score": float(score)}}
+        if display_threshold is not None and score <= display_threshold:
+            attributes["near_miss"] = True
         regions.append(Region(label, box=Box(*xyxy.tolist()), score=float(score), source=spec.source,
-                              attributes={"signals": {"detector_score": float(score)}}))
+                              attributes=attributes))
     return regions

@@ -87,6 +87,9 @@ class LiteRtYoloProposer:
         self.channels_last = shape[-1] == 3
         self.size = (shape[1], shape[2]) if self.channels_last else (shape[2], shape[3])  # height, width
         self.conf, self.iou, self.synonyms = conf, iou, synonyms or {}
+        # a pipeline sets this to keep candidates down to it as near-miss evidence (never shown);
+        # NMS keeps the better box first, so the boxes above `conf` are the same either way
+        self.evidence_floor: float | None = None
         # the letterbox canvas and the 0-1 blob are reused: fresh 1.2 + 4.9 MB arrays per image each
         # cost a page fault per 4 KB, more than the arithmetic (letterbox 2.0 -> 0.7 ms per image)
         self._canvas = np.empty((*self.size, 3), dtype=np.uint8)
@@ -99,10 +102,12 @@ class LiteRtYoloProposer:
                 synonyms: dict | None = None) -> list[list[Region]]:
         label_map = LabelMap(labels, merge_synonyms(self.synonyms, synonyms))
         # the exports have a batch size of 1
-        return [detections_to_regions(self.raw(image), self.spec, label_map) for image in images]
+        floor = self.conf if self.evidence_floor is None else min(self.conf, self.evidence_floor)
+        return [detections_to_regions(self.raw(image, floor), self.spec, label_map, self.conf) for image in images]
 
-    def raw(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The bare model: letterbox, run, NMS -> (xyxy in image pixels, score, class), best first."""
+    def raw(self, image: Image.Image, conf: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The bare model: letterbox, run, NMS -> (xyxy in image pixels, score, class), best first;
+        candidates scored above `conf` (default: the proposer's)."""
         rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         height, width = rgb.shape[:2]
         blob, (gain_x, gain_y), (left, top) = self._letterbox(rgb)
@@ -116,7 +121,7 @@ class LiteRtYoloProposer:
         class_scores = output[4:]
         classes = class_scores.argmax(axis=0)
         scores = class_scores[classes, np.arange(len(classes))]
-        keep = scores > self.conf
+        keep = scores > (self.conf if conf is None else conf)
         # float32 throughout, as ultralytics scales and converts them: NMS must see the same numbers
         scale = np.array([[self.size[1]], [self.size[0]], [self.size[1]], [self.size[0]]], dtype=np.float32)
         cx, cy, w, h = output[:4, keep] * scale

@@ -16,8 +16,11 @@ from PIL import Image
 
 from openautoglm.converters import Region, Shape
 
+from .calibration import EVIDENCE_FLOOR, Calibration
+from .calibration_files import find_calibration
 from .interface import ModelError, Proposer, Segmenter, check_proposals
 from .registry import find_local, offline, resolve
+from .scoring import ImagePrediction, score_image, uncovered
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +136,22 @@ def _family_of_path(weights: str) -> str:
 
 
 class Pipeline:
-    """Loaded once per process; `propose` runs every proposer on a batch and merges their regions."""
+    """Loaded once per process; `predict` runs every proposer on a batch, merges their regions,
+    adds masks, and scores regions and images (calibrated where a calibration applies)."""
 
-    def __init__(self, spec: PipelineSpec, device: str | None = None):
+    def __init__(self, spec: PipelineSpec, device: str | None = None, calibration: Calibration | str | None = "auto"):
         self.spec = spec
         self.proposers = [create_proposer(entry, spec.synonyms, device) for entry in spec.proposers]
+        for proposer in self.proposers:
+            if hasattr(proposer, "evidence_floor"):
+                proposer.evidence_floor = EVIDENCE_FLOOR
         self.segmenter = create_segmenter(spec.segmenter, device)
+        self.calibration = find_calibration(spec.name, self.version) if calibration == "auto" else calibration
 
     @classmethod
-    def load(cls, name_or_path: str, device: str | None = None) -> "Pipeline":
-        return cls(load_spec(name_or_path), device)
+    def load(cls, name_or_path: str, device: str | None = None,
+             calibration: Calibration | str | None = "auto") -> "Pipeline":
+        return cls(load_spec(name_or_path), device, calibration)
 
     @property
     def version(self) -> str:
@@ -150,16 +159,28 @@ class Pipeline:
         segmenter = [self.segmenter.name] if self.segmenter else []
         return "+".join([self.spec.name] + [p.spec.source for p in self.proposers] + segmenter)
 
+    @property
+    def model_version(self) -> str:
+        """The version users see: weights and the calibration's digest (`raw` without one)."""
+        return f"{self.version}+calibration-{self.calibration.digest if self.calibration else 'raw'}"
+
     def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
                 synonyms: dict[str, list[str]] | None = None) -> list[list[Region]]:
-        merged: list[list[Region]] = [[] for _ in images]
+        return [prediction.regions for prediction in self.predict(images, labels, synonyms)]
+
+    def predict(self, images: Sequence[Image.Image], labels: Sequence[str],
+                synonyms: dict[str, list[str]] | None = None) -> list[ImagePrediction]:
+        shown: list[list[Region]] = [[] for _ in images]
+        evidence: list[list[Region]] = [[] for _ in images]
         for proposer in self.proposers:
             found = check_proposals(proposer.spec, images, labels, proposer.propose(images, labels, synonyms))
-            for regions, new in zip(merged, found):
-                regions.extend(new)
+            for regions, near, new in zip(shown, evidence, found):
+                for region in new:
+                    (near if region.attributes.get("near_miss") else regions).append(region)
         if self.segmenter is not None:
-            merged = [self._with_masks(image, regions) for image, regions in zip(images, merged)]
-        return merged
+            shown = [self._with_masks(image, regions) for image, regions in zip(images, shown)]
+        return [score_image(regions, uncovered(near, regions), self.calibration)
+                for regions, near in zip(shown, evidence)]
 
     def _with_masks(self, image: Image.Image, regions: list[Region]) -> list[Region]:
         masks = self.segmenter.segment(image, [r.box for r in regions])

@@ -1,13 +1,57 @@
-"""Per-image scores from per-region scores (raw for now; calibration will replace them)."""
+"""Scores users see: a region's probability of being right and an image's probability of needing
+no edit, from a calibration when the pipeline has one, else the detector's raw scores."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from openautoglm.converters import Region
+from openautoglm.converters.geometry import box_iou
+
+DUPLICATE_IOU = 0.5  # a candidate overlapping a shown box of its label this much is that box again, not a miss
+
+
+@dataclass
+class ImagePrediction:
+    regions: list[Region]  # shown; `score` calibrated where a calibration applies, the raw one in signals
+    score: float  # the image's (task's) score
+    near_misses: list[Region] = field(default_factory=list)  # candidates below the display threshold, never shown
 
 
 def image_score(regions: Iterable[Region]) -> float:
-    """The least confident region stands for the image, so uncertain images sort first.
-    An image with no regions scores 1.0 until calibration can say how often that is a miss."""
+    """Without a calibration: the least confident region stands for the image, so uncertain images
+    sort first; an image with no regions scores 1.0, since nothing says how often that is a miss."""
     return min((r.score for r in regions if r.score is not None), default=1.0)
+
+
+def uncovered(near_misses: list[Region], shown: list[Region]) -> list[Region]:
+    """The near misses that are not a shown box again: evidence of an object the model missed."""
+    return [near for near in near_misses
+            if not any(r.label == near.label and r.box is not None and box_iou(r.box, near.box) >= DUPLICATE_IOU
+                       for r in shown)]
+
+
+def score_image(regions: list[Region], near_misses: list[Region], calibration) -> ImagePrediction:
+    if calibration is None:
+        return ImagePrediction(regions, image_score(regions), near_misses)
+    raw = [r.attributes.get("signals", {}).get("detector_score", r.score) for r in regions]
+    probabilities = calibration.region_probability(raw).tolist() if regions else []
+    calibrated = [dataclasses.replace(r, score=p, calibrated_score=p) for r, p in zip(regions, probabilities)]
+    task = calibration.task_probability(probabilities, [r.score for r in near_misses])
+    return ImagePrediction(calibrated, task, near_misses)
+
+
+def model_version(pipeline) -> str:
+    """What Label Studio and CVAT are told: the pipeline's own, or `+calibration-raw` for a
+    pipeline object that does not calibrate."""
+    return getattr(pipeline, "model_version", None) or f"{pipeline.version}+calibration-raw"
+
+
+def predict(pipeline, images, labels, synonyms=None) -> list[ImagePrediction]:
+    """Scored predictions from any pipeline object: `predict` where it has one, else its proposals
+    with raw scores."""
+    if hasattr(pipeline, "predict"):
+        return pipeline.predict(images, labels, synonyms)
+    return [score_image(regions, [], None) for regions in pipeline.propose(images, labels, synonyms)]

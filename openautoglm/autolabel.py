@@ -10,7 +10,6 @@ from openautoglm.converters import AnnotatedImage, AnnotationError, Dataset, Ima
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.progress import track
 from openautoglm.model.pipeline import Pipeline
-from openautoglm.model.scoring import image_score
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +37,8 @@ class AutoLabeler:
                     continue
                 images.append(image)
                 records.append(ImageRecord(len(dataset.items) + len(records) + 1, path.name, *image.size))
-            for record, regions in zip(records, self.pipeline.propose(images, self.labels) if images else []):
-                dataset.items.append(AnnotatedImage(record, regions, image_score(regions)))
+            for record, prediction in zip(records, self.pipeline.predict(images, self.labels) if images else []):
+                dataset.items.append(AnnotatedImage(record, prediction.regions, prediction.score))
         return dataset.with_all_labels()
 
 

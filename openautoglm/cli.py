@@ -68,6 +68,18 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from openautoglm.calibrate import run_calibrate
+
+    return run_calibrate(args)
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from openautoglm.calibrate import run_eval
+
+    return run_eval(args)
+
+
 def gunicorn_command(app: str, host: str, port: int, workers: int, threads: int, timeout: int,
                      control_socket: Path | None = None) -> list[str]:
     """How the backend runs: gthread workers, so a slow prediction holds one thread while /health
@@ -135,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("-o", "--output", required=True)
     predict.set_defaults(run=_predict)
+
+    for name, run, about in (("calibrate", _calibrate, "fit a pipeline's calibration on images with COCO ground truth"),
+                             ("eval", _eval, "measure raw and calibrated scores against COCO ground truth")):
+        command = commands.add_parser(name, help=about)
+        command.add_argument("--model", default="yolo", help="pipeline name or a pipeline .yaml file")
+        command.add_argument("--images", required=True, help="folder of the images the truth file names")
+        command.add_argument("--truth", required=True, help="COCO instances JSON")
+        command.add_argument("--labels", nargs="*", help="the project's labels (default: every label)")
+        command.add_argument("--device", help="cpu, cuda, cuda:1 ...")
+        command.set_defaults(run=run)
+    commands.choices["calibrate"].add_argument("--out", required=True, help="calibration file to write")
+    commands.choices["eval"].add_argument("--calibration", help="also measure this calibration file on the images")
+    commands.choices["eval"].add_argument("--folds", type=int, default=2, help="cross-validation folds (default 2)")
+    commands.choices["eval"].add_argument("--out", required=True, help="folder for report.json, report.md, PNGs")
 
     serve = commands.add_parser("serve", help="start the ML backend under gunicorn")
     serve.add_argument("--host", default="0.0.0.0")

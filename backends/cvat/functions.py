@@ -14,6 +14,7 @@ from openautoglm.converters import Region
 from openautoglm.converters.cvat import mask_crop
 from openautoglm.converters.cvat_wire import to_nuclio
 from openautoglm.converters.geometry import mask_outline
+from openautoglm.model import scoring
 
 log = logging.getLogger(__name__)
 CONFIDENCE = "confidence"
@@ -83,12 +84,13 @@ def detector_object(name: str, pipeline, labels: list[str]) -> dict:
     spec = [{"id": i, "name": label, "type": shape_type,
              "attributes": [{"name": CONFIDENCE, "input_type": "text", "mutable": False, "values": [""]}]}
             for i, label in enumerate(labels)]
-    version = str(function_version(pipeline.version))
+    full_version = scoring.model_version(pipeline)  # changes with the pipeline, its weights or its calibration
+    version = str(function_version(full_version))
     annotations = {"type": "detector", "name": f"openautoglm {name}", "version": version,
                    "spec": json.dumps(spec), "framework": "openautoglm",
                    "help_message": "Boxes (and masks) with the model's confidence as an attribute."}
     return {"metadata": {"name": function_id(name), "annotations": annotations},
-            "spec": {"description": f"openautoglm pipeline {name}: {pipeline.version}"},
+            "spec": {"description": f"openautoglm pipeline {name}: {full_version}"},
             "status": {"state": "ready"}}
 
 

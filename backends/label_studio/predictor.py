@@ -16,13 +16,12 @@ from openautoglm.converters import Box, Mask, Region, Shape
 from openautoglm.converters.geometry import mask_outline
 from openautoglm.converters.label_studio import dump_region
 from openautoglm.model.labels import merge_synonyms
-from openautoglm.model.scoring import image_score
+from openautoglm.model import scoring
 
 from . import label_config
 from .images import ImageFetcher, ImageFetchError
 
 log = logging.getLogger(__name__)
-CALIBRATION_VERSION = "raw"  # per-region scores are the model's own until calibration lands
 
 
 @dataclass
@@ -42,7 +41,7 @@ class Predictor:
 
     @property
     def model_version(self) -> str:
-        return f"{self.pipeline.version}+calibration-{CALIBRATION_VERSION}"
+        return scoring.model_version(self.pipeline)
 
     def predict(self, tasks: Sequence[dict], config: str, context: dict | None = None) -> list[TaskOutcome]:
         if not tasks:
@@ -62,13 +61,16 @@ class Predictor:
             batch = loaded[start:start + self.batch_size]
             images = [image for _, image in batch]
             with self.model_lock:
-                proposals = self.pipeline.propose(images, labels, synonyms) if labels else [[] for _ in images]
-            for (index, image), regions in zip(batch, proposals):
+                predictions = scoring.predict(self.pipeline, images, labels, synonyms) if labels else \
+                    [scoring.ImagePrediction([], 1.0) for _ in images]
+            for (index, image), prediction in zip(batch, predictions):
+                regions, score = prediction.regions, prediction.score
                 if context:
                     regions = self._interactive(image, regions, context)
+                    score = scoring.image_score(regions)
                 task = tasks[index]
                 outcomes[index] = TaskOutcome(task.get("id"), self._encode(regions, targets, image.size, task.get("id")),
-                                              image_score(regions), regions)
+                                              score, regions)
         return outcomes
 
     def _decode(self, task: dict, targets: Sequence[label_config.Target]) -> Image.Image:

@@ -56,6 +56,7 @@ class ImageServer:
     def __init__(self):
         self.requests: list[tuple[str, dict]] = []
         self.project_version, self.patch_refusals = "openautoglm", 0  # /api/projects/{id} of a Label Studio
+        self.png: bytes | None = None  # what image paths serve (default: a small green PNG)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,7 +77,7 @@ class ImageServer:
                 server.requests.append((self.path, dict(self.headers)))
                 path = self.path.split("?")[0]
                 if path.endswith((".png", "/data/local-files/")):
-                    self._send(200, png_bytes())
+                    self._send(200, server.png or png_bytes())
                 elif path.endswith("corrupt.jpg"):
                     self._send(200, b"\xff\xd8\xff\xe0 not a jpeg at all", "image/jpeg")
                 elif path.endswith("huge"):

@@ -110,8 +110,9 @@ def test_function_versions_are_integers_that_follow_the_pipeline_version(make_cl
     for function in functions.values():
         int(function["metadata"]["annotations"]["version"])  # what CVAT does; one failure hides every function
     detector = functions["openautoglm-yolo"]
-    assert int(detector["metadata"]["annotations"]["version"]) == function_version(ClosedSetPipeline.version)
-    assert ClosedSetPipeline.version in detector["spec"]["description"]
+    full = f"{ClosedSetPipeline.version}+calibration-raw"
+    assert int(detector["metadata"]["annotations"]["version"]) == function_version(full)
+    assert full in detector["spec"]["description"]
     assert function_version("yolo+yolov8n@c8c5ea2b540c+calibration-raw") != \
         function_version("yolo+yolov8n@c8c5ea2b540c+calibration-1a2b3c")
 

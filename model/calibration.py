@@ -1,0 +1,111 @@
+"""Calibrated confidence: a region's probability of being right, a task's probability of needing
+no edit, and the versioned, content-addressed files they are kept in.
+
+Applying a calibration needs numpy only (the region map is an isotonic step function, the task
+model a logistic regression); fitting them uses scikit-learn (`calibration_fit.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .interface import ModelError
+
+FORMAT = "openautoglm-calibration"
+FORMAT_VERSION = 1
+EVIDENCE_FLOOR = 0.05  # candidates kept below the display threshold, as evidence of likely misses
+TASK_FEATURES = ("log_all_correct", "min_probability", "shown", "near_misses", "near_miss_max", "near_miss_sum",
+                 "empty")
+
+
+class CalibrationError(ModelError):
+    """A calibration file that cannot be used; the message names the file and the reason."""
+
+
+def task_features(probabilities: Sequence[float], near_miss_scores: Sequence[float]) -> np.ndarray:
+    """What the task model sees of one image: its shown regions' calibrated probabilities and the
+    raw scores of the candidates below the display threshold that no shown box covers."""
+    p = np.clip(np.asarray(probabilities, dtype=float), 1e-4, 1.0)
+    near = np.asarray(near_miss_scores, dtype=float)
+    return np.array([np.log(p).sum(), p.min(initial=1.0), len(p), len(near), near.max(initial=0.0), near.sum(),
+                     float(len(p) == 0)])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    pipeline_version: str  # the pipeline and weights it was fitted for, e.g. yolo+yolov8n@c8c5ea2b540c
+    display_threshold: float
+    region_x: tuple[float, ...]  # isotonic map: raw score breakpoints -> probability the region is right
+    region_y: tuple[float, ...]
+    task_mean: tuple[float, ...]  # logistic task model on standardised TASK_FEATURES
+    task_scale: tuple[float, ...]
+    task_coef: tuple[float, ...]
+    task_intercept: float
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if len(self.region_x) != len(self.region_y) or not self.region_x:
+            raise ValueError("the region map needs as many breakpoints as values, at least one")
+        if np.any(np.diff(self.region_x) < 0) or np.any(np.diff(self.region_y) < 0):
+            raise ValueError("the region map must be non-decreasing")
+        sizes = {len(self.task_mean), len(self.task_scale), len(self.task_coef)}
+        if sizes != {len(TASK_FEATURES)}:
+            raise ValueError(f"the task model needs {len(TASK_FEATURES)} features, got {sorted(sizes)}")
+
+    @property
+    def digest(self) -> str:
+        """Content address: the same maps give the same digest, whatever the provenance says."""
+        content = {k: v for k, v in self.to_dict().items() if k != "provenance"}
+        return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
+
+    def region_probability(self, scores) -> np.ndarray:
+        return np.interp(np.asarray(scores, dtype=float), self.region_x, self.region_y)
+
+    def task_probability(self, probabilities: Sequence[float], near_miss_scores: Sequence[float]) -> float:
+        z = (task_features(probabilities, near_miss_scores) - self.task_mean) / self.task_scale
+        logit = float(np.dot(z, self.task_coef) + self.task_intercept)
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "version": FORMAT_VERSION, "task_features": list(TASK_FEATURES),
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}}
+
+    def save(self, path: Path) -> None:
+        """Written whole or not at all: a reader never sees half a file."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(temporary, path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Calibration":
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CalibrationError(f"calibration file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise CalibrationError(f"calibration file {path} is not readable JSON: {error}") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise CalibrationError(f"calibration file {path} is not an openautoglm calibration (no 'format': {FORMAT})")
+        if doc.get("version") != FORMAT_VERSION:
+            raise CalibrationError(f"calibration file {path}: unsupported version {doc.get('version')!r}")
+        if tuple(doc.get("task_features") or ()) != TASK_FEATURES:
+            raise CalibrationError(f"calibration file {path}: task features {doc.get('task_features')} are not "
+                                   f"this version's {list(TASK_FEATURES)}")
+        try:
+            return cls(str(doc["pipeline_version"]), float(doc["display_threshold"]),
+                       *(tuple(float(v) for v in doc[key]) for key in
+                         ("region_x", "region_y", "task_mean", "task_scale", "task_coef")),
+                       float(doc["task_intercept"]), dict(doc.get("provenance") or {}))
+        except (KeyError, TypeError, ValueError) as error:
+            raise CalibrationError(f"calibration file {path} is incomplete or malformed: {error!r}") from None

@@ -1,0 +1,172 @@
+"""Fitting calibrations from labelled images (scikit-learn), and the figures that say how good
+they are, cross-validated: fit on some images, measure on the others."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from openautoglm.converters.files import load_displayed
+from openautoglm.converters.progress import track
+
+from .calibration import Calibration, task_features
+from .evaluation import (Detection, ImageRecord, Outcome, accept_threshold, auroc_wrong, bootstrap_interval, ece,
+                         judge, review)
+from .interface import ModelError
+
+
+def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -> list[ImageRecord]:
+    """Run an uncalibrated pipeline over every image of a COCO file: raw scores, near misses, truth."""
+    try:
+        truth = json.loads(Path(truth_json).read_text(encoding="utf-8"))
+        names = {c["id"]: c["name"] for c in truth["categories"]}
+        images = sorted(truth["images"], key=lambda i: i["id"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelError(f"{truth_json}: not a readable COCO file ({error})") from None
+    objects: dict[int, list] = {}
+    for a in truth.get("annotations", []):
+        x, y, w, h = a["bbox"]
+        objects.setdefault(a["image_id"], []).append((names[a["category_id"]], (x, y, x + w, y + h),
+                                                       bool(a.get("iscrowd"))))
+    records = []
+    for start in track(range(0, len(images), batch_size), "running the model", total=-(-len(images) // batch_size)):
+        infos = images[start:start + batch_size]
+        loaded = [load_displayed(Path(images_dir) / info["file_name"]) for info in infos]
+        for info, prediction in zip(infos, pipeline.predict(loaded, [])):
+            def raw(regions):
+                return [Detection(r.label, float(r.attributes.get("signals", {}).get("detector_score", r.score)),
+                                  r.box.bounds()) for r in regions]
+            records.append(ImageRecord(info["id"], info["file_name"], raw(prediction.regions),
+                                       raw(prediction.near_misses), objects.get(info["id"], [])))
+    return records
+
+
+TIE_BREAK = 1e-3
+
+
+def strict_isotonic(scores: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic regression as breakpoints, blended 0.1 % with the raw score so that it is strictly
+    increasing: plain isotonic regression ties every region of a flat step, which throws away the
+    raw score's order (AUROC, and the review curve's ties) for no gain in calibration."""
+    from sklearn.isotonic import IsotonicRegression
+
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, correct)
+    x = np.concatenate([[0.0], isotonic.X_thresholds_, [1.0]])
+    y = np.interp(x, isotonic.X_thresholds_, isotonic.y_thresholds_)
+    x, keep = np.unique(x, return_index=True)
+    return x, (1 - TIE_BREAK) * y[keep] + TIE_BREAK * x
+
+
+def fit(records: Sequence[ImageRecord], labels: set[str] | None, pipeline_version: str, display_threshold: float,
+        provenance: dict | None = None) -> Calibration:
+    """Region map: centred isotonic regression of "region is right" on the raw score, over the
+    regions of every label (pooled: a hundred images hold too few regions per label, or even per
+    project, for maps of their own). Task model: logistic regression of "task needs no edit", for
+    the project's labels, on the calibrated regions and the near misses."""
+    from sklearn.linear_model import LogisticRegression
+
+    pooled = [judge(r, None) for r in records]
+    scores = np.concatenate([o.scores for o in pooled] + [np.zeros(0)])
+    correct = np.concatenate([o.correct for o in pooled] + [np.zeros(0, dtype=bool)])
+    if scores.size < 2 or correct.all() or not correct.any():
+        raise ModelError(f"cannot fit a calibration: {scores.size} regions, {int(correct.sum())} of them right; "
+                         "it needs both right and wrong regions")
+    region_x, region_y = strict_isotonic(scores, correct.astype(float))
+    outcomes = [judge(r, labels) for r in records]
+    features = np.array([task_features(np.interp(o.scores, region_x, region_y), o.near_miss_scores)
+                         for o in outcomes])
+    no_edit = np.array([not o.needs_edit for o in outcomes])
+    mean, scale = features.mean(axis=0), features.std(axis=0)
+    scale[scale == 0] = 1.0
+    if no_edit.all() or not no_edit.any():  # one class only: the base rate, smoothed
+        coef, intercept = np.zeros(features.shape[1]), float(np.log((no_edit.sum() + 1) / (len(no_edit) - no_edit.sum() + 1)))
+    else:
+        model = LogisticRegression(C=1.0, max_iter=2000).fit((features - mean) / scale, no_edit)
+        coef, intercept = model.coef_[0], float(model.intercept_[0])
+    ids = sorted(r.image_id for r in records)
+    about = {"images": len(records), "regions": int(scores.size), "labels": sorted(labels) if labels else "all",
+             "image_ids_sha256": hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16], **(provenance or {})}
+    return Calibration(pipeline_version, display_threshold, tuple(region_x.tolist()), tuple(region_y.tolist()),
+                       tuple(mean.tolist()), tuple(scale.tolist()), tuple(np.asarray(coef).tolist()), intercept, about)
+
+
+def scored(outcomes: Sequence[Outcome], calibration: Calibration | None) -> dict[str, np.ndarray]:
+    """The scores users would see (raw, or calibrated) beside what was true."""
+    region_p, task_p = [], []
+    for o in outcomes:
+        p = calibration.region_probability(o.scores) if calibration else o.scores
+        region_p.append(p)
+        task_p.append(calibration.task_probability(p, o.near_miss_scores) if calibration
+                      else image_score_of(p))
+    return {"region_p": np.concatenate(region_p + [np.zeros(0)]),
+            "region_correct": np.concatenate([o.correct for o in outcomes] + [np.zeros(0, dtype=bool)]),
+            "task_p": np.array(task_p), "task_ok": np.array([not o.needs_edit for o in outcomes])}
+
+
+def image_score_of(probabilities) -> float:
+    return min(probabilities, default=1.0) if len(probabilities) else 1.0
+
+
+def metrics(values: dict[str, np.ndarray]) -> dict:
+    region_wrong, task_wrong = ~values["region_correct"], ~values["task_ok"]
+    regions, tasks = review(values["region_p"], region_wrong), review(values["task_p"], task_wrong)
+    count = len(values["task_p"])
+
+    def accepted_of(indices) -> float:
+        return review(values["task_p"][indices], task_wrong[indices]).accepted
+
+    return {
+        "regions": int(values["region_p"].size), "tasks": count,
+        "region_ece": ece(values["region_p"], values["region_correct"]),
+        "region_auroc": auroc_wrong(values["region_p"], region_wrong),
+        "region_review": {"reviewed": regions.reviewed, "floor": regions.floor, "accepted": regions.accepted},
+        "task_needs_edit": float(task_wrong.mean()) if count else float("nan"),
+        "task_ece": ece(values["task_p"], values["task_ok"]),
+        "task_auroc": auroc_wrong(values["task_p"], task_wrong),
+        "task_review": {"reviewed": tasks.reviewed, "floor": tasks.floor, "accepted": tasks.accepted,
+                        "threshold": tasks.threshold,
+                        "accepted_interval_95": bootstrap_interval(accepted_of, count)},
+        "accept_at_2_percent": accept_threshold(values["task_p"], task_wrong),
+        "curves": {"regions": regions.curve, "tasks": tasks.curve},
+    }
+
+
+def cross_validate(records: Sequence[ImageRecord], labels: set[str] | None, pipeline_version: str,
+                   display_threshold: float, folds: int = 2) -> dict:
+    """Fit on all folds but one, measure raw and calibrated scores on that one, for each fold."""
+    ordered = sorted(records, key=lambda r: r.image_id)
+    results = []
+    for fold in range(folds):
+        held_out = [r for i, r in enumerate(ordered) if i % folds == fold]
+        fitted_on = [r for i, r in enumerate(ordered) if i % folds != fold]
+        calibration = fit(fitted_on, labels, pipeline_version, display_threshold)
+        outcomes = [judge(r, labels) for r in held_out]
+        results.append({"fold": fold, "fitted_on": len(fitted_on), "held_out": len(held_out),
+                        "raw": metrics(scored(outcomes, None)), "calibrated": metrics(scored(outcomes, calibration)),
+                        "reliability": reliability(scored(outcomes, None), scored(outcomes, calibration))})
+    return {"folds": results, "mean": {side: _mean([f[side] for f in results]) for side in ("raw", "calibrated")}}
+
+
+def reliability(raw: dict, calibrated: dict, bins: int = 10) -> dict:
+    """Per bin: mean predicted probability and observed frequency, for the reliability diagram."""
+    def table(p, y):
+        which = np.minimum((np.asarray(p) * bins).astype(int), bins - 1)
+        return [(float(np.mean(p[which == b])), float(np.mean(y[which == b])), int((which == b).sum()))
+                for b in range(bins) if (which == b).any()]
+    return {"regions_raw": table(raw["region_p"], raw["region_correct"]),
+            "regions_calibrated": table(calibrated["region_p"], calibrated["region_correct"]),
+            "tasks_raw": table(raw["task_p"], raw["task_ok"]),
+            "tasks_calibrated": table(calibrated["task_p"], calibrated["task_ok"])}
+
+
+def _mean(results: list[dict]) -> dict:
+    keys = ("region_ece", "region_auroc", "task_ece", "task_auroc", "task_needs_edit")
+    mean = {k: float(np.nanmean([r[k] for r in results])) for k in keys}
+    mean["task_accepted"] = float(np.nanmean([r["task_review"]["accepted"] for r in results]))
+    mean["task_reviewed"] = float(np.nanmean([r["task_review"]["reviewed"] for r in results]))
+    mean["region_accepted"] = float(np.nanmean([r["region_review"]["accepted"] for r in results]))
+    return mean

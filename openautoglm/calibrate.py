@@ -1,0 +1,173 @@
+"""`openautoglm calibrate` and `openautoglm eval`: fit a pipeline's calibration on labelled images,
+and measure raw and calibrated scores, cross-validated, as JSON, Markdown and figures."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from openautoglm.converters import progress
+from openautoglm.model.calibration import Calibration
+from openautoglm.model.calibration_fit import collect, cross_validate, fit, metrics, scored
+from openautoglm.model.evaluation import TRAFFIC_LABELS, judge
+from openautoglm.model.pipeline import Pipeline
+
+LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
+
+
+def _records(args):
+    pipeline = Pipeline.load(args.model, args.device, calibration=None)  # raw scores: what calibration maps from
+    threshold = min(getattr(p, "conf", 0.25) for p in pipeline.proposers)
+    with progress.enabled():
+        return pipeline, threshold, collect(pipeline, Path(args.images), Path(args.truth))
+
+
+def run_calibrate(args) -> int:
+    pipeline, threshold, records = _records(args)
+    labels = set(args.labels) if args.labels else None
+    estimate = cross_validate(records, labels, pipeline.version, threshold)["mean"]
+    calibration = fit(records, labels, pipeline.version, threshold,
+                      {"data": Path(args.images).resolve().parent.name, "truth": Path(args.truth).name,
+                       "command": "openautoglm calibrate", "cross_validated": estimate})
+    calibration.save(Path(args.out))
+    raw, calibrated = estimate["raw"], estimate["calibrated"]
+    print(f"region ECE {raw['region_ece']:.3f} -> {calibrated['region_ece']:.3f}, task ECE {raw['task_ece']:.3f} -> "
+          f"{calibrated['task_ece']:.3f}, tasks accepted at 95 % caught {raw['task_accepted']:.0%} -> "
+          f"{calibrated['task_accepted']:.0%} (2-fold cross-validated on {len(records)} images)", file=sys.stderr)
+    print(f"calibration {calibration.digest}: {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_eval(args) -> int:
+    pipeline, threshold, records = _records(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sets = {"project": set(args.labels)} if args.labels else LABEL_SETS
+    given = Calibration.load(Path(args.calibration)) if args.calibration else None
+    report = {"pipeline": pipeline.version, "images": len(records), "display_threshold": threshold,
+              "map": mean_average_precision(records, Path(args.truth)), "label_sets": {}}
+    for name, labels in sets.items():
+        entry = {"labels": sorted(labels) if labels else "all",
+                 "cross_validated": cross_validate(records, labels, pipeline.version, threshold, args.folds)}
+        if given is not None:
+            outcomes = [judge(r, labels) for r in records]
+            entry["given_calibration"] = {"digest": given.digest, "metrics": metrics(scored(outcomes, given)),
+                                          "note": "measured on these images; if the calibration was fitted on "
+                                                  "them too, this is not a held-out figure"}
+        report["label_sets"][name] = entry
+        figures(entry["cross_validated"], out, name)
+    (out / "report.json").write_text(json.dumps(_plain(report), indent=1, allow_nan=False) + "\n", encoding="utf-8")
+    (out / "report.md").write_text(markdown(report), encoding="utf-8")
+    print(f"report: {out / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def mean_average_precision(records, truth_json: Path) -> dict:
+    """pycocotools mAP of the shown regions, and of every candidate down to the evidence floor."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(truth_json))
+    ids = {c["name"]: c["id"] for c in truth.loadCats(truth.getCatIds())}
+    result = {}
+    for name, pick in (("display_threshold", lambda r: r.shown), ("full_curve", lambda r: r.shown + r.near_misses)):
+        detections = [{"image_id": r.image_id, "category_id": ids[d.label], "score": d.score,
+                       "bbox": [d.box[0], d.box[1], d.box[2] - d.box[0], d.box[3] - d.box[1]]}
+                      for r in records for d in pick(r) if d.label in ids]
+        with contextlib.redirect_stdout(io.StringIO()):
+            evaluation = COCOeval(truth, truth.loadRes(detections), "bbox")
+            evaluation.params.imgIds = [r.image_id for r in records]
+            evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()
+        result[name] = {"map50_95": float(evaluation.stats[0]), "map50": float(evaluation.stats[1])}
+    return result
+
+
+def figures(cross_validated: dict, out: Path, name: str) -> None:
+    """Reliability diagrams (raw and calibrated, regions and tasks) and review curves, fold by fold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folds = cross_validated["folds"]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    for axis, kind in zip(axes, ("regions", "tasks")):
+        axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
+        for fold in folds:
+            for side, style in (("raw", "--"), ("calibrated", "-")):
+                rows = fold["reliability"][f"{kind}_{side}"]
+                axis.plot([r[0] for r in rows], [r[1] for r in rows], style, marker="o",
+                          label=f"{side}, fold {fold['fold']}")
+        axis.set(title=f"{kind}: predicted vs observed ({name} labels)", xlabel="predicted probability of right"
+                 if kind == "regions" else "predicted probability of no edit", ylabel="observed frequency",
+                 xlim=(0, 1), ylim=(0, 1))
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out / f"reliability-{name}.png", dpi=110)
+    plt.close(figure)
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    for axis, kind in zip(axes, ("tasks", "regions")):
+        for fold in folds:
+            for side, style in (("raw", "--"), ("calibrated", "-")):
+                curve = fold[side]["curves"][kind]
+                axis.plot([c[0] for c in curve], [c[1] for c in curve], style, label=f"{side}, fold {fold['fold']}")
+        axis.axhline(0.95, color="grey", linestyle=":", label="95 % caught")
+        axis.set(title=f"review curve, {kind} ({name} labels)", xlabel=f"share of {kind} reviewed (lowest score first)",
+                 ylabel="share of wrong items caught", xlim=(0, 1), ylim=(0, 1.02))
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(out / f"review-{name}.png", dpi=110)
+    plt.close(figure)
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Calibration report: {report['pipeline']}", "",
+             f"{report['images']} images, display threshold {report['display_threshold']}. mAP@0.5 / mAP@[.5:.95]: "
+             f"{report['map']['display_threshold']['map50']:.3f} / {report['map']['display_threshold']['map50_95']:.3f} "
+             f"at the display threshold, {report['map']['full_curve']['map50']:.3f} / "
+             f"{report['map']['full_curve']['map50_95']:.3f} over the candidates down to the evidence floor.", ""]
+    for name, entry in report["label_sets"].items():
+        lines += [f"## {name} labels (fit on one fold, measured on the other)", "",
+                  "| fold | scores | region ECE | region AUROC | task ECE | task AUROC | tasks needing an edit | "
+                  "tasks reviewed for 95 % caught (floor) | correct tasks accepted (95 % interval) | "
+                  "accept above (≤ 2 % wrong): share |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for fold in entry["cross_validated"]["folds"]:
+            for side in ("raw", "calibrated"):
+                m = fold[side]
+                low, high = m["task_review"]["accepted_interval_95"]
+                accept = m["accept_at_2_percent"]
+                lines.append(f"| {fold['fold']} | {side} | {m['region_ece']:.3f} | {m['region_auroc']:.3f} | "
+                             f"{m['task_ece']:.3f} | {m['task_auroc']:.3f} | {m['task_needs_edit']:.0%} | "
+                             f"{m['task_review']['reviewed']:.0%} ({m['task_review']['floor']:.0%}) | "
+                             f"{m['task_review']['accepted']:.0%} ({low:.0%}-{high:.0%}) | "
+                             f"{_threshold(accept['threshold'])}: {accept['accepted_share']:.0%} |")
+        for side in ("raw", "calibrated"):
+            m = entry["cross_validated"]["mean"][side]
+            lines.append(f"| mean | {side} | {m['region_ece']:.3f} | {m['region_auroc']:.3f} | {m['task_ece']:.3f} | "
+                         f"{m['task_auroc']:.3f} | {m['task_needs_edit']:.0%} | {m['task_reviewed']:.0%} | "
+                         f"{m['task_accepted']:.0%} | |")
+        lines += ["", f"![reliability](reliability-{name}.png)", f"![review curves](review-{name}.png)", ""]
+    return "\n".join(lines) + "\n"
+
+
+def _threshold(value) -> str:
+    return "none" if value is None else ("any" if value == float("-inf") else f"{value:.3f}")
+
+
+def _plain(value):
+    """Strict JSON: NaN and infinities become null, numpy values plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _plain(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

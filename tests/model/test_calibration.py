@@ -1,0 +1,142 @@
+"""Calibrated confidence: the files, the maps, and that calibration measured on held-out images
+beats the raw scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from openautoglm.cli import main
+from openautoglm.model.calibration import TASK_FEATURES, Calibration, CalibrationError
+from openautoglm.model.calibration_fit import collect, fit, metrics, scored
+from openautoglm.model.evaluation import Detection, ImageRecord, judge, review
+from openautoglm.model.pipeline import Pipeline
+
+
+def _calibration(**changes) -> Calibration:
+    values = dict(pipeline_version="p@1", display_threshold=0.25, region_x=(0.0, 0.3, 0.6, 1.0),
+                  region_y=(0.1, 0.2, 0.7, 0.95), task_mean=(0.0,) * len(TASK_FEATURES),
+                  task_scale=(1.0,) * len(TASK_FEATURES), task_coef=(0.5, 1.0, -0.1, -0.3, -1.0, -0.2, -0.5),
+                  task_intercept=0.2, provenance={"data": "unit test"})
+    return Calibration(**{**values, **changes})
+
+
+def test_the_region_map_is_monotone_and_a_file_round_trip_keeps_it(tmp_path: Path) -> None:
+    calibration = _calibration()
+    grid = np.linspace(0, 1, 101)
+    assert np.all(np.diff(calibration.region_probability(grid)) >= 0)
+    calibration.save(tmp_path / "c.json")
+    back = Calibration.load(tmp_path / "c.json")
+    assert back == calibration and back.digest == calibration.digest
+    assert back.task_probability([0.9, 0.4], [0.1]) == calibration.task_probability([0.9, 0.4], [0.1])
+    assert _calibration(provenance={"other": 1}).digest == calibration.digest  # content, not provenance
+    assert _calibration(region_y=(0.1, 0.3, 0.7, 0.95)).digest != calibration.digest
+    with pytest.raises(ValueError, match="non-decreasing"):
+        _calibration(region_y=(0.5, 0.2, 0.7, 0.95))
+
+
+@pytest.mark.parametrize("content, reason", [
+    pytest.param(None, "does not exist", id="missing"),
+    pytest.param("{not json", "not readable JSON", id="not-json"),
+    pytest.param('{"format": "something-else"}', "not an openautoglm calibration", id="wrong-format"),
+    pytest.param('{"format": "openautoglm-calibration", "version": 1, "task_features": '
+                 + json.dumps(list(TASK_FEATURES)) + ', "region_x": [0.1]}', "incomplete or malformed", id="cut-short"),
+])
+def test_a_bad_calibration_file_is_one_clear_error_naming_it(tmp_path: Path, content, reason: str) -> None:
+    path = tmp_path / "calibration.json"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(CalibrationError, match=f"{path}.*{reason}|{reason}.*{path}"):
+        Calibration.load(path)
+
+
+def test_the_cli_says_which_calibration_file_is_broken(tmp_path: Path, shared: Path, monkeypatch, capsys) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    monkeypatch.setenv("OPENAUTOGLM_CALIBRATION", str(broken))
+    assert main(["predict", str(tmp_path), "-o", str(tmp_path / "out.json")]) == 2
+    assert f"calibration file {broken} is not readable JSON" in capsys.readouterr().err
+
+
+def test_review_curve_takes_ties_together_and_counts_accepted_correct_items() -> None:
+    point = review([0.1, 0.2, 0.2, 0.9, 0.95], [True, True, False, False, False])
+    assert point.threshold == 0.2 and point.reviewed == pytest.approx(0.6)
+    assert point.accepted == pytest.approx(2 / 3) and point.floor == pytest.approx(0.95 * 0.4)
+
+
+def test_judging_is_greedy_by_score_and_ignores_crowds() -> None:
+    record = ImageRecord(1, "a.jpg", [Detection("cat", 0.9, (0, 0, 10, 10)), Detection("cat", 0.8, (0, 0, 10, 10)),
+                                      Detection("dog", 0.7, (50, 50, 60, 60))], [],
+                         [("cat", (0, 0, 10, 10), False), ("dog", (0, 0, 5, 5), True), ("cow", (20, 20, 30, 30), False)])
+    outcome = judge(record, None)
+    assert outcome.correct.tolist() == [True, False, False] and outcome.missed == 1 and outcome.needs_edit
+    assert judge(record, {"cat"}).correct.tolist() == [True, False]
+
+
+@pytest.fixture(scope="module")
+def val100(shared: Path, tmp_path_factory):
+    """Raw YOLOv8n output on coco-val100, split into the two halves the calibration issue uses."""
+    import os
+
+    os.environ["OPENAUTOGLM_MODEL_DIR"] = str(shared / "models")
+    pipeline = Pipeline.load("yolo", calibration=None)
+    root = shared / "data" / "coco-val100"
+    records = collect(pipeline, root / "images", root / "annotations" / "instances.json")
+    return pipeline, records[0::2], records[1::2]
+
+
+@pytest.mark.slow
+def test_calibration_fitted_on_one_half_beats_raw_scores_on_the_other(val100) -> None:
+    pipeline, first, second = val100
+    for fitted_on, held_out in ((first, second), (second, first)):
+        calibration = fit(fitted_on, None, pipeline.version, 0.25)
+        outcomes = [judge(r, None) for r in held_out]
+        raw, calibrated = metrics(scored(outcomes, None)), metrics(scored(outcomes, calibration))
+        assert calibrated["region_ece"] < raw["region_ece"]
+        assert calibrated["task_ece"] < raw["task_ece"]
+        assert calibrated["region_auroc"] == pytest.approx(raw["region_auroc"], abs=1e-9)  # the order is kept
+
+
+@pytest.mark.slow
+def test_a_calibrated_pipeline_gives_the_same_boxes_with_calibrated_scores(val100, shared: Path, tmp_path) -> None:
+    from openautoglm.converters.files import load_displayed
+
+    pipeline, first, _ = val100
+    calibration = fit(first, None, pipeline.version, 0.25)
+    calibrated = Pipeline.load("yolo", calibration=calibration)
+    assert calibrated.model_version == f"{pipeline.version}+calibration-{calibration.digest}"
+    assert pipeline.model_version.endswith("+calibration-raw")
+    images = [load_displayed(shared / "data" / "coco-val100" / "images" / r.file_name) for r in first[:6]]
+    for raw, scored_image in zip(pipeline.predict(images, []), calibrated.predict(images, [])):
+        assert [r.box for r in raw.regions] == [r.box for r in scored_image.regions]
+        for before, after in zip(raw.regions, scored_image.regions):
+            assert after.score == after.calibrated_score == pytest.approx(calibration.region_probability(before.score))
+            assert after.attributes["signals"]["detector_score"] == before.score
+        assert 0 <= scored_image.score <= 1
+
+
+@pytest.mark.slow
+def test_calibrate_then_eval_from_the_command_line(shared: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    root = shared / "data" / "coco-val100"
+    images, truth = root / "images", root / "annotations" / "instances.json"
+    calibration_file = tmp_path / "yolo.calibration.json"
+    traffic = ["person", "car", "bus", "truck", "bicycle", "motorcycle", "traffic light"]
+    assert main(["calibrate", "--images", str(images), "--truth", str(truth), "--out", str(calibration_file)]) == 0
+    fitted = Calibration.load(calibration_file)
+    assert fitted.pipeline_version.startswith("yolo+yolov8n@") and fitted.provenance["images"] == 100
+    out = tmp_path / "report"
+    assert main(["eval", "--images", str(images), "--truth", str(truth), "--labels", *traffic,
+                 "--calibration", str(calibration_file), "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())  # strict JSON: no NaN
+    folds = report["label_sets"]["project"]["cross_validated"]["folds"]
+    assert len(folds) == 2 and all(f["calibrated"]["region_ece"] < f["raw"]["region_ece"] for f in folds)
+    assert 0 < report["map"]["display_threshold"]["map50"] <= report["map"]["full_curve"]["map50"] <= 1
+    for png in ("reliability-project.png", "review-project.png"):
+        data = (out / png).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    assert "| mean | calibrated |" in (out / "report.md").read_text()
