@@ -1,13 +1,14 @@
 """What reviewers did with the predictions: matched per region against the human annotation
 (IoU >= 0.5, same label) and kept in SQLite, the data calibration learns from.
 
-Webhooks return at once; a worker thread does the matching from a queue."""
+A webhook event is written to the store's event journal before it is acknowledged (Label Studio
+never sends one twice), and matched from there in the background (`review_events.py`); events
+left unmatched by a stop or a crash are matched after the next start."""
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import sqlite3
 import threading
 import time
@@ -16,7 +17,6 @@ from typing import Any
 
 from openautoglm.converters import Box, Region
 from openautoglm.converters.geometry import box_iou
-from openautoglm.converters.label_studio import parse_result
 
 log = logging.getLogger(__name__)
 MATCH_IOU = 0.5
@@ -28,6 +28,8 @@ CREATE TABLE IF NOT EXISTS outcomes (
     annotation_id TEXT NOT NULL, task_id TEXT NOT NULL, model_version TEXT, label TEXT NOT NULL,
     score REAL, matched INTEGER NOT NULL, kind TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, received REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS failed_events (id INTEGER PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
 """
 
 
@@ -70,25 +72,69 @@ class ReviewStore:
         with self._connect() as db:
             db.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)", rows)
 
-    def prediction(self, task_id: Any) -> tuple[str, list[dict]] | None:
-        with self._connect() as db:
-            row = db.execute("SELECT model_version, regions FROM predictions WHERE task_id = ?", (str(task_id),)).fetchone()
+    def prediction(self, task_id: Any, db: sqlite3.Connection | None = None) -> tuple[str, list[dict]] | None:
+        row = (db or self._connect()).execute("SELECT model_version, regions FROM predictions WHERE task_id = ?",
+                                             (str(task_id),)).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
-    def record(self, annotation_id: Any, task_id: Any, model_version: str | None, rows: list[tuple]) -> None:
-        with self._connect() as db:
+    def record(self, annotation_id: Any, task_id: Any, model_version: str | None, rows: list[tuple],
+               db: sqlite3.Connection | None = None) -> None:
+        with _transaction(db or self._connect(), own=db is None) as db:
             db.execute("DELETE FROM outcomes WHERE annotation_id = ?", (str(annotation_id),))  # an update replaces
             db.executemany("INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?)",
                            [(str(annotation_id), str(task_id), model_version, *row) for row in rows])
 
-    def delete(self, annotation_ids: list[Any]) -> None:
-        with self._connect() as db:
+    def delete(self, annotation_ids: list[Any], db: sqlite3.Connection | None = None) -> None:
+        with _transaction(db or self._connect(), own=db is None) as db:
             db.executemany("DELETE FROM outcomes WHERE annotation_id = ?", [(str(i),) for i in annotation_ids])
+
+    def save_event(self, event: dict) -> None:
+        """Durable once this returns: committed to the journal (WAL; survives the process dying)."""
+        with self._connect() as db:
+            db.execute("INSERT INTO events (body, received) VALUES (?, ?)", (json.dumps(event), time.time()))
+
+    def pending_events(self) -> int:
+        return self._connect().execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def handle_pending(self, handle, limit: int = 64) -> int:
+        """Hand up to `limit` journalled events, oldest first, to `handle(db, event)` and remove
+        them, all in one write transaction: workers of one server never handle events out of order
+        or twice. An event whose handling fails moves to failed_events with the reason."""
+        db = self._connect()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            rows = db.execute("SELECT id, body FROM events ORDER BY id LIMIT ?", (limit,)).fetchall()
+            for event_id, body in rows:
+                try:
+                    handle(db, json.loads(body))
+                except Exception as error:  # one bad event must not stop the others
+                    log.exception("webhook event %s could not be handled", event_id)
+                    db.execute("INSERT OR REPLACE INTO failed_events VALUES (?, ?, ?)", (event_id, body, repr(error)))
+                db.execute("DELETE FROM events WHERE id = ?", (event_id,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return len(rows)
 
     def outcomes(self) -> list[dict]:
         with self._connect() as db:
             db.row_factory = sqlite3.Row
             return [dict(row) for row in db.execute("SELECT * FROM outcomes ORDER BY rowid")]
+
+
+class _transaction:
+    """A connection's transaction: committed here when this call owns it, else left to the caller's."""
+
+    def __init__(self, db: sqlite3.Connection, own: bool):
+        self.db, self.own = db, own
+
+    def __enter__(self) -> sqlite3.Connection:
+        return self.db
+
+    def __exit__(self, kind, error, trace) -> None:
+        if self.own:
+            self.db.commit() if kind is None else self.db.rollback()
 
 
 def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
@@ -109,47 +155,3 @@ def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
         rows.append((prediction["label"], prediction["score"], int(best is not None), "prediction"))
     rows += [(r.label, None, 0, "missed") for i, r in enumerate(annotated) if i not in used and r.box is not None]
     return rows
-
-
-class ReviewWorker:
-    """Handles webhook events off the request thread, one at a time, in arrival order."""
-
-    def __init__(self, store: ReviewStore):
-        self.store = store
-        self.events: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name="openautoglm-reviews", daemon=True)
-        self.thread.start()
-
-    def submit(self, event: dict) -> None:
-        self.events.put(event)
-
-    def drain(self, timeout: float = 10.0) -> None:
-        """Wait until every submitted event is handled (tests, shutdown)."""
-        done = threading.Event()
-        self.events.put(done)
-        done.wait(timeout)
-
-    def _run(self) -> None:
-        while True:
-            event = self.events.get()
-            if isinstance(event, threading.Event):
-                event.set()
-                continue
-            try:
-                self.handle(event)
-            except Exception:  # one bad event must not stop the worker
-                log.exception("webhook event %s could not be handled", event.get("action"))
-
-    def handle(self, event: dict) -> None:
-        action = event.get("action")
-        if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-            annotation = event.get("annotation") or {}
-            task_id = (event.get("task") or {}).get("id", annotation.get("task"))
-            stored = self.store.prediction(task_id)
-            if stored is None:
-                log.info("annotation %s: no prediction stored for task %s", annotation.get("id"), task_id)
-                return
-            regions = [r for result in annotation.get("result") or [] for r in parse_result(result, 1, 1, "human", None)]
-            self.store.record(annotation.get("id"), task_id, stored[0], match(stored[1], regions))
-        elif action == "ANNOTATIONS_DELETED":
-            self.store.delete([a.get("id") for a in event.get("annotations") or []])

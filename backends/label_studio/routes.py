@@ -20,7 +20,8 @@ from .label_config import LabelConfigError
 from .label_config import parse as parse_label_config
 from .predictor import Predictor
 from .project_version import ProjectVersionSync
-from .reviews import ReviewStore, ReviewWorker
+from .review_events import ReviewWorker
+from .reviews import ReviewStore
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
