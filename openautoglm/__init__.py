@@ -12,9 +12,12 @@ from openautoglm.converters import (  # noqa: E402  (the version is read by subm
 
 
 
+_LAZY = ("AutoLabeler", "save_to_coco", "save_to_yolo", "save_to_voc", "save_to_label_studio", "save_to_cvat")
+
+
 def __getattr__(name: str):
     # AutoLabeler pulls in the model stack; import it only when asked for.
-    if name in ("AutoLabeler", "save_to_coco"):
+    if name in _LAZY:
         from openautoglm import autolabel
 
         return getattr(autolabel, name)
@@ -22,6 +25,6 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "__version__", "convert", "load", "save", "AutoLabeler", "save_to_coco",
+    "__version__", "convert", "load", "save", *_LAZY,
     "AnnotatedImage", "AnnotationError", "Box", "Category", "Dataset", "ImageRecord", "Mask", "Region", "Shape",
 ]

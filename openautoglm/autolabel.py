@@ -15,9 +15,13 @@ log = logging.getLogger(__name__)
 
 
 class AutoLabeler:
-    def __init__(self, model: str = "yolo", labels: Sequence[str] = (), device: str | None = None,
-                 batch_size: int = 8):
-        self.pipeline = Pipeline.load(model, device)  # loaded once, reused for every predict call
+    """`AutoLabeler(model_name="yolo", device="cuda").predict(paths)`; `model=` is accepted as well."""
+
+    def __init__(self, model_name: str | None = None, labels: Sequence[str] = (), device: str | None = None,
+                 batch_size: int = 8, *, model: str | None = None):
+        if model_name and model and model_name != model:
+            raise TypeError(f"AutoLabeler got model_name={model_name!r} and model={model!r}: give one")
+        self.pipeline = Pipeline.load(model_name or model or "yolo", device)  # loaded once, reused by every call
         self.labels = list(labels)
         self.batch_size = batch_size
 
@@ -42,5 +46,38 @@ class AutoLabeler:
         return dataset.with_all_labels()
 
 
+    # the seed API: labeler.save_to_coco(results, "annotations.json"), and the other formats alike
+    def save_to_coco(self, results: Dataset, path: str | Path) -> None:
+        save_to_coco(results, path)
+
+    def save_to_yolo(self, results: Dataset, folder: str | Path) -> None:
+        save_to_yolo(results, folder)
+
+    def save_to_voc(self, results: Dataset, folder: str | Path) -> None:
+        save_to_voc(results, folder)
+
+    def save_to_label_studio(self, results: Dataset, path: str | Path) -> None:
+        save_to_label_studio(results, path)
+
+    def save_to_cvat(self, results: Dataset, path: str | Path) -> None:
+        save_to_cvat(results, path)
+
+
 def save_to_coco(dataset: Dataset, path: str | Path) -> None:
     save(dataset, Path(path), "coco")
+
+
+def save_to_yolo(dataset: Dataset, folder: str | Path) -> None:
+    save(dataset, Path(folder), "yolo")
+
+
+def save_to_voc(dataset: Dataset, folder: str | Path) -> None:
+    save(dataset, Path(folder), "voc")
+
+
+def save_to_label_studio(dataset: Dataset, path: str | Path) -> None:
+    save(dataset, Path(path), "label_studio")
+
+
+def save_to_cvat(dataset: Dataset, path: str | Path) -> None:
+    save(dataset, Path(path), "cvat")

@@ -42,3 +42,29 @@ def test_cli_predict_writes_coco(folder: Path, shared: Path, tmp_path: Path, mon
 def test_unknown_pipeline_is_a_clean_error(capsys) -> None:
     assert main(["predict", "x.jpg", "--model", "nope", "-o", "o.json"]) == 2
     assert "unknown pipeline 'nope'" in capsys.readouterr().err
+
+
+def test_the_seed_snippet_runs_as_written(shared: Path, tmp_path: Path, monkeypatch) -> None:
+    """The API people copy: model_name= and device=, predict, then labeler.save_to_coco."""
+    import shutil
+
+    from pycocotools.coco import COCO
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    source = shared / "data" / "coco-val100" / "images"
+    image_paths = [shutil.copy(p, tmp_path) for p in sorted(source.glob("*.jpg"))[:3]]
+    from openautoglm import AutoLabeler
+
+    labeler = AutoLabeler(model_name="yolo", device="cpu")
+    results = labeler.predict(image_paths)
+    labeler.save_to_coco(results, tmp_path / "annotations.json")
+    coco = COCO(str(tmp_path / "annotations.json"))
+    assert len(coco.getImgIds()) == 3 and coco.getAnnIds()
+    assert all(0 <= item.score <= 1 for item in results.items)
+    for method, target in (("save_to_yolo", "yolo"), ("save_to_voc", "voc"), ("save_to_label_studio", "ls.json"),
+                           ("save_to_cvat", "cvat.xml")):
+        getattr(labeler, method)(results, tmp_path / target)
+        assert (tmp_path / target).exists(), method
+    assert AutoLabeler(model="yolox").pipeline.spec.name == "yolox"
+    with pytest.raises(TypeError, match="give one"):
+        AutoLabeler(model_name="yolo", model="yolox")
