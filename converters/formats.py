@@ -45,9 +45,22 @@ def get(name: str) -> Format:
 
 
 def load(path: Path, format_name: str, images_dir: Path | None = None, **options) -> Dataset:
+    """Read a dataset. A non-empty input that reads as no images at all is an error, not an empty
+    dataset: it is nearly always another layout or format (a Roboflow export, a CVAT video), and
+    converting it would report success with nothing in it."""
     fmt = get(format_name)
     chosen = {k: v for k, v in options.items() if k in fmt.read_options and v is not None}
-    return fmt.read(Path(path), images_dir, **chosen)
+    dataset = fmt.read(Path(path), images_dir, **chosen)
+    if not dataset.items and _has_content(Path(path)):
+        raise AnnotationError(f"{path}: read as {fmt.name} it holds no images, yet it is not empty; "
+                              f"it is probably another layout or format than {fmt.name} reads")
+    return dataset
+
+
+def _has_content(path: Path) -> bool:
+    if path.is_file():
+        return path.stat().st_size > 0
+    return path.is_dir() and any(p.is_file() and p.stat().st_size > 0 for p in path.rglob("*"))
 
 
 def save(dataset: Dataset, path: Path, format_name: str, images_dir: Path | None = None, **options) -> None:

@@ -156,3 +156,37 @@ def test_models_table_columns_never_run_together(capsys) -> None:
         cells = line.split("  ")  # columns are at least two spaces apart
         cells = [cell.strip() for cell in cells if cell.strip()]
         assert cells[:3] == [row["name"], row["family"], row["licence"]], line
+
+
+def _roboflow_yolo(root: Path) -> Path:
+    """Roboflow's YOLO export: data.yaml with paths relative to the dataset, images in split folders."""
+    (root / "train" / "images").mkdir(parents=True)
+    (root / "train" / "labels").mkdir(parents=True)
+    Image.new("RGB", (40, 30)).save(root / "train" / "images" / "a.jpg")
+    (root / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnc: 1\nnames: ['cat']\n")
+    return root
+
+
+def _cvat_video(path: Path) -> Path:
+    path.write_text('<?xml version="1.0"?><annotations><version>1.1</version><meta><task><size>2</size></task></meta>'
+                    '<track id="0" label="car"><box frame="0" outside="0" occluded="0" keyframe="1" xtl="1" ytl="1" '
+                    'xbr="5" ybr="5" z_order="0"/></track></annotations>')
+    return path
+
+
+@pytest.mark.parametrize("make, source_format", [
+    pytest.param(lambda tmp: _roboflow_yolo(tmp / "roboflow"), "yolo", id="roboflow-yolo"),
+    pytest.param(lambda tmp: _cvat_video(tmp / "video.xml"), "cvat", id="cvat-video"),
+    pytest.param(lambda tmp: (tmp / "empty.json").write_text('{"images": [], "annotations": [], "categories": []}')
+                 and tmp / "empty.json", "coco", id="coco-without-images"),
+])
+def test_an_input_that_reads_as_nothing_is_an_error_not_an_empty_success(tmp_path: Path, make, source_format,
+                                                                          capsys) -> None:
+    source = make(tmp_path)
+    output = tmp_path / "out.json"
+    assert main(["convert", str(source), "--from", source_format, "--to", "coco", str(output)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and str(source) in error[0] and "holds no images" in error[0]
+    assert not output.exists()
+
