@@ -63,33 +63,41 @@ def strict_isotonic(scores: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray
 
 def fit(records: Sequence[ImageRecord], labels: set[str] | None, pipeline_version: str, display_threshold: float,
         provenance: dict | None = None) -> Calibration:
-    """Region map: centred isotonic regression of "region is right" on the raw score, over the
-    regions of every label (pooled: a hundred images hold too few regions per label, or even per
-    project, for maps of their own). Task model: logistic regression of "task needs no edit", for
-    the project's labels, on the calibrated regions and the near misses."""
+    """Fit on labelled images: regions of every label for the region map, the project's labels
+    (`labels`, None for all) for the task model."""
+    ids = sorted(r.image_id for r in records)
+    about = {"images": len(records), "labels": sorted(labels) if labels else "all",
+             "image_ids_sha256": hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16], **(provenance or {})}
+    return fit_outcomes([judge(r, None) for r in records], [judge(r, labels) for r in records], pipeline_version,
+                        display_threshold, about)
+
+
+def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
+                 display_threshold: float, provenance: dict | None = None) -> Calibration:
+    """Region map: isotonic regression of "region is right" on the raw score, made strictly
+    increasing, over `pooled` (every label: a hundred images hold too few regions per label, or
+    even per project, for maps of their own). Task model: logistic regression of "task needs no edit" over
+    `project`, on the calibrated regions and the near misses."""
     from sklearn.linear_model import LogisticRegression
 
-    pooled = [judge(r, None) for r in records]
     scores = np.concatenate([o.scores for o in pooled] + [np.zeros(0)])
     correct = np.concatenate([o.correct for o in pooled] + [np.zeros(0, dtype=bool)])
     if scores.size < 2 or correct.all() or not correct.any():
         raise ModelError(f"cannot fit a calibration: {scores.size} regions, {int(correct.sum())} of them right; "
                          "it needs both right and wrong regions")
     region_x, region_y = strict_isotonic(scores, correct.astype(float))
-    outcomes = [judge(r, labels) for r in records]
     features = np.array([task_features(np.interp(o.scores, region_x, region_y), o.near_miss_scores)
-                         for o in outcomes])
-    no_edit = np.array([not o.needs_edit for o in outcomes])
+                         for o in project])
+    no_edit = np.array([not o.needs_edit for o in project])
     mean, scale = features.mean(axis=0), features.std(axis=0)
     scale[scale == 0] = 1.0
     if no_edit.all() or not no_edit.any():  # one class only: the base rate, smoothed
-        coef, intercept = np.zeros(features.shape[1]), float(np.log((no_edit.sum() + 1) / (len(no_edit) - no_edit.sum() + 1)))
+        coef = np.zeros(features.shape[1])
+        intercept = float(np.log((no_edit.sum() + 1) / (len(no_edit) - no_edit.sum() + 1)))
     else:
         model = LogisticRegression(C=1.0, max_iter=2000).fit((features - mean) / scale, no_edit)
         coef, intercept = model.coef_[0], float(model.intercept_[0])
-    ids = sorted(r.image_id for r in records)
-    about = {"images": len(records), "regions": int(scores.size), "labels": sorted(labels) if labels else "all",
-             "image_ids_sha256": hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16], **(provenance or {})}
+    about = {"regions": int(scores.size), "tasks": len(project), **(provenance or {})}
     return Calibration(pipeline_version, display_threshold, tuple(region_x.tolist()), tuple(region_y.tolist()),
                        tuple(mean.tolist()), tuple(scale.tolist()), tuple(np.asarray(coef).tolist()), intercept, about)
 
@@ -139,13 +147,20 @@ def cross_validate(records: Sequence[ImageRecord], labels: set[str] | None, pipe
                    display_threshold: float, folds: int = 2) -> dict:
     """Fit on all folds but one, measure raw and calibrated scores on that one, for each fold."""
     ordered = sorted(records, key=lambda r: r.image_id)
+    return cross_validate_outcomes([judge(r, None) for r in ordered], [judge(r, labels) for r in ordered],
+                                   pipeline_version, display_threshold, folds)
+
+
+def cross_validate_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
+                            display_threshold: float, folds: int = 2) -> dict:
+    """`cross_validate` for outcomes already judged (labelled images, or reviews from the store)."""
     results = []
     for fold in range(folds):
-        held_out = [r for i, r in enumerate(ordered) if i % folds == fold]
-        fitted_on = [r for i, r in enumerate(ordered) if i % folds != fold]
-        calibration = fit(fitted_on, labels, pipeline_version, display_threshold)
-        outcomes = [judge(r, labels) for r in held_out]
-        results.append({"fold": fold, "fitted_on": len(fitted_on), "held_out": len(held_out),
+        def part(items, held):
+            return [o for i, o in enumerate(items) if (i % folds == fold) == held]
+        calibration = fit_outcomes(part(pooled, False), part(project, False), pipeline_version, display_threshold)
+        outcomes = part(project, True)
+        results.append({"fold": fold, "fitted_on": len(part(project, False)), "held_out": len(outcomes),
                         "raw": metrics(scored(outcomes, None)), "calibrated": metrics(scored(outcomes, calibration)),
                         "reliability": reliability(scored(outcomes, None), scored(outcomes, calibration))})
     return {"folds": results, "mean": {side: _mean([f[side] for f in results]) for side in ("raw", "calibrated")}}

@@ -8,10 +8,14 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from openautoglm.converters import progress
 from openautoglm.model.calibration import Calibration
-from openautoglm.model.calibration_fit import collect, cross_validate, fit, metrics, scored
-from openautoglm.model.evaluation import TRAFFIC_LABELS, judge
+from openautoglm.model.calibration_fit import (collect, cross_validate, cross_validate_outcomes, fit, fit_outcomes,
+                                               metrics, scored)
+from openautoglm.model.evaluation import TRAFFIC_LABELS, Outcome, judge
+from openautoglm.model.interface import ModelError
 from openautoglm.model.pipeline import Pipeline
 
 LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
@@ -25,6 +29,9 @@ def _records(args):
 
 
 def run_calibrate(args) -> int:
+    if args.store:
+        return calibrate_from_reviews(args)
+    _need_truth(args)
     pipeline, threshold, records = _records(args)
     labels = set(args.labels) if args.labels else None
     estimate = cross_validate(records, labels, pipeline.version, threshold)["mean"]
@@ -32,15 +39,51 @@ def run_calibrate(args) -> int:
                       {"data": Path(args.images).resolve().parent.name, "truth": Path(args.truth).name,
                        "command": "openautoglm calibrate", "cross_validated": estimate})
     calibration.save(Path(args.out))
-    raw, calibrated = estimate["raw"], estimate["calibrated"]
-    print(f"region ECE {raw['region_ece']:.3f} -> {calibrated['region_ece']:.3f}, task ECE {raw['task_ece']:.3f} -> "
-          f"{calibrated['task_ece']:.3f}, tasks accepted at 95 % caught {raw['task_accepted']:.0%} -> "
-          f"{calibrated['task_accepted']:.0%} (2-fold cross-validated on {len(records)} images)", file=sys.stderr)
+    _print_estimate(estimate, len(records), "images")
     print(f"calibration {calibration.digest}: {args.out}", file=sys.stderr)
     return 0
 
 
+def _need_truth(args) -> None:
+    if not (args.images and args.truth):
+        raise ModelError("give --images and --truth (a COCO instances file for those images)"
+                         + (" or --store" if hasattr(args, "store") else ""))
+
+
+def calibrate_from_reviews(args) -> int:
+    """Fit from what reviewers did in Label Studio: the review store's outcomes, each with the raw
+    score the region was predicted with and the task's near misses."""
+    from openautoglm.backends.label_studio.reviews import ReviewStore
+
+    store_path = Path(args.store)
+    if not store_path.is_file():
+        raise ModelError(f"review store {store_path} does not exist")
+    pipeline = Pipeline.load(args.model, args.device, calibration=None)
+    threshold = min(getattr(p, "conf", 0.25) for p in pipeline.proposers)
+    tasks = ReviewStore(store_path).reviewed_tasks(pipeline.version)
+    if not tasks:
+        raise ModelError(f"review store {store_path} holds no reviews of predictions by {pipeline.version}")
+    outcomes = [Outcome(np.array(t["scores"], dtype=float), np.array(t["correct"], dtype=bool), t["near_misses"],
+                        t["missed"]) for t in tasks]
+    estimate = cross_validate_outcomes(outcomes, outcomes, pipeline.version, threshold)["mean"]
+    calibration = fit_outcomes(outcomes, outcomes, pipeline.version, threshold,
+                               {"data": f"reviews in {store_path.name}", "command": "openautoglm calibrate --store",
+                                "cross_validated": estimate})
+    calibration.save(Path(args.out))
+    _print_estimate(estimate, len(tasks), "reviewed tasks")
+    print(f"calibration {calibration.digest}: {args.out}", file=sys.stderr)
+    return 0
+
+
+def _print_estimate(estimate: dict, count: int, what: str) -> None:
+    raw, calibrated = estimate["raw"], estimate["calibrated"]
+    print(f"region ECE {raw['region_ece']:.3f} -> {calibrated['region_ece']:.3f}, task ECE {raw['task_ece']:.3f} -> "
+          f"{calibrated['task_ece']:.3f}, tasks accepted at 95 % caught {raw['task_accepted']:.0%} -> "
+          f"{calibrated['task_accepted']:.0%} (2-fold cross-validated on {count} {what})", file=sys.stderr)
+
+
 def run_eval(args) -> int:
+    _need_truth(args)
     pipeline, threshold, records = _records(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

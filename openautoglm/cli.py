@@ -152,12 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
                              ("eval", _eval, "measure raw and calibrated scores against COCO ground truth")):
         command = commands.add_parser(name, help=about)
         command.add_argument("--model", default="yolo", help="pipeline name or a pipeline .yaml file")
-        command.add_argument("--images", required=True, help="folder of the images the truth file names")
-        command.add_argument("--truth", required=True, help="COCO instances JSON")
+        command.add_argument("--images", help="folder of the images the truth file names")
+        command.add_argument("--truth", help="COCO instances JSON")
         command.add_argument("--labels", nargs="*", help="the project's labels (default: every label)")
         command.add_argument("--device", help="cpu, cuda, cuda:1 ...")
         command.set_defaults(run=run)
     commands.choices["calibrate"].add_argument("--out", required=True, help="calibration file to write")
+    commands.choices["calibrate"].add_argument("--store", help="fit from the reviews in this review store (SQLite "
+                                               "file) instead of --images and --truth")
     commands.choices["eval"].add_argument("--calibration", help="also measure this calibration file on the images")
     commands.choices["eval"].add_argument("--folds", type=int, default=2, help="cross-validation folds (default 2)")
     commands.choices["eval"].add_argument("--out", required=True, help="folder for report.json, report.md, PNGs")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -31,6 +31,7 @@ class TaskOutcome:
     score: float
     regions: list[Region]  # what was predicted, kept for matching reviews later
     error: str | None = None
+    near_miss_scores: list[float] = field(default_factory=list)  # the task score's evidence, kept for refitting
 
 
 class Predictor:
@@ -70,7 +71,8 @@ class Predictor:
                     score = scoring.image_score(regions)
                 task = tasks[index]
                 outcomes[index] = TaskOutcome(task.get("id"), self._encode(regions, targets, image.size, task.get("id")),
-                                              score, regions)
+                                              score, regions,
+                                              near_miss_scores=[_raw_score(r) for r in prediction.near_misses])
         return outcomes
 
     def _decode(self, task: dict, targets: Sequence[label_config.Target]) -> Image.Image:
@@ -123,6 +125,10 @@ class Predictor:
             elif best is not None:
                 chosen.append(best)
         return chosen
+
+
+def _raw_score(region: Region) -> float:
+    return float(region.attributes.get("signals", {}).get("detector_score", region.score))
 
 
 def _covers(box: Box, prompt: Box) -> bool:

@@ -46,6 +46,22 @@ def _switch_to_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
             time.sleep(0.05)
 
 
+# columns added since the first schema: an existing store gets them on open
+_ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'")], "outcomes": [("raw_score", "REAL")]}
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, declaration in columns:
+            if name not in present:
+                try:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+                except sqlite3.OperationalError as error:  # another worker added it meanwhile
+                    if "duplicate column" not in str(error):
+                        raise
+
+
 class ReviewStore:
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -54,6 +70,7 @@ class ReviewStore:
         with self._connect() as db:
             _switch_to_wal(db)  # several gunicorn workers write here
             db.executescript(_SCHEMA)
+            _migrate(db)
 
     def _connect(self) -> sqlite3.Connection:
         """This thread's connection, opened on first use (opening one costs more than most writes)."""
@@ -64,13 +81,18 @@ class ReviewStore:
             self._local.db = db
         return db
 
-    def save_predictions(self, model_version: str, predictions: list[tuple[Any, list[Region]]]) -> None:
-        """What was predicted per task, one transaction for a whole /predict batch."""
+    def save_predictions(self, model_version: str,
+                         predictions: list[tuple[Any, list[Region], list[float]]]) -> None:
+        """What was predicted per task, with what refitting needs (each region's raw detector
+        score, the task's near-miss scores), one transaction for a whole /predict batch."""
         rows = [(str(task_id), model_version,
-                 json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.score} for r in regions]))
-                for task_id, regions in predictions]
+                 json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.score,
+                              "raw": r.attributes.get("signals", {}).get("detector_score", r.score)}
+                             for r in regions]), json.dumps(near_misses))
+                for task_id, regions, near_misses in predictions]
         with self._connect() as db:
-            db.executemany("INSERT OR REPLACE INTO predictions VALUES (?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses) "
+                           "VALUES (?, ?, ?, ?)", rows)
 
     def prediction(self, task_id: Any, db: sqlite3.Connection | None = None) -> tuple[str, list[dict]] | None:
         row = (db or self._connect()).execute("SELECT model_version, regions FROM predictions WHERE task_id = ?",
@@ -81,8 +103,12 @@ class ReviewStore:
                db: sqlite3.Connection | None = None) -> None:
         with _transaction(db or self._connect(), own=db is None) as db:
             db.execute("DELETE FROM outcomes WHERE annotation_id = ?", (str(annotation_id),))  # an update replaces
-            db.executemany("INSERT INTO outcomes VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           [(str(annotation_id), str(task_id), model_version, *row) for row in rows])
+            # one 'task' row besides the regions' rows: a reviewed task with nothing predicted and
+            # nothing drawn is a right empty task, and must not vanish from what refitting sees
+            db.executemany("INSERT INTO outcomes (annotation_id, task_id, model_version, label, score, matched, kind, "
+                           "raw_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(str(annotation_id), str(task_id), model_version, *row)
+                            for row in [*rows, ("", None, 1, "task", None)]])
 
     def delete(self, annotation_ids: list[Any], db: sqlite3.Connection | None = None) -> None:
         with _transaction(db or self._connect(), own=db is None) as db:
@@ -117,10 +143,32 @@ class ReviewStore:
             raise
         return len(rows)
 
+    def reviewed_tasks(self, pipeline_version: str | None = None) -> list[dict]:
+        """Per reviewed annotation, what refitting needs: the predicted regions' raw scores and
+        whether each was right, how many objects were missed, and the task's near-miss scores.
+        `pipeline_version`: only reviews of predictions by these weights (whatever the calibration:
+        the raw scores are the weights')."""
+        query = ("SELECT o.annotation_id, o.model_version, o.raw_score, o.matched, o.kind, p.near_misses "
+                 "FROM outcomes o LEFT JOIN predictions p ON p.task_id = o.task_id ORDER BY o.rowid")
+        tasks: dict[str, dict] = {}
+        for annotation, version, raw, matched, kind, near_misses in self._connect().execute(query):
+            if pipeline_version is not None and (version or "").split("+calibration-")[0] != pipeline_version:
+                continue
+            task = tasks.setdefault(annotation, {"model_version": version, "scores": [], "correct": [], "missed": 0,
+                                                 "near_misses": json.loads(near_misses or "[]")})
+            if kind == "missed":
+                task["missed"] += 1
+            elif kind == "prediction" and raw is not None:
+                task["scores"].append(raw)
+                task["correct"].append(bool(matched))
+        return list(tasks.values())
+
     def outcomes(self) -> list[dict]:
-        with self._connect() as db:
-            db.row_factory = sqlite3.Row
-            return [dict(row) for row in db.execute("SELECT * FROM outcomes ORDER BY rowid")]
+        """Every region's outcome (predictions and missed objects), oldest first."""
+        db = self._connect()
+        rows = db.execute("SELECT * FROM outcomes WHERE kind != 'task' ORDER BY rowid")
+        names = [column[0] for column in rows.description]
+        return [dict(zip(names, row)) for row in rows]
 
 
 class _transaction:
@@ -138,8 +186,8 @@ class _transaction:
 
 
 def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
-    """(label, score, matched, kind) per predicted region, plus one 'missed' row per human region
-    no prediction matched. Greedy by prediction score, as COCO evaluation does."""
+    """(label, score, matched, kind, raw score) per predicted region, plus one 'missed' row per
+    human region no prediction matched. Greedy by prediction score, as COCO evaluation does."""
     rows, used = [], set()
     for prediction in sorted(predicted, key=lambda p: -(p["score"] or 0)):
         box = Box(*prediction["box"])
@@ -152,6 +200,7 @@ def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
                 best, best_iou = index, overlap
         if best is not None:
             used.add(best)
-        rows.append((prediction["label"], prediction["score"], int(best is not None), "prediction"))
-    rows += [(r.label, None, 0, "missed") for i, r in enumerate(annotated) if i not in used and r.box is not None]
+        rows.append((prediction["label"], prediction["score"], int(best is not None), "prediction",
+                     prediction.get("raw", prediction["score"])))
+    rows += [(r.label, None, 0, "missed", None) for i, r in enumerate(annotated) if i not in used and r.box is not None]
     return rows

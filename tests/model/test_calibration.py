@@ -140,3 +140,39 @@ def test_calibrate_then_eval_from_the_command_line(shared: Path, tmp_path: Path,
         data = (out / png).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
     assert "| mean | calibrated |" in (out / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_calibrate_from_the_review_store(val100, tmp_path: Path, capsys) -> None:
+    """Reviews as Label Studio's webhooks leave them in the store (the truth played as the reviewer)
+    refit the calibration: scores on the other half's images improve over raw."""
+    from openautoglm.backends.label_studio.reviews import ReviewStore, match
+    from openautoglm.converters import Box, Region
+
+    pipeline, reviewed, held_out = val100
+    store = ReviewStore(tmp_path / "reviews.sqlite3")
+    version = f"{pipeline.version}+calibration-raw"
+    for record in reviewed:
+        shown = [Region(d.label, box=Box(*d.box), score=d.score, attributes={"signals": {"detector_score": d.score}})
+                 for d in record.shown]
+        store.save_predictions(version, [(record.image_id, shown, [d.score for d in record.near_misses])])
+        (stored,) = [store.prediction(record.image_id)[1]]
+        human = [Region(label, box=Box(*xyxy), source="human") for label, xyxy, crowd in record.truths if not crowd]
+        store.record(f"a{record.image_id}", record.image_id, version, match(stored, human))
+    store.record("other", 1, "other-weights@1+calibration-raw", [("cat", 0.9, 1, "prediction", 0.9)])
+    tasks = store.reviewed_tasks(pipeline.version)
+    assert len(tasks) == len(reviewed)  # the other weights' review is left out
+    out = tmp_path / "from-reviews.json"
+    assert main(["calibrate", "--store", str(tmp_path / "reviews.sqlite3"), "--out", str(out)]) == 0
+    assert "reviewed tasks" in capsys.readouterr().err
+    calibration = Calibration.load(out)
+    outcomes = [judge(r, None) for r in held_out]
+    raw, calibrated = metrics(scored(outcomes, None)), metrics(scored(outcomes, calibration))
+    assert calibrated["region_ece"] < raw["region_ece"] and calibrated["task_ece"] < raw["task_ece"]
+
+
+def test_calibrate_needs_truth_or_a_store(tmp_path: Path, capsys) -> None:
+    assert main(["calibrate", "--out", str(tmp_path / "x.json")]) == 2
+    assert "give --images and --truth" in capsys.readouterr().err
+    assert main(["calibrate", "--store", str(tmp_path / "none.sqlite3"), "--out", str(tmp_path / "x.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
