@@ -160,7 +160,7 @@ def _label_files(root: Path, config: dict) -> list[tuple[Path, Path, str]]:
     base = root / config.get("path", ".") if config else root
     found: dict[Path, tuple[Path, Path, str]] = {}
     for subset, images_rel in splits:
-        labels_dir = _labels_dir_for(base / images_rel)
+        labels_dir = _labels_dir_for(_split_dir(base, images_rel))
         for label in sorted(labels_dir.rglob("*.txt")) if labels_dir.is_dir() else []:
             found.setdefault(label, (labels_dir, label, subset))
     if not found:  # flat layouts: labels/ (Label Studio export, ours) or darknet's obj_*_data/
@@ -168,6 +168,15 @@ def _label_files(root: Path, config: dict) -> list[tuple[Path, Path, str]]:
             for label in sorted(labels_dir.rglob("*.txt")) if labels_dir.is_dir() else []:
                 found.setdefault(label, (labels_dir, label, "train"))
     return list(found.values())
+
+
+def _split_dir(base: Path, relative: str) -> Path:
+    """A split's images folder as ultralytics resolves it: relative to the dataset, and a `../`
+    that leads out of it (Roboflow writes `train: ../train/images`) read from the dataset itself."""
+    folder = base / relative
+    if not folder.exists() and relative.startswith("../"):
+        return base / relative[3:]
+    return folder
 
 
 def _labels_dir_for(images_dir: Path) -> Path:

@@ -176,7 +176,6 @@ def _cvat_video(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("make, source_format", [
-    pytest.param(lambda tmp: _roboflow_yolo(tmp / "roboflow"), "yolo", id="roboflow-yolo"),
     pytest.param(lambda tmp: _cvat_video(tmp / "video.xml"), "cvat", id="cvat-video"),
     pytest.param(lambda tmp: (tmp / "empty.json").write_text('{"images": [], "annotations": [], "categories": []}')
                  and tmp / "empty.json", "coco", id="coco-without-images"),
@@ -190,3 +189,14 @@ def test_an_input_that_reads_as_nothing_is_an_error_not_an_empty_success(tmp_pat
     assert len(error) == 1 and str(source) in error[0] and "holds no images" in error[0]
     assert not output.exists()
 
+
+
+def test_a_roboflow_yolo_export_reads_its_split_folders(tmp_path: Path) -> None:
+    root = _roboflow_yolo(tmp_path / "roboflow")
+    (root / "valid" / "images").mkdir(parents=True), (root / "valid" / "labels").mkdir(parents=True)
+    Image.new("RGB", (40, 30)).save(root / "valid" / "images" / "b.jpg")
+    (root / "valid" / "labels" / "b.txt").write_text("0 0.25 0.25 0.1 0.1\n0 0.75 0.75 0.1 0.1\n")
+    output = tmp_path / "out.json"
+    assert main(["convert", str(root), "--from", "yolo", "--to", "coco", str(output)]) == 0
+    coco = json.loads(output.read_text())
+    assert sorted(i["file_name"] for i in coco["images"]) == ["a.jpg", "b.jpg"] and len(coco["annotations"]) == 3
