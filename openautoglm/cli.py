@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -65,7 +66,12 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"openautoglm: skipped {failure['file_name']}: {failure['error']}", file=sys.stderr)
     count = sum(len(item.regions) for item in dataset.items)
     print(f"{len(dataset.items)} images, {count} regions, {len(failed)} unreadable: {args.output}", file=sys.stderr)
-    return 0
+    if failed:
+        report = Path(f"{args.output}.failures.json")
+        report.write_text(json.dumps(failed, indent=1) + "\n", encoding="utf-8")
+        print(f"failures listed in {report}", file=sys.stderr)
+    # a script must notice that images are missing from the output, unless it said it does not care
+    return 1 if failed and not args.allow_failures else 0
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -146,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("-o", "--output", required=True)
+    predict.add_argument("--allow-failures", action="store_true",
+                         help="exit 0 even when some images could not be read (they are listed either way)")
     predict.set_defaults(run=_predict)
 
     for name, run, about in (("calibrate", _calibrate, "fit a pipeline's calibration on images with COCO ground truth"),

@@ -33,10 +33,14 @@ def test_cli_predict_writes_coco(folder: Path, shared: Path, tmp_path: Path, mon
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
     output = tmp_path / "out" / "predictions.json"
     assert main(["predict", str(folder / "bus.jpg"), str(folder / "broken.jpg"), "--model", "yolox",
-                 "-o", str(output)]) == 0
+                 "-o", str(output)]) == 1  # an image failed: the output is written, the exit says so
     doc = json.loads(output.read_text())
     assert len(doc["images"]) == 1 and doc["annotations"] and all("score" in a for a in doc["annotations"])
     assert "skipped" in capsys.readouterr().err
+    (failure,) = json.loads(Path(f"{output}.failures.json").read_text())
+    assert failure["file_name"].endswith("broken.jpg") and failure["error"]
+    assert main(["predict", str(folder / "bus.jpg"), str(folder / "broken.jpg"), "--model", "yolox",
+                 "-o", str(output), "--allow-failures"]) == 0
 
 
 def test_unknown_pipeline_is_a_clean_error(capsys) -> None:
