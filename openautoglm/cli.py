@@ -56,6 +56,7 @@ def format_name(value: str) -> str:
 def _predict(args: argparse.Namespace) -> int:
     from openautoglm.autolabel import AutoLabeler
     from openautoglm.converters import save
+    from openautoglm.converters.files import atomic_file
 
     paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
     with progress.enabled():
@@ -68,7 +69,8 @@ def _predict(args: argparse.Namespace) -> int:
     print(f"{len(dataset.items)} images, {count} regions, {len(failed)} unreadable: {args.output}", file=sys.stderr)
     if failed:
         report = Path(f"{args.output}.failures.json")
-        report.write_text(json.dumps(failed, indent=1) + "\n", encoding="utf-8")
+        with atomic_file(report) as handle:
+            handle.write(json.dumps(failed, indent=1) + "\n")
         print(f"failures listed in {report}", file=sys.stderr)
     # a script must notice that images are missing from the output, unless it said it does not care
     return 1 if failed and not args.allow_failures else 0
