@@ -88,6 +88,12 @@ def _eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from openautoglm.review_report import run_report
+
+    return run_report(args)
+
+
 def gunicorn_command(app: str, host: str, port: int, workers: int, threads: int, timeout: int,
                      control_socket: Path | None = None) -> list[str]:
     """How the backend runs: gthread workers, so a slow prediction holds one thread while /health
@@ -173,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands.choices["eval"].add_argument("--calibration", help="also measure this calibration file on the images")
     commands.choices["eval"].add_argument("--folds", type=int, default=2, help="cross-validation folds (default 2)")
     commands.choices["eval"].add_argument("--out", required=True, help="folder for report.json, report.md, PNGs")
+
+    report = commands.add_parser("report", help="how the scores held up against the reviews in a review store")
+    report.add_argument("--store", required=True, help="review store (SQLite file; the server's OPENAUTOGLM_STORE)")
+    report.add_argument("--accept-above", type=float, help="also the measured error of tasks scored at least this")
+    report.set_defaults(run=_report)
 
     serve = commands.add_parser("serve", help="start the ML backend under gunicorn")
     serve.add_argument("--host", default="0.0.0.0")

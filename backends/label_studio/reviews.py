@@ -47,7 +47,8 @@ def _switch_to_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
 
 
 # columns added since the first schema: an existing store gets them on open
-_ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'")], "outcomes": [("raw_score", "REAL")]}
+_ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "REAL")],
+                  "outcomes": [("raw_score", "REAL")]}
 
 
 def _migrate(db: sqlite3.Connection) -> None:
@@ -82,17 +83,18 @@ class ReviewStore:
         return db
 
     def save_predictions(self, model_version: str,
-                         predictions: list[tuple[Any, list[Region], list[float]]]) -> None:
-        """What was predicted per task, with what refitting needs (each region's raw detector
-        score, the task's near-miss scores), one transaction for a whole /predict batch."""
+                         predictions: list[tuple[Any, list[Region], list[float], float | None]]) -> None:
+        """What was predicted per task (task_id, regions, near-miss scores, task score), with what
+        refitting needs (each region's raw detector score, the task's near-miss scores) and what
+        drift reports compare (the scores shown), one transaction for a whole /predict batch."""
         rows = [(str(task_id), model_version,
                  json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.score,
                               "raw": r.attributes.get("signals", {}).get("detector_score", r.score)}
-                             for r in regions]), json.dumps(near_misses))
-                for task_id, regions, near_misses in predictions]
+                             for r in regions]), json.dumps(near_misses), task_score)
+                for task_id, regions, near_misses, task_score in predictions]
         with self._connect() as db:
-            db.executemany("INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses) "
-                           "VALUES (?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, "
+                           "task_score) VALUES (?, ?, ?, ?, ?)", rows)
 
     def prediction(self, task_id: Any, db: sqlite3.Connection | None = None) -> tuple[str, list[dict]] | None:
         row = (db or self._connect()).execute("SELECT model_version, regions FROM predictions WHERE task_id = ?",
@@ -148,18 +150,20 @@ class ReviewStore:
         whether each was right, how many objects were missed, and the task's near-miss scores.
         `pipeline_version`: only reviews of predictions by these weights (whatever the calibration:
         the raw scores are the weights')."""
-        query = ("SELECT o.annotation_id, o.model_version, o.raw_score, o.matched, o.kind, p.near_misses "
-                 "FROM outcomes o LEFT JOIN predictions p ON p.task_id = o.task_id ORDER BY o.rowid")
+        query = ("SELECT o.annotation_id, o.model_version, o.raw_score, o.score, o.matched, o.kind, p.near_misses, "
+                 "p.task_score FROM outcomes o LEFT JOIN predictions p ON p.task_id = o.task_id ORDER BY o.rowid")
         tasks: dict[str, dict] = {}
-        for annotation, version, raw, matched, kind, near_misses in self._connect().execute(query):
+        for annotation, version, raw, shown, matched, kind, near_misses, task_score in self._connect().execute(query):
             if pipeline_version is not None and (version or "").split("+calibration-")[0] != pipeline_version:
                 continue
-            task = tasks.setdefault(annotation, {"model_version": version, "scores": [], "correct": [], "missed": 0,
+            task = tasks.setdefault(annotation, {"model_version": version, "scores": [], "shown_scores": [],
+                                                 "correct": [], "missed": 0, "task_score": task_score,
                                                  "near_misses": json.loads(near_misses or "[]")})
             if kind == "missed":
                 task["missed"] += 1
             elif kind == "prediction" and raw is not None:
                 task["scores"].append(raw)
+                task["shown_scores"].append(shown)
                 task["correct"].append(bool(matched))
         return list(tasks.values())
 

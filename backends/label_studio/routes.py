@@ -119,7 +119,7 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
             if outcome.error:
                 metrics.failures.labels(_reason(outcome.error)).inc()
         if not context:  # interactive answers are drafts, not predictions to review
-            store.save_predictions(predictor.model_version, [(o.task_id, o.regions, o.near_miss_scores)
+            store.save_predictions(predictor.model_version, [(o.task_id, o.regions, o.near_miss_scores, o.score)
                                                              for o in outcomes if not o.error and o.task_id is not None])
             if version_sync is not None:
                 version_sync.after_predictions(body.get("project"), predictor.model_version)

@@ -155,7 +155,7 @@ def test_calibrate_from_the_review_store(val100, tmp_path: Path, capsys) -> None
     for record in reviewed:
         shown = [Region(d.label, box=Box(*d.box), score=d.score, attributes={"signals": {"detector_score": d.score}})
                  for d in record.shown]
-        store.save_predictions(version, [(record.image_id, shown, [d.score for d in record.near_misses])])
+        store.save_predictions(version, [(record.image_id, shown, [d.score for d in record.near_misses], None)])
         (stored,) = [store.prediction(record.image_id)[1]]
         human = [Region(label, box=Box(*xyxy), source="human") for label, xyxy, crowd in record.truths if not crowd]
         store.record(f"a{record.image_id}", record.image_id, version, match(stored, human))
