@@ -31,6 +31,8 @@ class Settings:
     image_hosts: list[str] = field(default_factory=list)  # allow-list of image host patterns; empty: any public host
     access_log: bool = True  # one log line per request
     set_project_version: bool = True  # move a Label Studio project to this model version after its first predictions
+    accept_above: float | None = None  # tasks scored at least this are accepted in bulk, but for an audit share
+    audit_share: float = 0.05
 
     def __post_init__(self):
         # frozen: the derived defaults are set once, here
@@ -69,6 +71,8 @@ class Settings:
             image_hosts=_names(env.get("OPENAUTOGLM_IMAGE_HOSTS")),
             access_log=_switch(env.get("OPENAUTOGLM_ACCESS_LOG")),
             set_project_version=_switch(env.get("OPENAUTOGLM_SET_PROJECT_VERSION")),
+            accept_above=number("OPENAUTOGLM_ACCEPT_ABOVE", None),
+            audit_share=number("OPENAUTOGLM_AUDIT_SHARE", defaults.audit_share),
         )
 
 

@@ -42,6 +42,10 @@ def summary(tasks: list[dict], accept_above: float | None = None, latest: int = 
               "latest": len(recent), "latest_region_ece": ece(region_p, region_ok),
               "latest_task_ece": ece([t["task_score"] for t in recent],
                                      [not (t["missed"] or not all(t["correct"])) for t in recent])}
+    audit = [edit for t, edit in zip(scored, needs_edit) if t.get("audited")]
+    if audit:  # the tasks above the accept threshold held back for review: the accepted tasks' error
+        result["audit"] = {"tasks": len(audit), "measured_error": float(np.mean(audit)),
+                           "error_interval_95": wilson_interval(int(np.sum(audit)), len(audit))}
     if accept_above is not None:
         accepted = task_scores >= accept_above
         errors, count = int(needs_edit[accepted].sum()), int(accepted.sum())
@@ -66,6 +70,12 @@ def run_report(args) -> int:
         print(f"{band['band']:<15}  {band['tasks']:>5}  {rate:>14}")
     print(f"latest {report['latest']} tasks: region ECE {report['latest_region_ece']:.3f}, "
           f"task ECE {report['latest_task_ece']:.3f} (drift: compare with the calibration's own figures)")
+    if "audit" in report:
+        audit = report["audit"]
+        low, high = audit["error_interval_95"]
+        print(f"audit sample (tasks above OPENAUTOGLM_ACCEPT_ABOVE held back for review): {audit['tasks']} reviewed, "
+              f"needed an edit {audit['measured_error']:.1%} (95 % interval {low:.1%}-{high:.1%}): the error of "
+              "what is accepted unreviewed")
     if "accept_above" in report:
         accept = report["accept_above"]
         low, high = accept["error_interval_95"]

@@ -47,7 +47,8 @@ def _switch_to_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
 
 
 # columns added since the first schema: an existing store gets them on open
-_ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "REAL")],
+_ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "REAL"),
+                                  ("audited", "INTEGER NOT NULL DEFAULT 0")],
                   "outcomes": [("raw_score", "REAL")]}
 
 
@@ -83,18 +84,20 @@ class ReviewStore:
         return db
 
     def save_predictions(self, model_version: str,
-                         predictions: list[tuple[Any, list[Region], list[float], float | None]]) -> None:
-        """What was predicted per task (task_id, regions, near-miss scores, task score), with what
+                         predictions: list[tuple[Any, list[Region], list[float], float | None]],
+                         audited: set | frozenset = frozenset()) -> None:
+        """What was predicted per task (task_id, regions, near-miss scores, task score; `audited`: the
+        task ids shown below the accept threshold for an audit), with what
         refitting needs (each region's raw detector score, the task's near-miss scores) and what
         drift reports compare (the scores shown), one transaction for a whole /predict batch."""
         rows = [(str(task_id), model_version,
                  json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.score,
                               "raw": r.attributes.get("signals", {}).get("detector_score", r.score)}
-                             for r in regions]), json.dumps(near_misses), task_score)
+                             for r in regions]), json.dumps(near_misses), task_score, int(task_id in audited))
                 for task_id, regions, near_misses, task_score in predictions]
         with self._connect() as db:
             db.executemany("INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, "
-                           "task_score) VALUES (?, ?, ?, ?, ?)", rows)
+                           "task_score, audited) VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def prediction(self, task_id: Any, db: sqlite3.Connection | None = None) -> tuple[str, list[dict]] | None:
         row = (db or self._connect()).execute("SELECT model_version, regions FROM predictions WHERE task_id = ?",
@@ -151,13 +154,16 @@ class ReviewStore:
         `pipeline_version`: only reviews of predictions by these weights (whatever the calibration:
         the raw scores are the weights')."""
         query = ("SELECT o.annotation_id, o.model_version, o.raw_score, o.score, o.matched, o.kind, p.near_misses, "
-                 "p.task_score FROM outcomes o LEFT JOIN predictions p ON p.task_id = o.task_id ORDER BY o.rowid")
+                 "p.task_score, p.audited FROM outcomes o LEFT JOIN predictions p ON p.task_id = o.task_id "
+                 "ORDER BY o.rowid")
         tasks: dict[str, dict] = {}
-        for annotation, version, raw, shown, matched, kind, near_misses, task_score in self._connect().execute(query):
+        for annotation, version, raw, shown, matched, kind, near_misses, task_score, audited in \
+                self._connect().execute(query):
             if pipeline_version is not None and (version or "").split("+calibration-")[0] != pipeline_version:
                 continue
             task = tasks.setdefault(annotation, {"model_version": version, "scores": [], "shown_scores": [],
                                                  "correct": [], "missed": 0, "task_score": task_score,
+                                                 "audited": bool(audited),
                                                  "near_misses": json.loads(near_misses or "[]")})
             if kind == "missed":
                 task["missed"] += 1

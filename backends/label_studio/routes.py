@@ -21,6 +21,7 @@ from .label_config import parse as parse_label_config
 from .predictor import Predictor
 from .project_version import ProjectVersionSync
 from .review_events import ReviewWorker
+from .routing import route
 from .reviews import ReviewStore
 from ..settings import Settings
 
@@ -118,13 +119,16 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
         for outcome in outcomes:
             if outcome.error:
                 metrics.failures.labels(_reason(outcome.error)).inc()
+        shown = [route(o.score, o.task_id, settings.accept_above, settings.audit_share) if not context
+                 else (o.score, False) for o in outcomes]
         if not context:  # interactive answers are drafts, not predictions to review
             store.save_predictions(predictor.model_version, [(o.task_id, o.regions, o.near_miss_scores, o.score)
-                                                             for o in outcomes if not o.error and o.task_id is not None])
+                                                             for o in outcomes if not o.error and o.task_id is not None],
+                                   {o.task_id for o, (_, audited) in zip(outcomes, shown) if audited})
             if version_sync is not None:
                 version_sync.after_predictions(body.get("project"), predictor.model_version)
-        return jsonify(results=[{"result": o.result, "score": o.score, "model_version": predictor.model_version}
-                                for o in outcomes])
+        return jsonify(results=[{"result": o.result, "score": score, "model_version": predictor.model_version}
+                                for o, (score, _) in zip(outcomes, shown)])
 
     @routes.post("/webhook")
     def webhook():
