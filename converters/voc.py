@@ -59,6 +59,9 @@ def _parse_object(obj: ET.Element, offset: float) -> Region:
     if bndbox is None:
         raise AnnotationError("missing <bndbox>")
     xmin, ymin, xmax, ymax = (parse_float(bndbox.findtext(k), f"<{k}>") for k in ("xmin", "ymin", "xmax", "ymax"))
+    if offset and min(xmin, ymin) < 1:  # read as 1-based, a 0 would become -1: the file is 0-based
+        raise AnnotationError(f"<xmin>/<ymin> {min(xmin, ymin):g} is below 1, so this is a 0-based export (CVAT, "
+                              "datumaro); read it with --voc-zero-based")
     attributes: dict = {}
     for flag in _FLAGS:
         text = obj.findtext(flag)

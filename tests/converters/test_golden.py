@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openautoglm.converters import Box, Shape, load, save
+from openautoglm.converters import AnnotationError, Box, Shape, load, save
 
 
 def _regions(dataset, file_name):
@@ -157,3 +157,15 @@ def test_cvat_round_trip_is_stable(assets: Path, tmp_path: Path) -> None:
     assert text == (tmp_path / "b.xml").read_text()
     # the mask is written over its tight box, as CVAT itself does
     assert 'rotation="45.0"' in text and 'rle="0, 2" left="3" top="3" width="2" height="1"' in text
+
+
+def test_a_zero_based_voc_file_read_as_one_based_is_an_error_not_minus_one(tmp_path: Path) -> None:
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "Annotations" / "a.xml").write_text(
+        "<annotation><filename>a.png</filename><size><width>40</width><height>30</height><depth>3</depth></size>"
+        "<object><name>cat</name><bndbox><xmin>0</xmin><ymin>4</ymin><xmax>10</xmax><ymax>12</ymax></bndbox>"
+        "</object></annotation>")
+    with pytest.raises(AnnotationError, match=r"a\.xml.*0-based export.*--voc-zero-based"):
+        load(tmp_path, "voc")
+    (cat,) = load(tmp_path, "voc", zero_based=True).items[0].regions
+    assert cat.box.bounds() == (0, 4, 10, 12)
