@@ -108,15 +108,13 @@ def scored(outcomes: Sequence[Outcome], calibration: Calibration | None) -> dict
     for o in outcomes:
         p = calibration.region_probability(o.scores) if calibration else o.scores
         region_p.append(p)
+        # raw: the lowest region score stands for the task, 1.0 when there is none (scoring.image_score)
         task_p.append(calibration.task_probability(p, o.near_miss_scores) if calibration
-                      else image_score_of(p))
+                      else float(np.min(p, initial=1.0)))
     return {"region_p": np.concatenate(region_p + [np.zeros(0)]),
             "region_correct": np.concatenate([o.correct for o in outcomes] + [np.zeros(0, dtype=bool)]),
             "task_p": np.array(task_p), "task_ok": np.array([not o.needs_edit for o in outcomes])}
 
-
-def image_score_of(probabilities) -> float:
-    return min(probabilities, default=1.0) if len(probabilities) else 1.0
 
 
 def metrics(values: dict[str, np.ndarray]) -> dict:

@@ -21,9 +21,14 @@ from openautoglm.model.pipeline import Pipeline
 LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
 
 
+def _raw_pipeline(args) -> tuple[Pipeline, float]:
+    """The pipeline with raw scores (what a calibration maps from) and its display threshold."""
+    pipeline = Pipeline.load(args.model, args.device, calibration=None)
+    return pipeline, min(getattr(p, "conf", 0.25) for p in pipeline.proposers)
+
+
 def _records(args):
-    pipeline = Pipeline.load(args.model, args.device, calibration=None)  # raw scores: what calibration maps from
-    threshold = min(getattr(p, "conf", 0.25) for p in pipeline.proposers)
+    pipeline, threshold = _raw_pipeline(args)
     with progress.enabled():
         return pipeline, threshold, collect(pipeline, Path(args.images), Path(args.truth))
 
@@ -58,8 +63,7 @@ def calibrate_from_reviews(args) -> int:
     store_path = Path(args.store)
     if not store_path.is_file():
         raise ModelError(f"review store {store_path} does not exist")
-    pipeline = Pipeline.load(args.model, args.device, calibration=None)
-    threshold = min(getattr(p, "conf", 0.25) for p in pipeline.proposers)
+    pipeline, threshold = _raw_pipeline(args)
     tasks = ReviewStore(store_path).reviewed_tasks(pipeline.version)
     if not tasks:
         raise ModelError(f"review store {store_path} holds no reviews of predictions by {pipeline.version}")
