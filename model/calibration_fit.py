@@ -17,6 +17,7 @@ from .calibration import Calibration, task_features
 from .evaluation import (Detection, ImageRecord, Outcome, accept_threshold, auroc_wrong, bootstrap_interval, ece,
                          judge, review)
 from .interface import ModelError
+from .scoring import raw_score
 
 
 def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -> list[ImageRecord]:
@@ -38,8 +39,7 @@ def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -
         loaded = [load_displayed(Path(images_dir) / info["file_name"]) for info in infos]
         for info, prediction in zip(infos, pipeline.predict(loaded, [])):
             def raw(regions):
-                return [Detection(r.label, float(r.attributes.get("signals", {}).get("detector_score", r.score)),
-                                  r.box.bounds()) for r in regions]
+                return [Detection(r.label, raw_score(r), r.box.bounds()) for r in regions]
             records.append(ImageRecord(info["id"], info["file_name"], raw(prediction.regions),
                                        raw(prediction.near_misses), objects.get(info["id"], [])))
     return records

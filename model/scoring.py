@@ -20,6 +20,11 @@ class ImagePrediction:
     near_misses: list[Region] = field(default_factory=list)  # candidates below the display threshold, never shown
 
 
+def raw_score(region: Region) -> float:
+    """The detector's own score, kept in the signals once `score` is calibrated."""
+    return float(region.attributes.get("signals", {}).get("detector_score", region.score))
+
+
 def image_score(regions: Iterable[Region]) -> float:
     """Without a calibration: the least confident region stands for the image, so uncertain images
     sort first; an image with no regions scores 1.0, since nothing says how often that is a miss."""
@@ -36,7 +41,7 @@ def uncovered(near_misses: list[Region], shown: list[Region]) -> list[Region]:
 def score_image(regions: list[Region], near_misses: list[Region], calibration) -> ImagePrediction:
     if calibration is None:
         return ImagePrediction(regions, image_score(regions), near_misses)
-    raw = [r.attributes.get("signals", {}).get("detector_score", r.score) for r in regions]
+    raw = [raw_score(r) for r in regions]
     probabilities = calibration.region_probability(raw).tolist() if regions else []
     calibrated = [dataclasses.replace(r, score=p, calibrated_score=p) for r, p in zip(regions, probabilities)]
     task = calibration.task_probability(probabilities, [r.score for r in near_misses])

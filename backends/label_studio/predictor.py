@@ -72,7 +72,7 @@ class Predictor:
                 task = tasks[index]
                 outcomes[index] = TaskOutcome(task.get("id"), self._encode(regions, targets, image.size, task.get("id")),
                                               score, regions,
-                                              near_miss_scores=[_raw_score(r) for r in prediction.near_misses])
+                                              near_miss_scores=[scoring.raw_score(r) for r in prediction.near_misses])
         return outcomes
 
     def _decode(self, task: dict, targets: Sequence[label_config.Target]) -> Image.Image:
@@ -125,10 +125,6 @@ class Predictor:
             elif best is not None:
                 chosen.append(best)
         return chosen
-
-
-def _raw_score(region: Region) -> float:
-    return float(region.attributes.get("signals", {}).get("detector_score", region.score))
 
 
 def _covers(box: Box, prompt: Box) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 
 from openautoglm.converters import Box, Region
 from openautoglm.converters.geometry import box_iou
+from openautoglm.model.scoring import raw_score
 
 log = logging.getLogger(__name__)
 MATCH_IOU = 0.5
@@ -92,7 +93,7 @@ class ReviewStore:
         drift reports compare (the scores shown), one transaction for a whole /predict batch."""
         rows = [(str(task_id), model_version,
                  json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.score,
-                              "raw": r.attributes.get("signals", {}).get("detector_score", r.score)}
+                              "raw": raw_score(r)}
                              for r in regions]), json.dumps(near_misses), task_score, int(task_id in audited))
                 for task_id, regions, near_misses, task_score in predictions]
         with self._connect() as db:
