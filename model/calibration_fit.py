@@ -15,7 +15,7 @@ from openautoglm.converters.progress import track
 
 from .calibration import Calibration, task_features
 from .evaluation import (Detection, ImageRecord, Outcome, accept_threshold, auroc_wrong, bootstrap_interval, ece,
-                         judge, review)
+                         ece_floor, judge, review)
 from .interface import ModelError
 from .scoring import raw_score
 
@@ -128,10 +128,12 @@ def metrics(values: dict[str, np.ndarray]) -> dict:
     return {
         "regions": int(values["region_p"].size), "tasks": count,
         "region_ece": ece(values["region_p"], values["region_correct"]),
+        "region_ece_floor": ece_floor(values["region_p"]),
         "region_auroc": auroc_wrong(values["region_p"], region_wrong),
         "region_review": {"reviewed": regions.reviewed, "floor": regions.floor, "accepted": regions.accepted},
         "task_needs_edit": float(task_wrong.mean()) if count else float("nan"),
         "task_ece": ece(values["task_p"], values["task_ok"]),
+        "task_ece_floor": ece_floor(values["task_p"]),
         "task_auroc": auroc_wrong(values["task_p"], task_wrong),
         "task_review": {"reviewed": tasks.reviewed, "floor": tasks.floor, "accepted": tasks.accepted,
                         "threshold": tasks.threshold,

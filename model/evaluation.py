@@ -87,6 +87,19 @@ def ece(probabilities, outcomes, bins: int = 10) -> float:
     return float(total / probabilities.size)
 
 
+def ece_floor(probabilities, rounds: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """The ECE a perfectly calibrated score would measure on this many items with these
+    probabilities (outcomes drawn from them): median and 95th percentile. On a few hundred regions
+    or fifty tasks this floor is far from zero, and a measured ECE below its 95th percentile is as
+    good as a perfect calibration can be shown to be on that data."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.size == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    samples = [ece(probabilities, rng.random(probabilities.size) < probabilities) for _ in range(rounds)]
+    return float(np.median(samples)), float(np.percentile(samples, 95))
+
+
 def auroc_wrong(scores, wrong) -> float:
     """How well a low score picks out the wrong items (0.5: not at all, 1: perfectly)."""
     from sklearn.metrics import roc_auc_score

@@ -181,7 +181,7 @@ def markdown(report: dict) -> str:
              f"{report['map']['full_curve']['map50_95']:.3f} over the candidates down to the evidence floor.", ""]
     for name, entry in report["label_sets"].items():
         lines += [f"## {name} labels (fit on one fold, measured on the other)", "",
-                  "| fold | scores | region ECE | region AUROC | task ECE | task AUROC | tasks needing an edit | "
+                  "| fold | scores | region ECE (a perfect score's) | region AUROC | task ECE (a perfect score's) | task AUROC | tasks needing an edit | "
                   "tasks reviewed for 95 % caught (floor) | correct tasks accepted (95 % interval) | "
                   "accept above (≤ 2 % wrong): share |", "|---|---|---|---|---|---|---|---|---|---|"]
         for fold in entry["cross_validated"]["folds"]:
@@ -189,8 +189,9 @@ def markdown(report: dict) -> str:
                 m = fold[side]
                 low, high = m["task_review"]["accepted_interval_95"]
                 accept = m["accept_at_2_percent"]
-                lines.append(f"| {fold['fold']} | {side} | {m['region_ece']:.3f} | {m['region_auroc']:.3f} | "
-                             f"{m['task_ece']:.3f} | {m['task_auroc']:.3f} | {m['task_needs_edit']:.0%} | "
+                lines.append(f"| {fold['fold']} | {side} | {m['region_ece']:.3f} ({_floor(m['region_ece_floor'])}) | "
+                             f"{m['region_auroc']:.3f} | {m['task_ece']:.3f} ({_floor(m['task_ece_floor'])}) | "
+                             f"{m['task_auroc']:.3f} | {m['task_needs_edit']:.0%} | "
                              f"{m['task_review']['reviewed']:.0%} ({m['task_review']['floor']:.0%}) | "
                              f"{m['task_review']['accepted']:.0%} ({low:.0%}-{high:.0%}) | "
                              f"{_threshold(accept['threshold'])}: {accept['accepted_share']:.0%} |")
@@ -199,8 +200,16 @@ def markdown(report: dict) -> str:
             lines.append(f"| mean | {side} | {m['region_ece']:.3f} | {m['region_auroc']:.3f} | {m['task_ece']:.3f} | "
                          f"{m['task_auroc']:.3f} | {m['task_needs_edit']:.0%} | {m['task_reviewed']:.0%} | "
                          f"{m['task_accepted']:.0%} | |")
-        lines += ["", f"![reliability](reliability-{name}.png)", f"![review curves](review-{name}.png)", ""]
+        lines += ["", "A perfect score's ECE: what a perfectly calibrated score with the same predictions would "
+                  "measure on this many items (median-95th percentile of simulated outcomes). ECE is noisy on "
+                  "small data; a figure inside that range is as good as this data can show.",
+                  "", f"![reliability](reliability-{name}.png)", f"![review curves](review-{name}.png)", ""]
     return "\n".join(lines) + "\n"
+
+
+def _floor(floor) -> str:
+    median, high = floor
+    return f"{median:.3f}-{high:.3f}"
 
 
 def _threshold(value) -> str:

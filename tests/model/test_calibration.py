@@ -12,7 +12,7 @@ import pytest
 from openautoglm.cli import main
 from openautoglm.model.calibration import TASK_FEATURES, Calibration, CalibrationError
 from openautoglm.model.calibration_fit import collect, fit, metrics, scored
-from openautoglm.model.evaluation import Detection, ImageRecord, judge, review
+from openautoglm.model.evaluation import Detection, ImageRecord, ece, ece_floor, judge, review
 from openautoglm.model.pipeline import Pipeline
 
 
@@ -66,6 +66,17 @@ def test_review_curve_takes_ties_together_and_counts_accepted_correct_items() ->
     point = review([0.1, 0.2, 0.2, 0.9, 0.95], [True, True, False, False, False])
     assert point.threshold == 0.2 and point.reviewed == pytest.approx(0.6)
     assert point.accepted == pytest.approx(2 / 3) and point.floor == pytest.approx(0.95 * 0.4)
+
+
+def test_the_ece_floor_is_what_a_perfect_score_measures_and_shrinks_with_more_data() -> None:
+    rng = np.random.default_rng(1)
+    few, many = rng.uniform(0.3, 1.0, 50), rng.uniform(0.3, 1.0, 5000)
+    (few_median, few_high), (many_median, many_high) = ece_floor(few), ece_floor(many)
+    assert few_median > 3 * many_median and few_median < few_high
+    # outcomes drawn from the scores themselves (a perfect score) land under the 95th percentile most of the time
+    inside = [ece(few, rng.random(50) < few) <= few_high for _ in range(200)]
+    assert 0.85 <= np.mean(inside) <= 1.0
+    assert ece_floor([0.0, 1.0, 1.0]) == (0.0, 0.0)  # certain scores: a perfect one measures no error
 
 
 def test_judging_is_greedy_by_score_and_ignores_crowds() -> None:
@@ -140,6 +151,8 @@ def test_calibrate_then_eval_from_the_command_line(shared: Path, tmp_path: Path,
         data = (out / png).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
     assert "| mean | calibrated |" in (out / "report.md").read_text()
+    low, high = folds[0]["calibrated"]["task_ece_floor"]
+    assert 0 < low < high < 1
 
 
 @pytest.mark.slow
