@@ -11,7 +11,7 @@ from flask import Flask, g, request
 from .label_studio.images import ImageFetcher
 from .label_studio.predictor import Predictor
 from .label_studio.project_version import ProjectVersionSync
-from .label_studio.reviews import ReviewStore
+from openautoglm.model.review_store import ReviewStore
 from .label_studio.routes import Metrics, blueprint, register_errors
 from .cvat.functions import FunctionCatalog
 from .cvat.routes import blueprint as cvat_blueprint

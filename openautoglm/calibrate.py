@@ -58,7 +58,7 @@ def _need_truth(args) -> None:
 def calibrate_from_reviews(args) -> int:
     """Fit from what reviewers did in Label Studio: the review store's outcomes, each with the raw
     score the region was predicted with and the task's near misses."""
-    from openautoglm.backends.label_studio.reviews import ReviewStore
+    from openautoglm.model.review_store import ReviewStore
 
     store_path = Path(args.store)
     if not store_path.is_file():

@@ -57,7 +57,7 @@ def summary(tasks: list[dict], accept_above: float | None = None, latest: int = 
 
 
 def run_report(args) -> int:
-    from openautoglm.backends.label_studio.reviews import ReviewStore
+    from openautoglm.model.review_store import ReviewStore
 
     path = Path(args.store)
     if not path.is_file():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from openautoglm.backends.label_studio.reviews import ReviewStore, match
+from openautoglm.model.review_store import ReviewStore, match
 from openautoglm.cli import main
 from openautoglm.converters import Box, Region
 from openautoglm.review_report import summary, wilson_interval

@@ -10,7 +10,7 @@ import time
 
 from openautoglm.converters.label_studio import parse_result
 
-from .reviews import ReviewStore, match
+from openautoglm.model.review_store import ReviewStore, match
 
 log = logging.getLogger(__name__)
 

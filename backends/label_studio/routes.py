@@ -22,7 +22,7 @@ from .predictor import Predictor
 from .project_version import ProjectVersionSync
 from .review_events import ReviewWorker
 from .routing import route
-from .reviews import ReviewStore
+from openautoglm.model.review_store import ReviewStore
 from ..settings import Settings
 
 log = logging.getLogger(__name__)

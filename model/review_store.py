@@ -1,9 +1,11 @@
 """What reviewers did with the predictions: matched per region against the human annotation
-(IoU >= 0.5, same label) and kept in SQLite, the data calibration learns from.
+(IoU >= 0.5, same label) and kept in SQLite, the data calibration learns from. Here in model/
+because the server, the refit and the CLI (`calibrate --store`, `report`) all read it.
 
 A webhook event is written to the store's event journal before it is acknowledged (Label Studio
-never sends one twice), and matched from there in the background (`review_events.py`); events
-left unmatched by a stop or a crash are matched after the next start."""
+never sends one twice), and matched from there in the background
+(`backends/label_studio/review_events.py`); events left unmatched by a stop or a crash are
+matched after the next start."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 from openautoglm.converters import Box, Region
 from openautoglm.converters.geometry import box_iou
-from openautoglm.model.scoring import raw_score
+from .scoring import raw_score
 
 log = logging.getLogger(__name__)
 MATCH_IOU = 0.5
