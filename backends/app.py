@@ -11,6 +11,7 @@ from flask import Flask, g, request
 from .label_studio.images import ImageFetcher
 from .label_studio.predictor import Predictor
 from .label_studio.project_version import ProjectVersionSync
+from .label_studio.refitter import ServedCalibration, team_calibration_path
 from openautoglm.model.review_store import ReviewStore
 from .label_studio.routes import Metrics, blueprint, register_errors
 from .cvat.functions import FunctionCatalog
@@ -43,9 +44,21 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
     register_errors(app)
     if settings.access_log:
         _log_requests(app)
-    app.register_blueprint(blueprint(settings, predictor, ReviewStore(settings.store_path), metrics, version_sync))
+    served = _served_calibration(settings, pipeline, predictor)
+    if served is not None:
+        app.before_request(served.refresh)  # a refit by any worker is served from its next request on
+    app.register_blueprint(blueprint(settings, predictor, ReviewStore(settings.store_path), metrics, version_sync,
+                                     served))
     app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.model_lock))
     return app
+
+
+def _served_calibration(settings: Settings, pipeline, predictor: Predictor) -> ServedCalibration | None:
+    """The team's refitted calibration takes over from the loaded one, unless OPENAUTOGLM_CALIBRATION
+    pins it (or the pipeline object does not calibrate)."""
+    if settings.calibration_pinned or not (hasattr(pipeline, "calibration") and hasattr(pipeline, "spec")):
+        return None
+    return ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.spec.name), predictor.model_lock)
 
 
 def _log_requests(app: Flask) -> None:

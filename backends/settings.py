@@ -33,6 +33,8 @@ class Settings:
     set_project_version: bool = True  # move a Label Studio project to this model version after its first predictions
     accept_above: float | None = None  # tasks scored at least this are accepted in bulk, but for an audit share
     audit_share: float = 0.05
+    refit_every: int = 50  # refit the calibration after this many newly reviewed tasks; 0: never
+    calibration_pinned: bool = False  # OPENAUTOGLM_CALIBRATION names the calibration: no refits replace it
 
     def __post_init__(self):
         # frozen: the derived defaults are set once, here
@@ -73,6 +75,8 @@ class Settings:
             set_project_version=_switch(env.get("OPENAUTOGLM_SET_PROJECT_VERSION")),
             accept_above=number("OPENAUTOGLM_ACCEPT_ABOVE", None),
             audit_share=number("OPENAUTOGLM_AUDIT_SHARE", defaults.audit_share),
+            refit_every=number("OPENAUTOGLM_REFIT_EVERY", defaults.refit_every, int),
+            calibration_pinned=bool((env.get("OPENAUTOGLM_CALIBRATION") or "").strip()),
         )
 
 

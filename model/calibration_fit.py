@@ -48,13 +48,14 @@ def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -
 TIE_BREAK = 1e-3
 
 
-def strict_isotonic(scores: np.ndarray, correct: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def strict_isotonic(scores: np.ndarray, correct: np.ndarray,
+                    weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Isotonic regression as breakpoints, blended 0.1 % with the raw score so that it is strictly
     increasing: plain isotonic regression ties every region of a flat step, which throws away the
     raw score's order (AUROC, and the review curve's ties) for no gain in calibration."""
     from sklearn.isotonic import IsotonicRegression
 
-    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, correct)
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, correct, sample_weight=weights)
     x = np.concatenate([[0.0], isotonic.X_thresholds_, [1.0]])
     y = np.interp(x, isotonic.X_thresholds_, isotonic.y_thresholds_)
     x, keep = np.unique(x, return_index=True)
@@ -72,32 +73,58 @@ def fit(records: Sequence[ImageRecord], labels: set[str] | None, pipeline_versio
                         display_threshold, about)
 
 
+PRIOR_TASKS = 50  # a prior calibration weighs as much as this many reviewed tasks
+
+
 def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
-                 display_threshold: float, provenance: dict | None = None) -> Calibration:
+                 display_threshold: float, provenance: dict | None = None,
+                 prior: Calibration | None = None) -> Calibration:
     """Region map: isotonic regression of "region is right" on the raw score, made strictly
     increasing, over `pooled` (every label: a hundred images hold too few regions per label, or
     even per project, for maps of their own). Task model: logistic regression of "task needs no edit" over
-    `project`, on the calibrated regions and the near misses."""
+    `project`, on the calibrated regions and the near misses.
+
+    `prior` (the calibration a team starts from) joins as pseudo-observations at the team's own
+    scores and features, labelled with the prior's probabilities and weighing PRIOR_TASKS tasks in
+    all: on a few dozen reviews the fit stays near the prior, and the team's data dominates as it
+    grows (half the weight at PRIOR_TASKS reviewed tasks, 90 % at ten times that)."""
     from sklearn.linear_model import LogisticRegression
 
     scores = np.concatenate([o.scores for o in pooled] + [np.zeros(0)])
-    correct = np.concatenate([o.correct for o in pooled] + [np.zeros(0, dtype=bool)])
-    if scores.size < 2 or correct.all() or not correct.any():
+    correct = np.concatenate([o.correct for o in pooled] + [np.zeros(0, dtype=bool)]).astype(float)
+    if prior is None and (scores.size < 2 or correct.all() or not correct.any()):
         raise ModelError(f"cannot fit a calibration: {scores.size} regions, {int(correct.sum())} of them right; "
                          "it needs both right and wrong regions")
-    region_x, region_y = strict_isotonic(scores, correct.astype(float))
+    if prior is not None and not project:
+        raise ModelError("cannot fit a calibration: no reviewed tasks yet")
+    weights = np.ones(scores.size)
+    if prior is not None and scores.size:  # each region again, labelled by the prior
+        scores, correct = np.concatenate([scores, scores]), np.concatenate([correct, prior.region_probability(scores)])
+        weights = np.concatenate([weights, np.full(weights.size, PRIOR_TASKS / max(1, len(pooled)))])
+    region_x, region_y = strict_isotonic(scores, correct, weights) if scores.size else (
+        np.array(prior.region_x), np.array(prior.region_y))
     features = np.array([task_features(np.interp(o.scores, region_x, region_y), o.near_miss_scores)
                          for o in project])
-    no_edit = np.array([not o.needs_edit for o in project])
+    no_edit = np.array([not o.needs_edit for o in project], dtype=float)
+    task_weights = np.ones(len(project))
+    if prior is not None:  # each task twice more, right and wrong, weighted by the prior's probability
+        believed = np.array([prior.task_probability(prior.region_probability(o.scores), o.near_miss_scores)
+                             for o in project])
+        share = PRIOR_TASKS / len(project)
+        features = np.concatenate([features, features, features])
+        no_edit = np.concatenate([no_edit, np.ones(len(project)), np.zeros(len(project))])
+        task_weights = np.concatenate([task_weights, share * believed, share * (1 - believed)])
     mean, scale = features.mean(axis=0), features.std(axis=0)
     scale[scale == 0] = 1.0
-    if no_edit.all() or not no_edit.any():  # one class only: the base rate, smoothed
+    if len(np.unique(no_edit[task_weights > 0])) < 2:  # one class only: the base rate, smoothed
         coef = np.zeros(features.shape[1])
         intercept = float(np.log((no_edit.sum() + 1) / (len(no_edit) - no_edit.sum() + 1)))
     else:
-        model = LogisticRegression(C=1.0, max_iter=2000).fit((features - mean) / scale, no_edit)
+        model = LogisticRegression(C=1.0, max_iter=2000).fit((features - mean) / scale, no_edit.astype(int),
+                                                             sample_weight=task_weights)
         coef, intercept = model.coef_[0], float(model.intercept_[0])
-    about = {"regions": int(scores.size), "tasks": len(project), **(provenance or {})}
+    about = {"regions": int(sum(o.scores.size for o in pooled)), "tasks": len(project),
+             **({"prior": prior.digest, "prior_tasks": PRIOR_TASKS} if prior is not None else {}), **(provenance or {})}
     return Calibration(pipeline_version, display_threshold, tuple(region_x.tolist()), tuple(region_y.tolist()),
                        tuple(mean.tolist()), tuple(scale.tolist()), tuple(np.asarray(coef).tolist()), intercept, about)
 
@@ -152,13 +179,14 @@ def cross_validate(records: Sequence[ImageRecord], labels: set[str] | None, pipe
 
 
 def cross_validate_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
-                            display_threshold: float, folds: int = 2) -> dict:
+                            display_threshold: float, folds: int = 2, prior: Calibration | None = None) -> dict:
     """`cross_validate` for outcomes already judged (labelled images, or reviews from the store)."""
     results = []
     for fold in range(folds):
         def part(items, held):
             return [o for i, o in enumerate(items) if (i % folds == fold) == held]
-        calibration = fit_outcomes(part(pooled, False), part(project, False), pipeline_version, display_threshold)
+        calibration = fit_outcomes(part(pooled, False), part(project, False), pipeline_version, display_threshold,
+                                   prior=prior)
         outcomes = part(project, True)
         results.append({"fold": fold, "fitted_on": len(part(project, False)), "held_out": len(outcomes),
                         "raw": metrics(scored(outcomes, None)), "calibrated": metrics(scored(outcomes, calibration)),

@@ -160,6 +160,11 @@ class Pipeline:
         return "+".join([self.spec.name] + [p.spec.source for p in self.proposers] + segmenter)
 
     @property
+    def display_threshold(self) -> float:
+        """The lowest score a proposer shows: what a calibration maps from."""
+        return min((getattr(p, "conf", 0.25) for p in self.proposers), default=0.25)
+
+    @property
     def model_version(self) -> str:
         """The version users see: weights and the calibration's digest (`raw` without one)."""
         return f"{self.version}+calibration-{self.calibration.digest if self.calibration else 'raw'}"
@@ -179,8 +184,8 @@ class Pipeline:
                     (near if region.attributes.get("near_miss") else regions).append(region)
         if self.segmenter is not None:
             shown = [self._with_masks(image, regions) for image, regions in zip(images, shown)]
-        return [score_image(regions, uncovered(near, regions), self.calibration)
-                for regions, near in zip(shown, evidence)]
+        calibration = self.calibration  # one for the whole batch, even if a refit lands meanwhile
+        return [score_image(regions, uncovered(near, regions), calibration) for regions, near in zip(shown, evidence)]
 
     def _with_masks(self, image: Image.Image, regions: list[Region]) -> list[Region]:
         masks = self.segmenter.segment(image, [r.box for r in regions])

@@ -176,6 +176,13 @@ class ReviewStore:
                 task["correct"].append(bool(matched))
         return list(tasks.values())
 
+    def reviewed_count(self, pipeline_version: str) -> int:
+        """How many reviewed annotations there are of predictions by these weights (any calibration)."""
+        return self._connect().execute(
+            "SELECT count(DISTINCT annotation_id) FROM outcomes WHERE kind = 'task' AND "
+            "(model_version = ? OR substr(model_version, 1, ?) = ?)",
+            (pipeline_version, len(pipeline_version) + 13, pipeline_version + "+calibration-")).fetchone()[0]
+
     def outcomes(self) -> list[dict]:
         """Every region's outcome (predictions and missed objects), oldest first."""
         db = self._connect()

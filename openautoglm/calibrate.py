@@ -8,15 +8,15 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from openautoglm.converters import progress
 from openautoglm.model.calibration import Calibration
-from openautoglm.model.calibration_fit import (collect, cross_validate, cross_validate_outcomes, fit, fit_outcomes,
-                                               metrics, scored)
-from openautoglm.model.evaluation import TRAFFIC_LABELS, Outcome, judge
+from openautoglm.model.calibration_fit import collect, cross_validate, cross_validate_outcomes, fit, metrics, scored
+from openautoglm.model.evaluation import TRAFFIC_LABELS, judge
 from openautoglm.model.interface import ModelError
 from openautoglm.model.pipeline import Pipeline
+from openautoglm.model.refit import refit, reviewed_outcomes
+from openautoglm.model.review_store import ReviewStore
 
 LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
 
@@ -24,7 +24,7 @@ LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
 def _raw_pipeline(args) -> tuple[Pipeline, float]:
     """The pipeline with raw scores (what a calibration maps from) and its display threshold."""
     pipeline = Pipeline.load(args.model, args.device, calibration=None)
-    return pipeline, min(getattr(p, "conf", 0.25) for p in pipeline.proposers)
+    return pipeline, pipeline.display_threshold
 
 
 def _records(args):
@@ -57,24 +57,21 @@ def _need_truth(args) -> None:
 
 def calibrate_from_reviews(args) -> int:
     """Fit from what reviewers did in Label Studio: the review store's outcomes, each with the raw
-    score the region was predicted with and the task's near misses."""
-    from openautoglm.model.review_store import ReviewStore
-
+    score the region was predicted with and the task's near misses; `--prior FILE` pools them with
+    the calibration the team started from."""
     store_path = Path(args.store)
     if not store_path.is_file():
         raise ModelError(f"review store {store_path} does not exist")
     pipeline, threshold = _raw_pipeline(args)
-    tasks = ReviewStore(store_path).reviewed_tasks(pipeline.version)
-    if not tasks:
+    store = ReviewStore(store_path)
+    prior = Calibration.load(Path(args.prior)) if getattr(args, "prior", None) else None
+    outcomes = reviewed_outcomes(store, pipeline.version)
+    if not outcomes:
         raise ModelError(f"review store {store_path} holds no reviews of predictions by {pipeline.version}")
-    outcomes = [Outcome(np.array(t["scores"], dtype=float), np.array(t["correct"], dtype=bool), t["near_misses"],
-                        t["missed"]) for t in tasks]
-    estimate = cross_validate_outcomes(outcomes, outcomes, pipeline.version, threshold)["mean"]
-    calibration = fit_outcomes(outcomes, outcomes, pipeline.version, threshold,
-                               {"data": f"reviews in {store_path.name}", "command": "openautoglm calibrate --store",
-                                "cross_validated": estimate})
-    calibration.save(Path(args.out))
-    _print_estimate(estimate, len(tasks), "reviewed tasks")
+    estimate = cross_validate_outcomes(outcomes, outcomes, pipeline.version, threshold, prior=prior)["mean"]
+    calibration = refit(store, pipeline.version, threshold, prior, Path(args.out),
+                        {"command": "openautoglm calibrate --store", "cross_validated": estimate})
+    _print_estimate(estimate, len(outcomes), "reviewed tasks")
     print(f"calibration {calibration.digest}: {args.out}", file=sys.stderr)
     return 0
 

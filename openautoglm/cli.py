@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.choices["calibrate"].add_argument("--out", required=True, help="calibration file to write")
     commands.choices["calibrate"].add_argument("--store", help="fit from the reviews in this review store (SQLite "
                                                "file) instead of --images and --truth")
+    commands.choices["calibrate"].add_argument("--prior", help="with --store: the calibration the team started from, "
+                                               "weighing as much as 50 reviewed tasks")
     commands.choices["eval"].add_argument("--calibration", help="also measure this calibration file on the images")
     commands.choices["eval"].add_argument("--folds", type=int, default=2, help="cross-validation folds (default 2)")
     commands.choices["eval"].add_argument("--out", required=True, help="folder for report.json, report.md, PNGs")

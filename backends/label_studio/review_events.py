@@ -1,5 +1,6 @@
 """Matching journalled webhook events in the background: each server worker runs one thread that
-wakes on a new event (or every few seconds, for events another worker or an earlier run left)."""
+wakes on a new event (or every few seconds, for events another worker or an earlier run left).
+After a batch of reviews, and on Label Studio's START_TRAINING, it tells the refitter."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ log = logging.getLogger(__name__)
 class ReviewWorker:
     POLL_S = 2.0
 
-    def __init__(self, store: ReviewStore):
-        self.store = store
+    def __init__(self, store: ReviewStore, refitter=None):
+        self.store, self.refitter = store, refitter
         self._wake = threading.Event()
         self.thread = threading.Thread(target=self._run, name="openautoglm-reviews", daemon=True)
         self.thread.start()
@@ -39,8 +40,11 @@ class ReviewWorker:
     def _run(self) -> None:
         while True:
             try:
-                while self.store.handle_pending(self.handle):
-                    pass
+                handled = 0
+                while count := self.store.handle_pending(self.handle):
+                    handled += count
+                if handled and self.refitter is not None:
+                    self.refitter.request()
             except Exception:  # the store itself failed (disk full, locked too long): retry later
                 log.exception("matching webhook events failed; retrying")
             self._wake.wait(self.POLL_S)
@@ -59,3 +63,5 @@ class ReviewWorker:
             self.store.record(annotation.get("id"), task_id, stored[0], match(stored[1], regions), db)
         elif action == "ANNOTATIONS_DELETED":
             self.store.delete([a.get("id") for a in event.get("annotations") or []], db)
+        elif action == "START_TRAINING" and self.refitter is not None:
+            self.refitter.request(force=True)

@@ -20,6 +20,7 @@ from .label_config import LabelConfigError
 from .label_config import parse as parse_label_config
 from .predictor import Predictor
 from .project_version import ProjectVersionSync
+from .refitter import Refitter, ServedCalibration
 from .review_events import ReviewWorker
 from .routing import route
 from openautoglm.model.review_store import ReviewStore
@@ -36,6 +37,8 @@ class Metrics:
         self.tasks = Counter("openautoglm_tasks", "Tasks predicted", registry=self.registry)
         self.failures = Counter("openautoglm_task_failures", "Tasks whose image failed", ["reason"],
                                 registry=self.registry)
+        self.refits = Counter("openautoglm_refits", "Calibration refits from reviews", ["result"],
+                              registry=self.registry)
         self.model_load = Gauge("openautoglm_model_load_seconds", "Model load time (the slowest worker's)",
                                 registry=self.registry, multiprocess_mode="max")
 
@@ -50,11 +53,14 @@ class Metrics:
 
 
 def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metrics: Metrics,
-              version_sync: ProjectVersionSync | None = None) -> Blueprint:
+              version_sync: ProjectVersionSync | None = None, served: ServedCalibration | None = None) -> Blueprint:
     routes = Blueprint("label_studio", __name__)
     routes.version_sync = version_sync  # tests wait for it
-    worker = ReviewWorker(store)
-    routes.review_worker = worker  # tests drain it
+    refitter = None
+    if served is not None and settings.refit_every > 0:
+        refitter = Refitter(store, served, settings.refit_every, predictor.pipeline.display_threshold, metrics.refits)
+    worker = ReviewWorker(store, refitter)
+    routes.review_worker, routes.refitter = worker, refitter  # tests drain and wait for them
 
     def authorised(webhook: bool = False) -> bool:
         if webhook and settings.webhook_secret:

@@ -132,7 +132,7 @@ def image_server():
 def make_client(tmp_path: Path, image_server: ImageServer):
     def make(pipeline=None, **overrides):
         values = dict(label_studio_url=image_server.url, label_studio_api_key="legacy-key",
-                      store_path=tmp_path / "reviews.sqlite3", cache_dir=tmp_path / "cache")
+                      store_path=tmp_path / "reviews.sqlite3", cache_dir=tmp_path / "cache", home=tmp_path / "home")
         settings = Settings(**{**values, **overrides})
         pipeline = pipeline or FakePipeline()
         app = create_app(settings, pipeline)

@@ -1,0 +1,136 @@
+"""The served calibration follows the team's reviews: a background refit after every N newly
+reviewed tasks and on Label Studio's "Start training", written atomically to the server's data
+folder, and picked up by every worker at its next request without a restart."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from openautoglm.model.calibration import Calibration, CalibrationError
+from openautoglm.model.refit import refit
+from openautoglm.model.review_store import ReviewStore
+
+log = logging.getLogger(__name__)
+
+
+def team_calibration_path(home: Path, pipeline_name: str) -> Path:
+    return Path(home) / "calibrations" / f"{pipeline_name}.calibration.json"
+
+
+class ServedCalibration:
+    """The served pipeline's calibration: the team's refitted file where there is one for these
+    weights, else the one the pipeline was loaded with (model directory or shipped), which is
+    also the prior every refit starts from."""
+
+    def __init__(self, pipeline, path: Path, lock: threading.Lock):
+        self.pipeline, self.path, self.lock = pipeline, Path(path), lock
+        self.base: Calibration | None = pipeline.calibration
+        self._seen: tuple | None = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Cheap when nothing changed (one stat); a file that cannot be used keeps the current one."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return
+        key = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if key == self._seen:
+            return
+        self._seen = key
+        try:
+            calibration = Calibration.load(self.path)
+        except CalibrationError as error:
+            log.error("%s; keeping calibration %s", error, self.current.digest if self.current else "raw")
+            return
+        if calibration.pipeline_version != self.pipeline.version:
+            log.warning("calibration %s was fitted for %s, not %s: not used", self.path,
+                        calibration.pipeline_version, self.pipeline.version)
+            return
+        with self.lock:  # never in the middle of a batch
+            self.pipeline.calibration = calibration
+        log.info("calibration %s from %s (%s reviewed tasks)", calibration.digest, self.path,
+                 calibration.provenance.get("reviewed_tasks"))
+
+    @property
+    def current(self) -> Calibration | None:
+        return self.pipeline.calibration
+
+    def reviewed_at_last_refit(self) -> int:
+        current = self.current
+        if current is None or current is self.base:
+            return 0
+        return int(current.provenance.get("reviewed_tasks") or 0)
+
+
+class Refitter:
+    """One thread per worker; a lock file makes one refit run at a time across the server's
+    workers. A refit reads the store and fits off the request path, so /predict never waits for it;
+    a failed one is logged and counted, and the calibration in use stays."""
+
+    def __init__(self, store: ReviewStore, served: ServedCalibration, every: int, display_threshold: float,
+                 counter=None):
+        self.store, self.served, self.every = store, served, every
+        self.display_threshold, self.counter = display_threshold, counter
+        self._wake, self._force = threading.Event(), False
+        self.thread = threading.Thread(target=self._run, name="openautoglm-refit", daemon=True)
+        self.thread.start()
+
+    def request(self, force: bool = False) -> None:
+        """After new reviews (refits only when `every` more are in), or forced (Start training)."""
+        self._force = self._force or force
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            force, self._force = self._force, False
+            self.refit_if_due(force)
+
+    def refit_if_due(self, force: bool = False) -> Calibration | None:
+        try:
+            with _exclusive(self.served.path.with_name(self.served.path.name + ".lock")) as mine:
+                if not mine:
+                    return None  # another worker is refitting; its file reaches this one by refresh()
+                self.served.refresh()
+                version = self.served.pipeline.version
+                new = self.store.reviewed_count(version) - self.served.reviewed_at_last_refit()
+                if not force and new < self.every:
+                    return None
+                calibration = refit(self.store, version, self.display_threshold, self.served.base,
+                                    self.served.path, {"trigger": "start training" if force else f"{new} new reviews"})
+                self.served.refresh()
+        except Exception:  # noqa: BLE001 - whatever went wrong, the server keeps its calibration
+            log.exception("refit failed; keeping calibration %s",
+                          self.served.current.digest if self.served.current else "raw")
+            self._count("failed")
+            return None
+        self._count("done")
+        log.info("refit: calibration %s on %s reviewed tasks", calibration.digest,
+                 calibration.provenance.get("reviewed_tasks"))
+        return calibration
+
+    def _count(self, result: str) -> None:
+        if self.counter is not None:
+            self.counter.labels(result).inc()
+
+
+@contextmanager
+def _exclusive(path: Path):
+    """A non-blocking exclusive lock on a file: yields whether this process got it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

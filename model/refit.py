@@ -1,0 +1,40 @@
+"""Refitting a pipeline's calibration from the review store: what reviewers did with its
+predictions, pooled with the calibration the team started from as a prior (`fit_outcomes`).
+Shared by `openautoglm calibrate --store` and the server's background refit."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .calibration import Calibration
+from .calibration_fit import fit_outcomes
+from .evaluation import Outcome
+from .interface import ModelError
+from .review_store import ReviewStore
+
+
+def reviewed_outcomes(store: ReviewStore, pipeline_version: str) -> list[Outcome]:
+    """Each reviewed task as fitting sees it: raw scores of its predicted regions, which were right,
+    how many objects were missed, and its near-miss scores."""
+    return [Outcome(np.array(t["scores"], dtype=float), np.array(t["correct"], dtype=bool), t["near_misses"],
+                    t["missed"]) for t in store.reviewed_tasks(pipeline_version)]
+
+
+def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, prior: Calibration | None,
+          out: Path | None = None, provenance: dict | None = None) -> Calibration:
+    """Fit on every reviewed task of these weights; saved atomically to `out` when given. The
+    provenance records how many reviewed tasks it saw (`reviewed_tasks`), which is how the server
+    knows how many are new since."""
+    outcomes = reviewed_outcomes(store, pipeline_version)
+    if not outcomes:
+        raise ModelError(f"review store {store.path} holds no reviews of predictions by {pipeline_version}")
+    calibration = fit_outcomes(outcomes, outcomes, pipeline_version, display_threshold,
+                               {"data": f"reviews in {store.path.name}", "reviewed_tasks": len(outcomes),
+                                "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                **(provenance or {})}, prior)
+    if out is not None:
+        calibration.save(out)
+    return calibration

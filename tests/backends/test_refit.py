@@ -1,0 +1,162 @@
+"""The served calibration follows the reviews: refit after N reviewed tasks and on Start training,
+picked up by every worker, never replaced by a failed refit, never read half-written."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from openautoglm.backends.label_studio.refitter import _exclusive, team_calibration_path
+from openautoglm.model.calibration import TASK_FEATURES, Calibration, CalibrationError
+from openautoglm.model.calibration_fit import fit_outcomes
+from openautoglm.model.evaluation import Outcome
+from openautoglm.model.pipeline import Pipeline
+
+CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
+          '<Label value="person"/><Label value="bus"/></RectangleLabels></View>')
+
+
+def _prior(slope: float = 1.0) -> Calibration:
+    zeros = (0.0,) * len(TASK_FEATURES)
+    return Calibration("p@1", 0.25, (0.0, 1.0), (0.0, slope), zeros, (1.0,) * len(TASK_FEATURES), zeros, 0.0)
+
+
+def _team_outcomes(tasks: int, seed: int = 0) -> list[Outcome]:
+    """Regions right with probability score - 0.3: a prior of p = score is over-confident."""
+    rng = np.random.default_rng(seed)
+    outcomes = []
+    for _ in range(tasks):
+        scores = rng.uniform(0.3, 1.0, 3)
+        outcomes.append(Outcome(scores, rng.random(3) < scores - 0.3, [], 0))
+    return outcomes
+
+
+def test_a_prior_holds_on_a_few_reviews_and_gives_way_to_many() -> None:
+    at = np.array([0.5, 0.7, 0.9])
+    few = fit_outcomes(_team_outcomes(5), _team_outcomes(5), "p@1", 0.25, prior=_prior())
+    many = fit_outcomes(_team_outcomes(2000), _team_outcomes(2000), "p@1", 0.25, prior=_prior())
+    assert np.abs(few.region_probability(at) - at).max() < np.abs(few.region_probability(at) - (at - 0.3)).max()
+    assert np.abs(many.region_probability(at) - (at - 0.3)).max() < 0.06
+    assert few.provenance["prior"] == _prior().digest
+    with pytest.raises(Exception, match="no reviewed tasks"):
+        fit_outcomes([], [], "p@1", 0.25, prior=_prior())
+
+
+def test_concurrent_readers_never_see_a_half_written_calibration(tmp_path: Path) -> None:
+    path, errors, done = tmp_path / "c.json", [], threading.Event()
+    _prior().save(path)
+
+    def read():
+        while not done.is_set():
+            try:
+                Calibration.load(path)
+            except CalibrationError as error:
+                errors.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for index in range(300):
+        _prior(0.5 + index / 1000).save(path)
+    done.set()
+    reader.join()
+    assert not errors
+
+
+@pytest.fixture
+def served_yolo(shared, monkeypatch):
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    return lambda: Pipeline.load("yolo")
+
+
+def _predict(client, image_server, bus, count: int) -> list[dict]:
+    buffer = io.BytesIO()
+    bus.save(buffer, "JPEG")
+    image_server.png = buffer.getvalue()
+    tasks = [{"id": i, "data": {"image": f"{image_server.url}/bus-{i}.png"}} for i in range(1, count + 1)]
+    return client.post("/predict", json={"tasks": tasks, "label_config": CONFIG}).get_json()["results"]
+
+
+def _review(client, task_id: int, result: list[dict]) -> None:
+    event = {"action": "ANNOTATION_CREATED", "task": {"id": task_id},
+             "annotation": {"id": 100 + task_id, "task": task_id, "result": result}}
+    assert client.post("/webhook", json=event).status_code == 200
+
+
+def _wait_for_version(client, old: str, timeout: float = 30.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        version = client.get("/health").get_json()["model_version"]
+        if version != old:
+            return version
+        time.sleep(0.1)
+    raise AssertionError(f"model_version stayed {old}")
+
+
+def test_the_server_refits_after_n_reviews_and_every_worker_serves_it(make_client, image_server, bus,
+                                                                      served_yolo, tmp_path) -> None:
+    first = make_client(served_yolo(), refit_every=3)
+    second = make_client(served_yolo(), refit_every=3)  # another worker of the same server
+    shipped = first.get("/health").get_json()["model_version"]
+    assert second.get("/health").get_json()["model_version"] == shipped
+    results = _predict(first, image_server, bus, 3)
+    _review(first, 1, results[0]["result"])  # accepted as predicted
+    _review(first, 2, [])  # every region wrong
+    first.app.blueprints["label_studio"].review_worker.drain()
+    time.sleep(0.5)
+    assert first.get("/health").get_json()["model_version"] == shipped, "2 reviews < OPENAUTOGLM_REFIT_EVERY"
+    _review(first, 3, results[2]["result"][:1])
+    refitted = _wait_for_version(first, shipped)
+    path = team_calibration_path(first.settings.home, "yolo")
+    calibration = Calibration.load(path)
+    assert refitted.endswith(f"+calibration-{calibration.digest}")
+    assert calibration.provenance["reviewed_tasks"] == 3 and calibration.provenance["prior"] in shipped
+    assert second.get("/health").get_json()["model_version"] == refitted  # no restart
+    again = _predict(second, image_server, bus, 1)[0]
+    assert again["model_version"] == refitted
+    assert 'openautoglm_refits_total{result="done"} 1.0' in first.get("/metrics").get_data(as_text=True)
+    # a restarted worker starts from the team's file
+    assert make_client(served_yolo(), refit_every=3).get("/health").get_json()["model_version"] == refitted
+
+
+def test_a_failed_refit_keeps_the_calibration_and_is_counted(make_client, image_server, bus, served_yolo) -> None:
+    client = make_client(served_yolo(), refit_every=1)
+    shipped = client.get("/health").get_json()["model_version"]
+    refitter = client.app.blueprints["label_studio"].refitter
+    assert refitter.refit_if_due(force=True) is None  # Start training before any review: nothing to fit
+    results = _predict(client, image_server, bus, 1)
+    store = client.app.blueprints["label_studio"].review_worker.store
+    store._connect().execute("UPDATE predictions SET near_misses = 'not json'")  # a corrupt row
+    store._connect().commit()
+    _review(client, 1, results[0]["result"])
+    client.app.blueprints["label_studio"].review_worker.drain()
+    deadline = time.monotonic() + 20
+    text = ""
+    while 'result="failed"} 2.0' not in text and time.monotonic() < deadline:
+        time.sleep(0.1)
+        text = client.get("/metrics").get_data(as_text=True)
+    assert 'openautoglm_refits_total{result="failed"} 2.0' in text
+    assert client.get("/health").get_json()["model_version"] == shipped
+    assert not team_calibration_path(client.settings.home, "yolo").exists()
+
+
+def test_start_training_refits_at_once_and_one_worker_refits_at_a_time(make_client, image_server, bus,
+                                                                       served_yolo) -> None:
+    client = make_client(served_yolo(), refit_every=1000)
+    shipped = client.get("/health").get_json()["model_version"]
+    results = _predict(client, image_server, bus, 1)
+    _review(client, 1, results[0]["result"])
+    refitter = client.app.blueprints["label_studio"].refitter
+    path = team_calibration_path(client.settings.home, "yolo")
+    client.app.blueprints["label_studio"].review_worker.drain()
+    with _exclusive(path.with_name(path.name + ".lock")) as mine:  # another worker is refitting
+        assert mine and refitter.refit_if_due(force=True) is None
+    assert client.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}}).status_code == 200
+    refitted = _wait_for_version(client, shipped)
+    assert json.loads(path.read_text())["provenance"]["trigger"] == "start training"
+    assert refitted != shipped
