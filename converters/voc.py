@@ -20,7 +20,7 @@ from PIL import Image
 
 from .fields import parse_float, parse_int
 from . import progress
-from .files import atomic_directory, find_image
+from .files import atomic_directory, displayed_size, find_image
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 from .geometry import polygons_to_mask
 
@@ -28,17 +28,23 @@ NAME = "voc"
 _FLAGS = ("difficult", "truncated", "occluded")
 
 
-def parse_annotation(text: str, zero_based: bool = False) -> AnnotatedImage:
+def parse_annotation(text: str, zero_based: bool = False, measure=None) -> AnnotatedImage:
+    """`measure(file_name) -> (width, height)`: asked when the file gives no size (no <size>, or
+    zeros, as some tools write), so the image itself is measured instead."""
     try:
         root = ET.fromstring(text)
     except ET.ParseError as error:
         raise AnnotationError(f"invalid XML: {error}") from None
     file_name = (root.findtext("filename") or "").strip()
     size = root.find("size")
-    if size is None:
+    given = size is not None and all((size.findtext(k) or "").strip() not in ("", "0") for k in ("width", "height"))
+    if given:
+        width = parse_int(size.findtext("width"), "<size><width>")
+        height = parse_int(size.findtext("height"), "<size><height>")
+    elif measure is not None:
+        width, height = measure(file_name)
+    else:
         raise AnnotationError("missing <size> (width and height are required)")
-    width = parse_int(size.findtext("width"), "<size><width>")
-    height = parse_int(size.findtext("height"), "<size><height>")
     folder = (root.findtext("folder") or "").strip()
     image = ImageRecord(None, file_name, width, height, {"voc.folder": folder} if folder else {})
     offset = 0.0 if zero_based else 1.0
@@ -132,17 +138,31 @@ def read(path: Path, images_dir: Path | None = None, zero_based: bool = False) -
     order = _read_label_order(root)
     items = []
     for xml_path in progress.track(xml_paths, "reading VOC"):
+        stem = xml_path.relative_to(annotations_dir).with_suffix("")
         try:
-            item = parse_annotation(xml_path.read_text(encoding="utf-8"), zero_based)
+            item = parse_annotation(xml_path.read_text(encoding="utf-8"), zero_based,
+                                    lambda name: _measure(root, images_dir, stem, name))
         except AnnotationError as error:
             raise error.at(str(xml_path)) from None
-        stem = xml_path.relative_to(annotations_dir).with_suffix("")
         file_name = str(PurePosixPath(*stem.parts[:-1], item.image.file_name or f"{stem.name}.jpg"))
         item.image = ImageRecord(None, file_name, item.image.width, item.image.height, item.image.attributes)
         _attach_masks(item, root / "SegmentationObject" / stem.with_suffix(".png"))
         items.append(item)
     labels = order + sorted({r.label for i in items for r in i.regions} - set(order))
     return Dataset([Category(n) for n in labels], items)
+
+
+def _measure(root: Path, images_dir: Path | None, stem: PurePosixPath, file_name: str) -> tuple[int, int]:
+    """The size of the image an annotation without <size> is about, as displayed."""
+    folders = [Path(images_dir)] if images_dir is not None else [root / "JPEGImages", root]
+    names = [PurePosixPath(file_name).stem] if file_name else []
+    for folder in folders:
+        for name in names + [stem.name]:
+            found = find_image(folder / stem.parent, name)
+            if found is not None:
+                return displayed_size(found)
+    raise AnnotationError(f"missing <size>, and the image {file_name or stem.name} is not in "
+                          f"{' or '.join(str(f / stem.parent) for f in folders)} to measure it (give --images)")
 
 
 def _attach_masks(item: AnnotatedImage, png: Path) -> None:

@@ -63,6 +63,28 @@ def test_voc_zero_based_option(assets: Path) -> None:
     assert cat.box == Box(1, 1, 10, 20)
 
 
+def _voc_xml(name: str, size: str) -> str:
+    return (f"<annotation><filename>{name}</filename>{size}<object><name>cat</name><bndbox><xmin>2</xmin>"
+            "<ymin>3</ymin><xmax>10</xmax><ymax>12</ymax></bndbox></object></annotation>")
+
+
+def test_voc_without_size_measures_the_image_and_names_it_when_missing(tmp_path: Path) -> None:
+    from PIL import Image
+
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "JPEGImages").mkdir()
+    (tmp_path / "Annotations" / "a.xml").write_text(_voc_xml("a.jpg", "<size><width>40</width><height>30</height></size>"))
+    (tmp_path / "Annotations" / "b.xml").write_text(_voc_xml("b.jpg", ""))  # no <size>
+    (tmp_path / "Annotations" / "c.xml").write_text(_voc_xml("c.jpg", "<size><width>0</width><height>0</height></size>"))
+    Image.new("RGB", (64, 48)).save(tmp_path / "JPEGImages" / "b.jpg")
+    Image.new("RGB", (20, 10)).save(tmp_path / "JPEGImages" / "c.jpg")
+    sizes = {i.image.file_name: (i.image.width, i.image.height) for i in load(tmp_path, "voc").items}
+    assert sizes == {"a.jpg": (40, 30), "b.jpg": (64, 48), "c.jpg": (20, 10)}
+    (tmp_path / "JPEGImages" / "b.jpg").unlink()
+    with pytest.raises(AnnotationError, match=r"b.xml.*missing <size>, and the image b.jpg is not in"):
+        load(tmp_path, "voc")
+
+
 def test_voc_writes_one_based(assets: Path, tmp_path: Path) -> None:
     save(load(assets / "voc", "voc"), tmp_path / "out", "voc")
     text = (tmp_path / "out" / "Annotations" / "a.xml").read_text()
