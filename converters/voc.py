@@ -165,11 +165,42 @@ def _measure(root: Path, images_dir: Path | None, stem: PurePosixPath, file_name
                           f"{' or '.join(str(f / stem.parent) for f in folders)} to measure it (give --images)")
 
 
+def _voc_colours() -> np.ndarray:
+    """The VOC devkit's colour map: index i gets the colour built from i's bits, high bit first."""
+    colours = np.zeros((256, 3), dtype=np.uint8)
+    for index in range(256):
+        value, red, green, blue = index, 0, 0, 0
+        for shift in range(7, -1, -1):
+            red |= (value & 1) << shift
+            green |= ((value >> 1) & 1) << shift
+            blue |= ((value >> 2) & 1) << shift
+            value >>= 3
+        colours[index] = red, green, blue
+    return colours
+
+
+def _instance_indices(image: Image.Image, png: Path) -> np.ndarray:
+    """Object indices from a SegmentationObject PNG: palette PNGs (the devkit's) hold them
+    directly; an RGB one (re-saved by an editor) is mapped back through the VOC colour map."""
+    if image.mode in ("P", "L", "I", "I;16"):
+        return np.asarray(image)
+    rgb = np.asarray(image.convert("RGB")).astype(np.uint32)
+    keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    colours = _voc_colours().astype(np.uint32)
+    lookup = dict(zip(((colours[:, 0] << 16) | (colours[:, 1] << 8) | colours[:, 2]).tolist(), range(256)))
+    found, inverse = np.unique(keys, return_inverse=True)
+    unknown = [f"#{k:06x}" for k in found.tolist() if k not in lookup]
+    if unknown:
+        raise AnnotationError(f"RGB instance mask has colours outside the VOC colour map: {', '.join(unknown[:5])}",
+                              str(png))
+    return np.array([lookup[k] for k in found.tolist()], dtype=np.uint8)[inverse].reshape(keys.shape)
+
+
 def _attach_masks(item: AnnotatedImage, png: Path) -> None:
     if not png.is_file():
         return
     with Image.open(png) as image:
-        instances = np.asarray(image)
+        instances = _instance_indices(image, png)
     if instances.shape[:2] != (item.image.height, item.image.width):
         raise AnnotationError(
             f"mask is {instances.shape[1]}x{instances.shape[0]} but the image is {item.image.width}x{item.image.height}",

@@ -85,6 +85,28 @@ def test_voc_without_size_measures_the_image_and_names_it_when_missing(tmp_path:
         load(tmp_path, "voc")
 
 
+def test_voc_rgb_instance_png_reads_as_the_palette_one(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from openautoglm.converters.voc import _voc_colours
+
+    (tmp_path / "Annotations").mkdir()
+    (tmp_path / "SegmentationObject").mkdir()
+    (tmp_path / "Annotations" / "a.xml").write_text(_voc_xml("a.jpg", "<size><width>40</width><height>30</height></size>"))
+    indices = np.zeros((30, 40), dtype=np.uint8)
+    indices[5:10, 3:9] = 1
+    indices[0:2, 0:2] = 255  # the devkit's "void" border value
+    palette = Image.fromarray(indices, mode="P")
+    palette.putpalette(_voc_colours().tobytes())
+    palette.convert("RGB").save(tmp_path / "SegmentationObject" / "a.png")
+    (cat,) = load(tmp_path, "voc").items[0].regions
+    assert cat.shape is Shape.MASK and np.array_equal(cat.mask.to_array(), indices == 1)
+    assert tuple(_voc_colours()[1]) == (128, 0, 0) and tuple(_voc_colours()[255]) == (224, 224, 192)
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(tmp_path / "SegmentationObject" / "a.png")
+    with pytest.raises(AnnotationError, match=r"a.png.*outside the VOC colour map: #010203"):
+        load(tmp_path, "voc")
+
+
 def test_voc_writes_one_based(assets: Path, tmp_path: Path) -> None:
     save(load(assets / "voc", "voc"), tmp_path / "out", "voc")
     text = (tmp_path / "out" / "Annotations" / "a.xml").read_text()
