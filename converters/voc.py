@@ -26,6 +26,7 @@ from .geometry import polygons_to_mask
 
 NAME = "voc"
 _FLAGS = ("difficult", "truncated", "occluded")
+PART_OF = "voc.part_of"  # a <part> (head, hand, foot) of the image's n-th <object>, 1-based
 
 
 def parse_annotation(text: str, zero_based: bool = False, measure=None) -> AnnotatedImage:
@@ -48,26 +49,42 @@ def parse_annotation(text: str, zero_based: bool = False, measure=None) -> Annot
     folder = (root.findtext("folder") or "").strip()
     image = ImageRecord(None, file_name, width, height, {"voc.folder": folder} if folder else {})
     offset = 0.0 if zero_based else 1.0
-    regions = []
+    regions, body_parts = [], []
     for index, obj in enumerate(root.iter("object")):
         try:
             regions.append(_parse_object(obj, offset))
         except AnnotationError as error:
             raise error.at(f"<object> {index + 1}") from None
-    return AnnotatedImage(image, regions)
+        for number, part in enumerate(obj.findall("part"), 1):
+            try:
+                body_parts.append(Region(_name(part), Shape.BOX, _parse_box(part, offset),
+                                         attributes={PART_OF: index + 1}))
+            except AnnotationError as error:
+                raise error.at(f"<object> {index + 1} <part> {number}") from None
+    # parts after every object: a SegmentationObject PNG numbers the objects alone
+    return AnnotatedImage(image, regions + body_parts)
 
 
-def _parse_object(obj: ET.Element, offset: float) -> Region:
-    label = (obj.findtext("name") or "").strip()
+def _name(element: ET.Element) -> str:
+    label = (element.findtext("name") or "").strip()
     if not label:
         raise AnnotationError("missing <name>")
-    bndbox = obj.find("bndbox")
+    return label
+
+
+def _parse_box(element: ET.Element, offset: float) -> Box:
+    bndbox = element.find("bndbox")
     if bndbox is None:
         raise AnnotationError("missing <bndbox>")
     xmin, ymin, xmax, ymax = (parse_float(bndbox.findtext(k), f"<{k}>") for k in ("xmin", "ymin", "xmax", "ymax"))
     if offset and min(xmin, ymin) < 1:  # read as 1-based, a 0 would become -1: the file is 0-based
         raise AnnotationError(f"<xmin>/<ymin> {min(xmin, ymin):g} is below 1, so this is a 0-based export (CVAT, "
                               "datumaro); read it with --voc-zero-based")
+    return Box(xmin - offset, ymin - offset, xmax, ymax)
+
+
+def _parse_object(obj: ET.Element, offset: float) -> Region:
+    label, box = _name(obj), _parse_box(obj, offset)
     attributes: dict = {}
     for flag in _FLAGS:
         text = obj.findtext(flag)
@@ -78,7 +95,7 @@ def _parse_object(obj: ET.Element, offset: float) -> Region:
         attributes["pose"] = pose
     for attribute in obj.findall("attributes/attribute"):
         attributes[(attribute.findtext("name") or "").strip()] = (attribute.findtext("value") or "").strip()
-    return Region(label, Shape.BOX, Box(xmin - offset, ymin - offset, xmax, ymax), attributes=attributes)
+    return Region(label, Shape.BOX, box, attributes=attributes)
 
 
 def dump_annotation(item: AnnotatedImage) -> str:
@@ -92,10 +109,14 @@ def dump_annotation(item: AnnotatedImage) -> str:
         f"  <size><width>{image.width}</width><height>{image.height}</height><depth>3</depth></size>\n",
         f"  <segmented>{int(segmented)}</segmented>\n",
     ]
-    for region in item.regions:
-        if region.shape is Shape.TAG:
-            continue
-        x1, y1, x2, y2 = region.box.bounds()
+    shown = [r for r in item.regions if r.shape is not Shape.TAG]
+    count = sum(1 for r in shown if not _part_of(r, 0))
+    objects = [r for r in shown if not _part_of(r, count)]  # a part without its object is written as one
+    body_parts = {}
+    for region in shown:
+        if _part_of(region, count):
+            body_parts.setdefault(region.attributes[PART_OF], []).append(region)
+    for number, region in enumerate(objects, 1):
         attributes = dict(region.attributes)
         flags = "".join(f"<{f}>{int(bool(attributes.pop(f, False)))}</{f}>" for f in _FLAGS)
         pose = escape(str(attributes.pop("pose", "Unspecified")))
@@ -104,14 +125,25 @@ def dump_annotation(item: AnnotatedImage) -> str:
             for k, v in attributes.items() if "." not in k
         )
         parts.append(
-            f"  <object><name>{escape(region.label)}</name><pose>{pose}</pose>{flags}"
-            f"<bndbox><xmin>{round(x1) + 1}</xmin><ymin>{round(y1) + 1}</ymin>"
-            f"<xmax>{round(x2)}</xmax><ymax>{round(y2)}</ymax></bndbox>"
+            f"  <object><name>{escape(region.label)}</name><pose>{pose}</pose>{flags}{_bndbox(region.box)}"
             + (f"<attributes>{extra}</attributes>" if extra else "")
+            + "".join(f"<part><name>{escape(p.label)}</name>{_bndbox(p.box)}</part>" for p in body_parts.get(number, []))
             + "</object>\n"
         )
     parts.append("</annotation>\n")
     return "".join(parts)
+
+
+def _part_of(region: Region, objects: int) -> bool:
+    """A body part (`<part>` of object n) with an object to go in; `objects` 0: any n."""
+    n = region.attributes.get(PART_OF)
+    return isinstance(n, int) and n >= 1 and (objects == 0 or n <= objects)
+
+
+def _bndbox(box: Box) -> str:
+    x1, y1, x2, y2 = box.bounds()
+    return (f"<bndbox><xmin>{round(x1) + 1}</xmin><ymin>{round(y1) + 1}</ymin>"
+            f"<xmax>{round(x2)}</xmax><ymax>{round(y2)}</ymax></bndbox>")
 
 
 def _stem(file_name: str) -> PurePosixPath:

@@ -107,6 +107,26 @@ def test_voc_rgb_instance_png_reads_as_the_palette_one(tmp_path: Path) -> None:
         load(tmp_path, "voc")
 
 
+def test_voc_parts_are_read_with_their_object_and_written_back_inside_it(tmp_path: Path) -> None:
+    (tmp_path / "Annotations").mkdir()
+    person = ("<object><name>person</name><bndbox><xmin>5</xmin><ymin>5</ymin><xmax>30</xmax><ymax>60</ymax></bndbox>"
+              "<part><name>head</name><bndbox><xmin>10</xmin><ymin>6</ymin><xmax>20</xmax><ymax>16</ymax></bndbox></part>"
+              "<part><name>hand</name><bndbox><xmin>25</xmin><ymin>30</ymin><xmax>29</xmax><ymax>34</ymax></bndbox>"
+              "</part></object>")
+    (tmp_path / "Annotations" / "a.xml").write_text(_voc_xml("a.jpg", "<size><width>40</width><height>70</height></size>")
+                                                    .replace("</annotation>", person + "</annotation>"))
+    regions = load(tmp_path, "voc").items[0].regions
+    assert [(r.label, r.attributes.get("voc.part_of")) for r in regions] == [
+        ("cat", None), ("person", None), ("head", 2), ("hand", 2)]
+    assert regions[2].box == Box(9, 5, 20, 16)
+    save(load(tmp_path, "voc"), tmp_path / "out", "voc")
+    written = (tmp_path / "out" / "Annotations" / "a.xml").read_text()
+    assert written.count("<object>") == 2 and written.count("<part>") == 2
+    again = load(tmp_path / "out", "voc").items[0].regions
+    assert [(r.label, r.box, r.attributes.get("voc.part_of")) for r in again] == [
+        (r.label, r.box, r.attributes.get("voc.part_of")) for r in regions]
+
+
 def test_voc_writes_one_based(assets: Path, tmp_path: Path) -> None:
     save(load(assets / "voc", "voc"), tmp_path / "out", "voc")
     text = (tmp_path / "out" / "Annotations" / "a.xml").read_text()
