@@ -51,7 +51,7 @@ def _switch_to_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
 
 # columns added since the first schema: an existing store gets them on open
 _ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "REAL"),
-                                  ("audited", "INTEGER NOT NULL DEFAULT 0")],
+                                  ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT")],
                   "outcomes": [("raw_score", "REAL")]}
 
 
@@ -88,19 +88,46 @@ class ReviewStore:
 
     def save_predictions(self, model_version: str,
                          predictions: list[tuple[Any, list[Region], list[float], float | None]],
-                         audited: set | frozenset = frozenset()) -> None:
+                         audited: set | frozenset = frozenset(), project: Any = None,
+                         results: dict | None = None) -> None:
         """What was predicted per task (task_id, regions, near-miss scores, task score; `audited`: the
         task ids shown below the accept threshold for an audit), with what
-        refitting needs (each region's raw detector score, the task's near-miss scores) and what
-        drift reports compare (the scores shown), one transaction for a whole /predict batch."""
+        refitting needs (each region's raw detector score, the task's near-miss scores), what
+        drift reports compare (the scores shown), and what re-scoring after a refit sends Label
+        Studio again (its project, and `results`: the task's Label Studio result by task id), one
+        transaction for a whole /predict batch."""
+        results = results or {}
         rows = [(str(task_id), model_version,
                  json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.score,
                               "raw": raw_score(r)}
-                             for r in regions]), json.dumps(near_misses), task_score, int(task_id in audited))
+                             for r in regions]), json.dumps(near_misses), task_score, int(task_id in audited),
+                 None if project is None else str(project),
+                 json.dumps(results[task_id]) if task_id in results else None)
                 for task_id, regions, near_misses, task_score in predictions]
         with self._connect() as db:
             db.executemany("INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, "
-                           "task_score, audited) VALUES (?, ?, ?, ?, ?, ?)", rows)
+                           "task_score, audited, project, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def unreviewed(self, pipeline_version: str, current_version: str, limit: int = 500) -> list[dict]:
+        """Stored predictions by these weights, made under another calibration than `current_version`,
+        for tasks nobody has reviewed yet, with the Label Studio result to send again: what
+        re-scoring after a refit works through, oldest first; empty once all are done."""
+        rows = self._connect().execute(
+            "SELECT task_id, project, regions, near_misses, result, audited FROM predictions p "
+            "WHERE model_version != ? AND substr(model_version, 1, ?) = ? AND result IS NOT NULL AND project IS NOT NULL "
+            "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY rowid LIMIT ?",
+            (current_version, len(pipeline_version) + 13, pipeline_version + "+calibration-", limit)).fetchall()
+        return [{"task_id": task_id, "project": project, "regions": json.loads(regions),
+                 "near_misses": json.loads(near_misses or "[]"), "result": json.loads(result), "audited": bool(audited)}
+                for task_id, project, regions, near_misses, result, audited in rows]
+
+    def rescored(self, model_version: str, rows: list[tuple[str, list[dict], float, dict | list]]) -> None:
+        """Re-scored predictions (task_id, regions with new scores, task score, result) under `model_version`."""
+        with self._connect() as db:
+            db.executemany("UPDATE predictions SET model_version = ?, regions = ?, task_score = ?, result = ? "
+                           "WHERE task_id = ?",
+                           [(model_version, json.dumps(regions), task_score, json.dumps(result), str(task_id))
+                            for task_id, regions, task_score, result in rows])
 
     def prediction(self, task_id: Any, db: sqlite3.Connection | None = None) -> tuple[str, list[dict]] | None:
         row = (db or self._connect()).execute("SELECT model_version, regions FROM predictions WHERE task_id = ?",

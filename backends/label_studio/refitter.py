@@ -7,8 +7,10 @@ from __future__ import annotations
 import fcntl
 import logging
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 from openautoglm.model.calibration import Calibration, CalibrationError
 from openautoglm.model.refit import refit
@@ -73,10 +75,10 @@ class Refitter:
     a failed one is logged and counted, and the calibration in use stays."""
 
     def __init__(self, store: ReviewStore, served: ServedCalibration, every: int, display_threshold: float,
-                 counter=None):
+                 counter=None, rescore: Callable[[], object] | None = None):
         self.store, self.served, self.every = store, served, every
-        self.display_threshold, self.counter = display_threshold, counter
-        self._wake, self._force = threading.Event(), False
+        self.display_threshold, self.counter, self.rescore = display_threshold, counter, rescore
+        self._wake, self._force, self.busy = threading.Event(), False, False
         self.thread = threading.Thread(target=self._run, name="openautoglm-refit", daemon=True)
         self.thread.start()
 
@@ -88,9 +90,17 @@ class Refitter:
     def _run(self) -> None:
         while True:
             self._wake.wait()
+            self.busy = True
             self._wake.clear()
             force, self._force = self._force, False
             self.refit_if_due(force)
+            self.busy = False
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Until no refit or re-scoring pass is running or asked for (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while (self._wake.is_set() or self.busy) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def refit_if_due(self, force: bool = False) -> Calibration | None:
         try:
@@ -100,11 +110,13 @@ class Refitter:
                 self.served.refresh()
                 version = self.served.pipeline.version
                 new = self.store.reviewed_count(version) - self.served.reviewed_at_last_refit()
-                if not force and new < self.every:
+                if not force and (self.every <= 0 or new < self.every):
+                    self._rescore()  # finishes a pass a stop or an error cut short; nothing to do otherwise
                     return None
                 calibration = refit(self.store, version, self.display_threshold, self.served.base,
                                     self.served.path, {"trigger": "start training" if force else f"{new} new reviews"})
                 self.served.refresh()
+                self._rescore()
         except Exception:  # noqa: BLE001 - whatever went wrong, the server keeps its calibration
             log.exception("refit failed; keeping calibration %s",
                           self.served.current.digest if self.served.current else "raw")
@@ -114,6 +126,10 @@ class Refitter:
         log.info("refit: calibration %s on %s reviewed tasks", calibration.digest,
                  calibration.provenance.get("reviewed_tasks"))
         return calibration
+
+    def _rescore(self) -> None:
+        if self.rescore is not None:
+            self.rescore()
 
     def _count(self, result: str) -> None:
         if self.counter is not None:

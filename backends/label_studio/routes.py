@@ -21,6 +21,7 @@ from .label_config import parse as parse_label_config
 from .predictor import Predictor
 from .project_version import ProjectVersionSync
 from .refitter import Refitter, ServedCalibration
+from .rescore import QueueRescorer
 from .review_events import ReviewWorker
 from .routing import route
 from openautoglm.model.review_store import ReviewStore
@@ -36,6 +37,8 @@ class Metrics:
         self.latency = Histogram("openautoglm_request_seconds", "Request latency", ["endpoint"], registry=self.registry)
         self.tasks = Counter("openautoglm_tasks", "Tasks predicted", registry=self.registry)
         self.failures = Counter("openautoglm_task_failures", "Tasks whose image failed", ["reason"],
+                                registry=self.registry)
+        self.rescored = Counter("openautoglm_rescored_tasks", "Open tasks re-scored in Label Studio after a refit",
                                 registry=self.registry)
         self.refits = Counter("openautoglm_refits", "Calibration refits from reviews", ["result"],
                               registry=self.registry)
@@ -56,9 +59,14 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
               version_sync: ProjectVersionSync | None = None, served: ServedCalibration | None = None) -> Blueprint:
     routes = Blueprint("label_studio", __name__)
     routes.version_sync = version_sync  # tests wait for it
-    refitter = None
-    if served is not None and settings.refit_every > 0:
-        refitter = Refitter(store, served, settings.refit_every, predictor.pipeline.display_threshold, metrics.refits)
+    refitter = rescorer = None
+    if served is not None:
+        rescorer = QueueRescorer(settings.label_studio_url if settings.label_studio_api_key else None,
+                                 predictor.fetcher.auth_header, store, settings.accept_above, settings.audit_share,
+                                 version_sync, metrics.rescored)
+        refitter = Refitter(store, served, settings.refit_every, predictor.pipeline.display_threshold, metrics.refits,
+                            lambda: rescorer.rescore(predictor.pipeline))
+    routes.rescorer = rescorer
     worker = ReviewWorker(store, refitter)
     routes.review_worker, routes.refitter = worker, refitter  # tests drain and wait for them
 
@@ -130,7 +138,8 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
         if not context:  # interactive answers are drafts, not predictions to review
             store.save_predictions(predictor.model_version, [(o.task_id, o.regions, o.near_miss_scores, o.score)
                                                              for o in outcomes if not o.error and o.task_id is not None],
-                                   {o.task_id for o, (_, audited) in zip(outcomes, shown) if audited})
+                                   {o.task_id for o, (_, audited) in zip(outcomes, shown) if audited},
+                                   body.get("project"), {o.task_id: o.result for o in outcomes})
             if version_sync is not None:
                 version_sync.after_predictions(body.get("project"), predictor.model_version)
         return jsonify(results=[{"result": o.result, "score": score, "model_version": predictor.model_version}

@@ -51,12 +51,15 @@ def png_bytes(width: int = 64, height: int = 48) -> bytes:
 class ImageServer:
     """Serves /img.png, /corrupt.jpg, /missing (404), /huge (50 MB declared), /redirect (to the
     other host name), /to-metadata (to the cloud metadata address), /api/token/refresh/,
-    /api/projects/{id} (GET and PATCH, as Label Studio's); records every request's path and headers."""
+    /api/projects/{id} (GET and PATCH, as Label Studio's), /api/projects/{id}/import/predictions;
+    records every request's path and headers."""
 
     def __init__(self):
         self.requests: list[tuple[str, dict]] = []
         self.project_version, self.patch_refusals = "openautoglm", 0  # /api/projects/{id} of a Label Studio
         self.png: bytes | None = None  # what image paths serve (default: a small green PNG)
+        self.imported: list[tuple[str, list]] = []  # POST /api/projects/{id}/import/predictions bodies
+        self.import_refusals = 0  # answer 503 to this many imports first
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -108,6 +111,12 @@ class ImageServer:
                 server.requests.append((self.path, dict(self.headers)))
                 if self.path == "/api/token/refresh/" and body.get("refresh") == "aaa.bbb.ccc":
                     self._send(200, json.dumps({"access": "short-lived"}).encode(), "application/json")
+                elif self.path.endswith("/import/predictions") and server.import_refusals > 0:
+                    server.import_refusals -= 1
+                    self._send(503, b"{}", "application/json")
+                elif self.path.endswith("/import/predictions"):
+                    server.imported.append((self.path, body))
+                    self._send(201, json.dumps({"created": len(body)}).encode(), "application/json")
                 else:
                     self._send(401, b"{}", "application/json")
 

@@ -79,7 +79,8 @@ def _predict(client, image_server, bus, count: int) -> list[dict]:
     bus.save(buffer, "JPEG")
     image_server.png = buffer.getvalue()
     tasks = [{"id": i, "data": {"image": f"{image_server.url}/bus-{i}.png"}} for i in range(1, count + 1)]
-    return client.post("/predict", json={"tasks": tasks, "label_config": CONFIG}).get_json()["results"]
+    body = {"tasks": tasks, "label_config": CONFIG, "project": "7.1700000000"}
+    return client.post("/predict", json=body).get_json()["results"]
 
 
 def _review(client, task_id: int, result: list[dict]) -> None:
@@ -160,3 +161,39 @@ def test_start_training_refits_at_once_and_one_worker_refits_at_a_time(make_clie
     refitted = _wait_for_version(client, shipped)
     assert json.loads(path.read_text())["provenance"]["trigger"] == "start training"
     assert refitted != shipped
+
+
+def test_a_refit_rescores_the_open_tasks_in_label_studio_and_resumes_after_an_error(
+        make_client, image_server, bus, served_yolo) -> None:
+    client = make_client(served_yolo(), refit_every=2)
+    shipped = client.get("/health").get_json()["model_version"]
+    before = _predict(client, image_server, bus, 4)
+    image_server.import_refusals = 1000  # Label Studio refuses imports for now
+    _review(client, 1, before[0]["result"])
+    _review(client, 2, [])
+    refitted = _wait_for_version(client, shipped)
+    blueprint = client.app.blueprints["label_studio"]
+    blueprint.review_worker.drain()
+    blueprint.refitter.wait_idle()
+    assert blueprint.rescorer.last["tasks"] == 0 and "HTTP 503" in blueprint.rescorer.last["error"]
+    assert not image_server.imported
+    image_server.import_refusals = 0
+    blueprint.refitter.refit_if_due()  # not due again: only finishes the cut-short pass
+    ((path, imported),) = image_server.imported
+    assert path == "/api/projects/7/import/predictions"
+    assert [p["task"] for p in imported] == [3, 4] and {p["model_version"] for p in imported} == {refitted}
+    store, calibration = blueprint.review_worker.store, client.pipeline.calibration
+    for prediction, old in zip(imported, before[2:]):
+        (regions,) = store._connect().execute("SELECT regions FROM predictions WHERE task_id = ?",
+                                              (str(prediction["task"]),)).fetchone()
+        raw = [r["raw"] for r in json.loads(regions)]
+        assert [r["score"] for r in old["result"]] == pytest.approx(Calibration.load(
+            Path(__file__).parents[2] / "model" / "calibrations" / "yolo.json").region_probability(raw).tolist())
+        assert [r["score"] for r in prediction["result"]] == pytest.approx(calibration.region_probability(raw).tolist())
+        assert [r["id"] for r in prediction["result"]] == [r["id"] for r in old["result"]]
+        assert prediction["score"] != old["score"]
+    assert store.unreviewed("yolo+" + refitted.split("+")[1], refitted) == []  # nothing left to re-score
+    deadline = time.monotonic() + 10
+    while image_server.project_version != refitted and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert image_server.project_version == refitted
