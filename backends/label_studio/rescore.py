@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 class QueueRescorer:
     BATCH = 200  # tasks per import request
-    PAUSE_S = 0.2  # between requests
+    PAUSE_S = 0.05  # between requests: 10,000 tasks pause 2.5 s in all
 
     def __init__(self, label_studio_url: str | None, auth_header: Callable[[], dict], store: ReviewStore,
                  accept_above: float | None, audit_share: float, version_sync: ProjectVersionSync | None = None,

@@ -98,7 +98,8 @@ def backend(label_studio, tmp_path_factory, shared: Path):
     port = _free_port()
     env = {**os.environ, "OPENAUTOGLM_MODEL_DIR": str(shared / "models"), "LABEL_STUDIO_URL": label_studio["url"],
            "LABEL_STUDIO_API_KEY": TOKEN, "OPENAUTOGLM_STORE": str(work / "reviews.sqlite3"),
-           "OPENAUTOGLM_CACHE_DIR": str(work / "cache"), "OPENAUTOGLM_OFFLINE": "1"}
+           "OPENAUTOGLM_CACHE_DIR": str(work / "cache"), "OPENAUTOGLM_OFFLINE": "1",
+           "OPENAUTOGLM_HOME": str(work / "home"), "OPENAUTOGLM_REFIT_EVERY": "2"}
     log = work / "backend.log"
     process = subprocess.Popen([sys.executable, "-m", "openautoglm.cli", "serve", "--host", "127.0.0.1", "--port",
                                 str(port), "--workers", "1", "--model", "yolo"], env=env, stdout=open(log, "w"),
@@ -194,3 +195,35 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
             rows = db.execute("SELECT label, matched, kind FROM outcomes WHERE annotation_id = ?",
                               (str(annotation["id"]),)).fetchall()
     assert (accepted[0]["value"]["rectanglelabels"][0], 1, "prediction") in rows
+
+    # a second review makes OPENAUTOGLM_REFIT_EVERY=2: the backend refits, re-scores the two tasks
+    # nobody reviewed in Label Studio under the new version and moves the project to it
+    api("POST", f"/api/tasks/{tasks[1]['id']}/annotations", json={"result": []})  # every prediction wrong
+    deadline = time.monotonic() + 60
+    while (refitted := requests.get(f"{backend['url']}/health", timeout=5).json()["model_version"]) == version:
+        assert time.monotonic() < deadline, "no refit after two reviews"
+        time.sleep(0.5)
+    while api("GET", f"/api/projects/{project}")["model_version"] != refitted:
+        assert time.monotonic() < deadline, "the project did not move to the refitted version"
+        time.sleep(1)
+    reviewed = {tasks[0]["id"], tasks[1]["id"]}
+    ordered = api("GET", f"/api/tasks?view={view['id']}&project={project}&fields=all")["tasks"]
+    open_tasks = [t for t in ordered if t["id"] not in reviewed]
+    assert len(open_tasks) == len(IMAGES) - 2
+    for task in open_tasks:
+        newest = max(task["predictions"], key=lambda p: p["id"])
+        assert newest["model_version"] == refitted and len(task["predictions"]) == 2
+        old = next(p for p in task["predictions"] if p["model_version"] == version)
+        assert [r["id"] for r in newest["result"]] == [r["id"] for r in old["result"]]
+        assert task["predictions_score"] == pytest.approx(newest["score"])  # Label Studio sorts by the new score
+    scores = [t["predictions_score"] for t in open_tasks]
+    assert scores == sorted(scores)
+
+    # deleting an annotation in Label Studio removes its outcome
+    requests.delete(f"{ls}/api/annotations/{annotation['id']}", headers=headers, timeout=60).raise_for_status()
+    deadline = time.monotonic() + 20
+    while rows and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with sqlite3.connect(backend["store"]) as db:
+            rows = db.execute("SELECT label FROM outcomes WHERE annotation_id = ?", (str(annotation["id"]),)).fetchall()
+    assert not rows, "the deleted annotation's outcome is still stored"
