@@ -21,7 +21,7 @@ from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, Imag
 NAME = "coco"
 _ANNOTATION_FIELDS = {"id", "image_id", "category_id", "bbox", "segmentation", "area", "iscrowd", "score",
                       "rotation", "keypoints", "num_keypoints", "polyline", "source"}
-_IMAGE_FIELDS = {"id", "file_name", "width", "height"}
+_IMAGE_FIELDS = {"id", "file_name", "width", "height", "score"}  # score: the task score of a prediction
 _CATEGORY_FIELDS = {"id", "name"}
 EXTRA = "coco."  # prefix of attributes that only COCO reads back
 
@@ -105,6 +105,8 @@ def parse(doc: Any) -> Dataset:
         for index, obj in enumerate(doc.get(section) or []):
             try:
                 store(parse_one(obj))
+                if section == "images" and isinstance(obj, dict) and "score" in obj:
+                    items[obj["id"]].score = fields.number(obj, "score", None)
             except AnnotationError as error:
                 raise error.at(f"{section}[{index}]") from None
     for index, obj in enumerate(doc.get("annotations") or []):
@@ -207,7 +209,7 @@ def dump(dataset: Dataset) -> dict[str, Any]:
     doc["categories"] = [{"id": i, "name": c.name, **c.attributes} for c, i in zip(dataset.categories, category_ids)]
     doc["images"] = [
         {"id": i, "file_name": item.image.file_name, "width": item.image.width, "height": item.image.height,
-         **item.image.attributes}
+         **({"score": item.score} if item.score is not None else {}), **item.image.attributes}
         for item, i in zip(dataset.items, image_ids)
     ]
     doc["annotations"] = annotations

@@ -48,6 +48,18 @@ def test_coco_quirks(assets: Path, tmp_path: Path) -> None:
             assert got["segmentation"] == annotation["segmentation"]
 
 
+def test_coco_image_score_is_the_task_score_and_round_trips(tmp_path: Path) -> None:
+    from openautoglm.converters import AnnotatedImage, Dataset, ImageRecord, Region
+
+    item = AnnotatedImage(ImageRecord(3, "a.jpg", 20, 10), [Region("cat", Shape.BOX, Box(1, 1, 5, 5), score=0.9)], 0.37)
+    plain = AnnotatedImage(ImageRecord(4, "b.jpg", 20, 10))
+    save(Dataset(items=[item, plain]), tmp_path / "out.json", "coco")
+    images = json.loads((tmp_path / "out.json").read_text())["images"]
+    assert images[0]["score"] == 0.37 and "score" not in images[1]
+    again = load(tmp_path / "out.json", "coco").items
+    assert [i.score for i in again] == [0.37, None] and "score" not in again[0].image.attributes
+
+
 def test_voc_one_based_inclusive_and_flags(assets: Path) -> None:
     dataset = load(assets / "voc", "voc")
     assert dataset.label_names == ["dog", "cat"]  # labels.txt order
