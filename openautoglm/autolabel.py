@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from openautoglm.converters import AnnotatedImage, AnnotationError, Dataset, ImageRecord, save
 from openautoglm.converters.files import load_displayed
@@ -27,24 +27,43 @@ class AutoLabeler:
 
     def predict(self, paths: Iterable[str | Path]) -> Dataset:
         """One item per readable image; unreadable ones are listed in attributes["failed"] with the reason."""
-        paths = [Path(p) for p in paths]
         dataset = Dataset(attributes={"failed": []})
-        batches = [paths[i:i + self.batch_size] for i in range(0, len(paths), self.batch_size)]
-        for batch in track(batches, "predicting", total=len(batches)):
-            images, records = [], []
-            for path in batch:
-                try:
-                    image = load_displayed(path)
-                except AnnotationError as error:
-                    log.warning("%s: cannot read image: %s", path, error)
-                    dataset.attributes["failed"].append({"file_name": str(path), "error": str(error)})
-                    continue
-                images.append(image)
-                records.append(ImageRecord(len(dataset.items) + len(records) + 1, path.name, *image.size))
-            for record, prediction in zip(records, self.pipeline.predict(images, self.labels) if images else []):
-                dataset.items.append(AnnotatedImage(record, prediction.regions, prediction.score))
+        for path, item, error in track(self.stream(paths), "predicting", total=_count(paths)):
+            if error is not None:
+                dataset.attributes["failed"].append({"file_name": str(path), "error": error})
+            else:
+                item.image = ImageRecord(len(dataset.items) + 1, item.image.file_name, item.image.width,
+                                         item.image.height)
+                dataset.items.append(item)
         return dataset.with_all_labels()
 
+    def stream(self, paths: Iterable[str | Path]) -> Iterator[tuple[Path, AnnotatedImage | None, str | None]]:
+        """(path, its prediction, None) or (path, None, why it failed) per image, in order, a batch
+        at a time: nothing is kept once yielded, so callers can write results as they come."""
+        batch: list[Path] = []
+        for path in map(Path, paths):
+            batch.append(path)
+            if len(batch) == self.batch_size:
+                yield from self._batch(batch)
+                batch = []
+        if batch:
+            yield from self._batch(batch)
+
+    def _batch(self, paths: list[Path]) -> Iterator[tuple[Path, AnnotatedImage | None, str | None]]:
+        images, readable = [], []
+        results: list[tuple] = [()] * len(paths)
+        for index, path in enumerate(paths):
+            try:
+                images.append(load_displayed(path))
+                readable.append(index)
+            except AnnotationError as error:
+                log.warning("%s: cannot read image: %s", path, error)
+                results[index] = (path, None, str(error))
+        for index, image, prediction in zip(readable, images,
+                                            self.pipeline.predict(images, self.labels) if images else []):
+            results[index] = (paths[index], AnnotatedImage(ImageRecord(None, paths[index].name, *image.size),
+                                                           prediction.regions, prediction.score), None)
+        yield from results
 
     # the seed API: labeler.save_to_coco(results, "annotations.json"), and the other formats alike
     def save_to_coco(self, results: Dataset, path: str | Path) -> None:
@@ -61,6 +80,10 @@ class AutoLabeler:
 
     def save_to_cvat(self, results: Dataset, path: str | Path) -> None:
         save_to_cvat(results, path)
+
+
+def _count(paths) -> int | None:
+    return len(paths) if hasattr(paths, "__len__") else None
 
 
 def save_to_coco(dataset: Dataset, path: str | Path) -> None:

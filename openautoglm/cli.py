@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -55,23 +54,19 @@ def format_name(value: str) -> str:
 
 def _predict(args: argparse.Namespace) -> int:
     from openautoglm.autolabel import AutoLabeler
-    from openautoglm.converters import save
-    from openautoglm.converters.files import atomic_file
+    from openautoglm.batch_predict import run, write_failures
 
     paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
+    output = Path(args.output)
     with progress.enabled():
-        dataset = AutoLabeler(args.model, args.labels or (), args.device, args.batch_size).predict(paths)
-        save(dataset, Path(args.output), args.format)
-    failed = dataset.attributes.get("failed", [])
+        labeler = AutoLabeler(args.model, args.labels or (), args.device, args.batch_size)
+        dataset, failed = run(labeler, paths, output, args.format, args.force)
     for failure in failed:
         print(f"openautoglm: skipped {failure['file_name']}: {failure['error']}", file=sys.stderr)
     count = sum(len(item.regions) for item in dataset.items)
     print(f"{len(dataset.items)} images, {count} regions, {len(failed)} unreadable: {args.output}", file=sys.stderr)
     if failed:
-        report = Path(f"{args.output}.failures.json")
-        with atomic_file(report) as handle:
-            handle.write(json.dumps(failed, indent=1) + "\n")
-        print(f"failures listed in {report}", file=sys.stderr)
+        print(f"failures listed in {write_failures(output, failed)}", file=sys.stderr)
     # a script must notice that images are missing from the output, unless it said it does not care
     return 1 if failed and not args.allow_failures else 0
 
@@ -160,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("-o", "--output", required=True)
+    predict.add_argument("--force", action="store_true",
+                         help="predict every image again (default: resume an interrupted run, skip images already "
+                              "in the output)")
     predict.add_argument("--allow-failures", action="store_true",
                          help="exit 0 even when some images could not be read (they are listed either way)")
     predict.set_defaults(run=_predict)

@@ -1,0 +1,142 @@
+"""`openautoglm predict`: every batch's results go to a journal beside the output as they come
+(`<output>.partial.jsonl`, one JSON line per image, flushed to disk), so an interrupted run loses
+at most the batch in flight and the next run with the same output resumes where it stopped. The
+output itself is written once, at the end, atomically, in any format `convert` writes.
+
+Images already in the output are skipped unless `--force`: a second run over a folder that grew
+predicts only the new images. Images are identified by file name, as every output format does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from openautoglm.converters import AnnotatedImage, AnnotationError, Dataset, ImageRecord, coco, load, save
+from openautoglm.converters.files import atomic_file
+from openautoglm.converters.progress import track
+
+log = logging.getLogger(__name__)
+
+
+class Journal:
+    def __init__(self, output: Path):
+        self.path = Path(f"{output}.partial.jsonl")
+
+    def entries(self) -> Iterator[dict]:
+        """The journal's lines; a last line cut short by a kill is left out (its batch is redone)."""
+        if not self.path.is_file():
+            return
+        with open(self.path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    if handle.readline():  # not the last line: the journal is damaged, not just cut short
+                        raise AnnotationError(f"line {number} is not JSON; delete the file or use --force",
+                                              str(self.path)) from None
+                    log.info("%s: the last line was cut short; its image is predicted again", self.path)
+
+    def done(self) -> set[str]:
+        return {entry["file"] for entry in self.entries() if "error" not in entry}
+
+    def append(self, entries: list[dict]) -> None:
+        if not entries:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(entry, separators=(",", ":")) + "\n" for entry in entries))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    @staticmethod
+    def entry(path: Path, item: AnnotatedImage | None, error: str | None) -> dict:
+        if error is not None:
+            return {"file": path.name, "path": str(path), "error": error}
+        return {"file": path.name, "path": str(path), "coco": coco.dump(Dataset(items=[item]))}
+
+    def dataset(self) -> tuple[Dataset, list[dict]]:
+        """Every predicted image once (the latest entry of a name wins), numbered in journal order,
+        and the failures of images that never succeeded."""
+        items: dict[str, AnnotatedImage] = {}
+        failures: dict[str, dict] = {}
+        for entry in self.entries():
+            if "error" in entry:
+                failures[entry["file"]] = {"file_name": entry["path"], "error": entry["error"]}
+                continue
+            (item,) = coco.parse(entry["coco"]).items
+            items[entry["file"]] = item
+            failures.pop(entry["file"], None)
+        ordered = [AnnotatedImage(ImageRecord(index, i.image.file_name, i.image.width, i.image.height), i.regions,
+                                  i.score) for index, i in enumerate(items.values(), 1)]
+        return Dataset(items=ordered).with_all_labels(), [f for name, f in failures.items() if name not in items]
+
+
+def run(labeler, paths: list[Path], output: Path, output_format: str, force: bool = False) -> tuple[Dataset, list]:
+    journal = Journal(output)
+    if force:
+        journal.path.unlink(missing_ok=True)
+    elif not journal.path.exists() and output.exists():
+        folders = {p.parent for p in paths}
+        _seed_from_output(journal, output, output_format, folders.pop() if len(folders) == 1 else None)
+    done = journal.done()
+    todo = [p for p in paths if p.name not in done]
+    if done:
+        print(f"openautoglm: resuming: {len(paths) - len(todo)} of {len(paths)} images already predicted "
+              f"({journal.path if journal.path.exists() else output}); --force starts over", file=sys.stderr)
+    _predict_into(journal, labeler.stream(todo), len(todo), labeler.batch_size)
+    dataset, failures = journal.dataset()
+    _replace(output, lambda: save(dataset, output, output_format))
+    journal.path.unlink(missing_ok=True)
+    return dataset, failures
+
+
+def _replace(output: Path, write) -> None:
+    """Folder formats refuse to write into a non-empty folder; this run's own earlier output (its
+    images are in the journal) is moved aside, and back if writing fails."""
+    if not (output.is_dir() and any(output.iterdir())):
+        write()
+        return
+    aside = output.with_name(f".{output.name}.previous")
+    shutil.rmtree(aside, ignore_errors=True)
+    output.rename(aside)
+    try:
+        write()
+    except BaseException:
+        if not output.exists():
+            aside.rename(output)
+        raise
+    shutil.rmtree(aside)
+
+
+def _predict_into(journal: Journal, results: Iterable[tuple], count: int, batch_size: int) -> None:
+    pending = []
+    for path, item, error in track(results, "predicting", total=count):
+        pending.append(Journal.entry(path, item, error))
+        if len(pending) >= batch_size:
+            journal.append(pending)
+            pending = []
+    journal.append(pending)
+
+
+def _seed_from_output(journal: Journal, output: Path, output_format: str, images_dir: Path | None) -> None:
+    """An existing output: its images count as done and are kept in the new one (formats without
+    image sizes, YOLO, measure the images in `images_dir`)."""
+    try:
+        existing = load(output, output_format, images_dir)
+    except AnnotationError as error:
+        raise AnnotationError(f"the output exists and cannot be read as {output_format} ({error}); "
+                              "use --force to overwrite it", str(output)) from None
+    journal.append([Journal.entry(Path(item.image.file_name), item, None) for item in existing.items])
+
+
+def write_failures(output: Path, failures: list[dict]) -> Path:
+    report = Path(f"{output}.failures.json")
+    with atomic_file(report) as handle:
+        handle.write(json.dumps(failures, indent=1) + "\n")
+    return report

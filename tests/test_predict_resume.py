@@ -1,0 +1,80 @@
+"""`openautoglm predict` is resumable: killed half way, the next run predicts only the rest and the
+output is the same as an uninterrupted run's; images already in the output are skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from openautoglm.batch_predict import Journal
+from openautoglm.cli import main
+from openautoglm.converters import AnnotationError
+
+
+def _regions(path: Path) -> dict:
+    doc = json.loads(path.read_text())
+    names = {i["id"]: i["file_name"] for i in doc["images"]}
+    found: dict = {name: [] for name in names.values()}
+    for a in doc["annotations"]:
+        found[names[a["image_id"]]].append((a["category_id"], [round(v, 3) for v in a["bbox"]], round(a["score"], 5)))
+    return {name: sorted(regions) for name, regions in found.items()}
+
+
+def test_a_killed_run_resumes_with_the_rest_only(shared: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    images = shared / "data" / "coco128-train" / "images"
+    output = tmp_path / "killed.json"
+    command = [sys.executable, "-m", "openautoglm.cli", "predict", str(images), "--model", "yolox", "--batch-size",
+               "4", "-o", str(output)]
+    process = subprocess.Popen(command, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = Journal(output).path
+    deadline = time.monotonic() + 120
+    while (not journal.exists() or journal.read_text().count("\n") < 40) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(Journal(output).done())
+    assert 40 <= done_before < 128 and not output.exists()
+    assert main(["predict", str(images), "--model", "yolox", "--batch-size", "4", "-o", str(output)]) == 0
+    assert f"resuming: {done_before} of 128 images already predicted" in capsys.readouterr().err
+    assert not journal.exists()
+    whole = tmp_path / "whole.json"
+    assert main(["predict", str(images), "--model", "yolox", "--batch-size", "4", "-o", str(whole)]) == 0
+    assert _regions(output) == _regions(whole) and len(_regions(whole)) == 128
+
+
+def test_images_already_in_the_output_are_skipped_unless_forced(shared: Path, tmp_path: Path, monkeypatch,
+                                                                capsys) -> None:
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    source = sorted((shared / "data" / "coco-val100" / "images").glob("*.jpg"))
+    for path in source[:3]:
+        shutil.copy(path, folder)
+    output = tmp_path / "out" / "labels"  # YOLO: a folder
+    assert main(["predict", str(folder), "--model", "yolox", "--format", "yolo", "-o", str(output)]) == 0
+    shutil.copy(source[3], folder)  # the folder grew by one image
+    capsys.readouterr()
+    assert main(["predict", str(folder), "--model", "yolox", "--format", "yolo", "-o", str(output)]) == 0
+    assert "resuming: 3 of 4 images already predicted" in capsys.readouterr().err
+    assert len(list((output / "labels").rglob("*.txt"))) == 4
+    assert main(["predict", str(folder), "--model", "yolox", "--format", "yolo", "-o", str(output), "--force"]) == 0
+    assert "resuming" not in capsys.readouterr().err
+
+
+def test_a_journal_cut_short_loses_one_line_and_a_damaged_one_is_an_error(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "out.json")
+    good = json.dumps({"file": "a.jpg", "path": "a.jpg", "error": "x"})
+    journal.path.write_text(good + "\n" + json.dumps({"file": "b.jpg", "path": "b.jpg", "error": "y"})[:20])
+    assert [e["file"] for e in journal.entries()] == ["a.jpg"]
+    journal.path.write_text(good + "\n{not json\n" + good + "\n")
+    with pytest.raises(AnnotationError, match="line 2 is not JSON"):
+        list(journal.entries())
