@@ -77,7 +77,10 @@ class Journal:
         return Dataset(items=ordered).with_all_labels(), [f for name, f in failures.items() if name not in items]
 
 
-def run(labeler, paths: list[Path], output: Path, output_format: str, force: bool = False) -> tuple[Dataset, list]:
+def run(labeler, paths: list[Path], output: Path, output_format: str, force: bool = False,
+        workers: int = 1) -> tuple[Dataset, list]:
+    """`labeler`: an AutoLabeler, or with `workers` > 1 the arguments each worker process builds
+    its own from (model, labels, device, batch size)."""
     journal = Journal(output)
     if force:
         journal.path.unlink(missing_ok=True)
@@ -89,7 +92,13 @@ def run(labeler, paths: list[Path], output: Path, output_format: str, force: boo
     if done:
         print(f"openautoglm: resuming: {len(paths) - len(todo)} of {len(paths)} images already predicted "
               f"({journal.path if journal.path.exists() else output}); --force starts over", file=sys.stderr)
-    _predict_into(journal, labeler.stream(todo), len(todo), labeler.batch_size)
+    if workers > 1:
+        with _pool(workers, labeler) as pool:
+            batches = [todo[i:i + labeler[3]] for i in range(0, len(todo), labeler[3])]
+            results = (result for batch in pool.map(_predict_batch, batches) for result in batch)
+            _predict_into(journal, results, len(todo), labeler[3])
+    else:
+        _predict_into(journal, labeler.stream(todo), len(todo), labeler.batch_size)
     dataset, failures = journal.dataset()
     _replace(output, lambda: save(dataset, output, output_format))
     journal.path.unlink(missing_ok=True)
@@ -112,6 +121,34 @@ def _replace(output: Path, write) -> None:
             aside.rename(output)
         raise
     shutil.rmtree(aside)
+
+
+_worker_labeler = None  # in a worker process: its AutoLabeler, or why it could not be built
+
+
+def _pool(workers: int, arguments: tuple):
+    """Worker processes, each loading the model once (spawned: a forked copy of a loaded model's
+    threads and handles is not safe)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), _start_worker, (arguments,))
+
+
+def _start_worker(arguments: tuple) -> None:
+    global _worker_labeler
+    from openautoglm.autolabel import AutoLabeler
+
+    try:
+        _worker_labeler = AutoLabeler(*arguments)
+    except Exception as error:  # noqa: BLE001 - raised with its message by the first batch, in the parent
+        _worker_labeler = error
+
+
+def _predict_batch(paths: list[Path]) -> list[tuple]:
+    if isinstance(_worker_labeler, Exception):
+        raise _worker_labeler
+    return list(_worker_labeler.stream(paths))
 
 
 def _predict_into(journal: Journal, results: Iterable[tuple], count: int, batch_size: int) -> None:

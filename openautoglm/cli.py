@@ -58,9 +58,10 @@ def _predict(args: argparse.Namespace) -> int:
 
     paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
     output = Path(args.output)
+    arguments = (args.model, tuple(args.labels or ()), args.device, args.batch_size)
     with progress.enabled():
-        labeler = AutoLabeler(args.model, args.labels or (), args.device, args.batch_size)
-        dataset, failed = run(labeler, paths, output, args.format, args.force)
+        labeler = AutoLabeler(*arguments) if args.workers <= 1 else arguments  # workers load their own
+        dataset, failed = run(labeler, paths, output, args.format, args.force, args.workers)
     for failure in failed:
         print(f"openautoglm: skipped {failure['file_name']}: {failure['error']}", file=sys.stderr)
     count = sum(len(item.regions) for item in dataset.items)
@@ -155,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("-o", "--output", required=True)
+    predict.add_argument("--workers", type=int, default=1,
+                         help="processes, each with its own copy of the model (default 1; on CPU up to one per core)")
     predict.add_argument("--force", action="store_true",
                          help="predict every image again (default: resume an interrupted run, skip images already "
                               "in the output)")

@@ -78,3 +78,24 @@ def test_a_journal_cut_short_loses_one_line_and_a_damaged_one_is_an_error(tmp_pa
     journal.path.write_text(good + "\n{not json\n" + good + "\n")
     with pytest.raises(AnnotationError, match="line 2 is not JSON"):
         list(journal.entries())
+
+
+def test_workers_give_the_same_output_and_a_clear_error_when_the_model_is_missing(shared: Path, tmp_path: Path,
+                                                                                  monkeypatch, capsys) -> None:
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in sorted((shared / "data" / "coco-val100" / "images").glob("*.jpg"))[:6]:
+        shutil.copy(path, folder)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    common = ["--model", "yolox", "--batch-size", "2", "--allow-failures"]
+    assert main(["predict", str(folder), "-o", str(one), *common]) == 0
+    assert main(["predict", str(folder), "-o", str(two), "--workers", "2", *common]) == 0
+    assert one.read_bytes() == two.read_bytes() and len(json.loads(two.read_text())["images"]) == 6
+    assert json.loads(Path(f"{two}.failures.json").read_text())[0]["file_name"].endswith("broken.jpg")
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(tmp_path / "nowhere"))
+    capsys.readouterr()
+    assert main(["predict", str(folder), "-o", str(tmp_path / "three.json"), "--workers", "2", "--force",
+                 *common]) == 2
+    assert "model 'yolox-nano' not found" in capsys.readouterr().err
