@@ -30,9 +30,9 @@ def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, p
     knows how many are new since."""
     outcomes = reviewed_outcomes(store, pipeline_version)
     if not outcomes:
-        raise ModelError(f"review store {store.path} holds no reviews of predictions by {pipeline_version}")
+        raise ModelError(f"review store {store.name} holds no reviews of predictions by {pipeline_version}")
     calibration = fit_outcomes(outcomes, outcomes, pipeline_version, display_threshold,
-                               {"data": f"reviews in {store.path.name}", "reviewed_tasks": len(outcomes),
+                               {"data": f"reviews in {store.name}", "reviewed_tasks": len(outcomes),
                                 "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                 **(provenance or {})}, prior)
     if out is not None:

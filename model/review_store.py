@@ -1,5 +1,6 @@
 """What reviewers did with the predictions: matched per region against the human annotation
-(IoU >= 0.5, same label) and kept in SQLite, the data calibration learns from. Here in model/
+(IoU >= 0.5, same label) and kept in SQLite or PostgreSQL (`store_db.py`), the data calibration
+learns from. Here in model/
 because the server, the refit and the CLI (`calibrate --store`, `report`) all read it.
 
 A webhook event is written to the store's event journal before it is acknowledged (Label Studio
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,11 +19,13 @@ from typing import Any
 from openautoglm.converters import Box, Region
 from openautoglm.converters.geometry import box_iou
 from .scoring import raw_score
+from .store_db import Database
 
 log = logging.getLogger(__name__)
 MATCH_IOU = 0.5
 
-_SCHEMA = """
+_SCHEMA = {
+    "sqlite": """
 CREATE TABLE IF NOT EXISTS predictions (
     task_id TEXT PRIMARY KEY, model_version TEXT NOT NULL, regions TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outcomes (
@@ -33,58 +34,58 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, received REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS failed_events (id INTEGER PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
-"""
-
-
-def _switch_to_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
-    """Workers starting together all switch a new file to WAL; SQLite answers "database is
-    locked" to the losers at once, without waiting out the busy timeout, so they retry."""
-    for attempt in range(attempts):
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05)
-
+""",
+    # the same tables; `seq` orders rows by insertion as SQLite's rowid does, REAL is float4 in PostgreSQL
+    "postgresql": """
+CREATE TABLE IF NOT EXISTS predictions (
+    seq BIGSERIAL, task_id TEXT PRIMARY KEY, model_version TEXT NOT NULL, regions TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outcomes (
+    seq BIGSERIAL PRIMARY KEY, annotation_id TEXT NOT NULL, task_id TEXT NOT NULL, model_version TEXT,
+    label TEXT NOT NULL, score DOUBLE PRECISION, matched INTEGER NOT NULL, kind TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
+CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, received DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS failed_events (id BIGINT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
+"""}
 
 # columns added since the first schema: an existing store gets them on open
-_ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "REAL"),
+_ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "{real}"),
                                   ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT")],
-                  "outcomes": [("raw_score", "REAL")]}
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    for table, columns in _ADDED_COLUMNS.items():
-        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-        for name, declaration in columns:
-            if name not in present:
-                try:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
-                except sqlite3.OperationalError as error:  # another worker added it meanwhile
-                    if "duplicate column" not in str(error):
-                        raise
+                  "outcomes": [("raw_score", "{real}")]}
+_UPSERT_PREDICTION = {
+    "sqlite": "INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
+              "project, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    "postgresql": "INSERT INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, project, "
+                  "result) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
+                  "model_version = EXCLUDED.model_version, regions = EXCLUDED.regions, "
+                  "near_misses = EXCLUDED.near_misses, task_score = EXCLUDED.task_score, audited = EXCLUDED.audited, "
+                  "project = EXCLUDED.project, result = EXCLUDED.result"}
+_UPSERT_FAILED = {"sqlite": "INSERT OR REPLACE INTO failed_events VALUES (?, ?, ?)",
+                  "postgresql": "INSERT INTO failed_events VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                                "body = EXCLUDED.body, error = EXCLUDED.error"}
 
 
 class ReviewStore:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            _switch_to_wal(db)  # several gunicorn workers write here
-            db.executescript(_SCHEMA)
-            _migrate(db)
+    """`location`: a SQLite file path, or a `postgresql://` URL that several replicas share."""
 
-    def _connect(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use (opening one costs more than most writes)."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30)
-            db.execute("PRAGMA synchronous=NORMAL")  # with WAL: no fsync per request, still never corrupt
-            self._local.db = db
-        return db
+    def __init__(self, location: str | Path):
+        self.db = Database(location)
+        self.path = Path(location) if self.db.dialect == "sqlite" else None
+        with self.db.transaction(exclusive=True) as db:  # workers and replicas starting together
+            for statement in filter(str.strip, _SCHEMA[self.db.dialect].split(";")):
+                db.execute(statement)
+            self._migrate(db)
+
+    @property
+    def name(self) -> str:
+        return self.db.name
+
+    def _migrate(self, db: Database) -> None:
+        real = "REAL" if db.dialect == "sqlite" else "DOUBLE PRECISION"
+        for table, columns in _ADDED_COLUMNS.items():
+            present = db.columns(table)
+            for name, declaration in columns:
+                if name not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration.format(real=real)}")
 
     def save_predictions(self, model_version: str,
                          predictions: list[tuple[Any, list[Region], list[float], float | None]],
@@ -104,18 +105,17 @@ class ReviewStore:
                  None if project is None else str(project),
                  json.dumps(results[task_id]) if task_id in results else None)
                 for task_id, regions, near_misses, task_score in predictions]
-        with self._connect() as db:
-            db.executemany("INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, "
-                           "task_score, audited, project, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        with self.db.transaction() as db:
+            db.executemany(_UPSERT_PREDICTION[db.dialect], rows)
 
     def unreviewed(self, pipeline_version: str, current_version: str, limit: int = 500) -> list[dict]:
         """Stored predictions by these weights, made under another calibration than `current_version`,
         for tasks nobody has reviewed yet, with the Label Studio result to send again: what
         re-scoring after a refit works through, oldest first; empty once all are done."""
-        rows = self._connect().execute(
+        rows = self.db.execute(
             "SELECT task_id, project, regions, near_misses, result, audited FROM predictions p "
             "WHERE model_version != ? AND substr(model_version, 1, ?) = ? AND result IS NOT NULL AND project IS NOT NULL "
-            "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY rowid LIMIT ?",
+            f"AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY p.{self.db.order} LIMIT ?",
             (current_version, len(pipeline_version) + 13, pipeline_version + "+calibration-", limit)).fetchall()
         return [{"task_id": task_id, "project": project, "regions": json.loads(regions),
                  "near_misses": json.loads(near_misses or "[]"), "result": json.loads(result), "audited": bool(audited)}
@@ -123,20 +123,19 @@ class ReviewStore:
 
     def rescored(self, model_version: str, rows: list[tuple[str, list[dict], float, dict | list]]) -> None:
         """Re-scored predictions (task_id, regions with new scores, task score, result) under `model_version`."""
-        with self._connect() as db:
+        with self.db.transaction() as db:
             db.executemany("UPDATE predictions SET model_version = ?, regions = ?, task_score = ?, result = ? "
                            "WHERE task_id = ?",
                            [(model_version, json.dumps(regions), task_score, json.dumps(result), str(task_id))
                             for task_id, regions, task_score, result in rows])
 
-    def prediction(self, task_id: Any, db: sqlite3.Connection | None = None) -> tuple[str, list[dict]] | None:
-        row = (db or self._connect()).execute("SELECT model_version, regions FROM predictions WHERE task_id = ?",
-                                             (str(task_id),)).fetchone()
+    def prediction(self, task_id: Any) -> tuple[str, list[dict]] | None:
+        row = self.db.execute("SELECT model_version, regions FROM predictions WHERE task_id = ?",
+                              (str(task_id),)).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
-    def record(self, annotation_id: Any, task_id: Any, model_version: str | None, rows: list[tuple],
-               db: sqlite3.Connection | None = None) -> None:
-        with _transaction(db or self._connect(), own=db is None) as db:
+    def record(self, annotation_id: Any, task_id: Any, model_version: str | None, rows: list[tuple]) -> None:
+        with self.db.transaction() as db:
             db.execute("DELETE FROM outcomes WHERE annotation_id = ?", (str(annotation_id),))  # an update replaces
             # one 'task' row besides the regions' rows: a reviewed task with nothing predicted and
             # nothing drawn is a right empty task, and must not vanish from what refitting sees
@@ -145,37 +144,32 @@ class ReviewStore:
                            [(str(annotation_id), str(task_id), model_version, *row)
                             for row in [*rows, ("", None, 1, "task", None)]])
 
-    def delete(self, annotation_ids: list[Any], db: sqlite3.Connection | None = None) -> None:
-        with _transaction(db or self._connect(), own=db is None) as db:
+    def delete(self, annotation_ids: list[Any]) -> None:
+        with self.db.transaction() as db:
             db.executemany("DELETE FROM outcomes WHERE annotation_id = ?", [(str(i),) for i in annotation_ids])
 
     def save_event(self, event: dict) -> None:
-        """Durable once this returns: committed to the journal (WAL; survives the process dying)."""
-        with self._connect() as db:
-            db.execute("INSERT INTO events (body, received) VALUES (?, ?)", (json.dumps(event), time.time()))
+        """Durable once this returns: committed to the journal (SQLite WAL or PostgreSQL; survives the
+        process dying)."""
+        self.db.execute("INSERT INTO events (body, received) VALUES (?, ?)", (json.dumps(event), time.time()))
 
     def pending_events(self) -> int:
-        return self._connect().execute("SELECT count(*) FROM events").fetchone()[0]
+        return self.db.execute("SELECT count(*) FROM events").fetchone()[0]
 
     def handle_pending(self, handle, limit: int = 64) -> int:
-        """Hand up to `limit` journalled events, oldest first, to `handle(db, event)` and remove
-        them, all in one write transaction: workers of one server never handle events out of order
-        or twice. An event whose handling fails moves to failed_events with the reason."""
-        db = self._connect()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        """Hand up to `limit` journalled events, oldest first, to `handle(event)` and remove them,
+        all in one exclusive transaction (the store's writes in `handle` join it): workers and
+        replicas never handle events out of order or twice. An event whose handling fails moves to
+        failed_events with the reason."""
+        with self.db.transaction(exclusive=True) as db:
             rows = db.execute("SELECT id, body FROM events ORDER BY id LIMIT ?", (limit,)).fetchall()
             for event_id, body in rows:
                 try:
-                    handle(db, json.loads(body))
+                    handle(json.loads(body))
                 except Exception as error:  # one bad event must not stop the others
                     log.exception("webhook event %s could not be handled", event_id)
-                    db.execute("INSERT OR REPLACE INTO failed_events VALUES (?, ?, ?)", (event_id, body, repr(error)))
+                    db.execute(_UPSERT_FAILED[db.dialect], (event_id, body, repr(error)))
                 db.execute("DELETE FROM events WHERE id = ?", (event_id,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         return len(rows)
 
     def reviewed_tasks(self, pipeline_version: str | None = None) -> list[dict]:
@@ -185,10 +179,10 @@ class ReviewStore:
         the raw scores are the weights')."""
         query = ("SELECT o.annotation_id, o.model_version, o.raw_score, o.score, o.matched, o.kind, p.near_misses, "
                  "p.task_score, p.audited FROM outcomes o LEFT JOIN predictions p ON p.task_id = o.task_id "
-                 "ORDER BY o.rowid")
+                 f"ORDER BY o.{self.db.order}")
         tasks: dict[str, dict] = {}
         for annotation, version, raw, shown, matched, kind, near_misses, task_score, audited in \
-                self._connect().execute(query):
+                self.db.execute(query).fetchall():
             if pipeline_version is not None and (version or "").split("+calibration-")[0] != pipeline_version:
                 continue
             task = tasks.setdefault(annotation, {"model_version": version, "scores": [], "shown_scores": [],
@@ -205,31 +199,31 @@ class ReviewStore:
 
     def reviewed_count(self, pipeline_version: str) -> int:
         """How many reviewed annotations there are of predictions by these weights (any calibration)."""
-        return self._connect().execute(
+        return self.db.execute(
             "SELECT count(DISTINCT annotation_id) FROM outcomes WHERE kind = 'task' AND "
             "(model_version = ? OR substr(model_version, 1, ?) = ?)",
             (pipeline_version, len(pipeline_version) + 13, pipeline_version + "+calibration-")).fetchone()[0]
 
     def outcomes(self) -> list[dict]:
         """Every region's outcome (predictions and missed objects), oldest first."""
-        db = self._connect()
-        rows = db.execute("SELECT * FROM outcomes WHERE kind != 'task' ORDER BY rowid")
-        names = [column[0] for column in rows.description]
+        names = ("annotation_id", "task_id", "model_version", "label", "score", "matched", "kind", "raw_score")
+        rows = self.db.execute(f"SELECT {', '.join(names)} FROM outcomes WHERE kind != 'task' "
+                               f"ORDER BY {self.db.order}").fetchall()
         return [dict(zip(names, row)) for row in rows]
 
 
-class _transaction:
-    """A connection's transaction: committed here when this call owns it, else left to the caller's."""
+def open_store(location: str | Path) -> ReviewStore:
+    """An existing store for the CLI: a SQLite file must exist (a typo must not create an empty
+    one), a PostgreSQL URL must answer."""
+    from .interface import ModelError
+    from .store_db import is_url
 
-    def __init__(self, db: sqlite3.Connection, own: bool):
-        self.db, self.own = db, own
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self.db
-
-    def __exit__(self, kind, error, trace) -> None:
-        if self.own:
-            self.db.commit() if kind is None else self.db.rollback()
+    if not is_url(location) and not Path(location).is_file():
+        raise ModelError(f"review store {location} does not exist")
+    try:
+        return ReviewStore(location)
+    except Exception as error:  # noqa: BLE001 - unreachable server, bad credentials, not a store
+        raise ModelError(f"cannot open review store {Database(location).name}: {error}") from None
 
 
 def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:

@@ -16,7 +16,7 @@ from openautoglm.model.evaluation import TRAFFIC_LABELS, judge
 from openautoglm.model.interface import ModelError
 from openautoglm.model.pipeline import Pipeline
 from openautoglm.model.refit import refit, reviewed_outcomes
-from openautoglm.model.review_store import ReviewStore
+from openautoglm.model.review_store import open_store
 
 LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
 
@@ -59,15 +59,12 @@ def calibrate_from_reviews(args) -> int:
     """Fit from what reviewers did in Label Studio: the review store's outcomes, each with the raw
     score the region was predicted with and the task's near misses; `--prior FILE` pools them with
     the calibration the team started from."""
-    store_path = Path(args.store)
-    if not store_path.is_file():
-        raise ModelError(f"review store {store_path} does not exist")
+    store = open_store(args.store)
     pipeline, threshold = _raw_pipeline(args)
-    store = ReviewStore(store_path)
     prior = Calibration.load(Path(args.prior)) if getattr(args, "prior", None) else None
     outcomes = reviewed_outcomes(store, pipeline.version)
     if not outcomes:
-        raise ModelError(f"review store {store_path} holds no reviews of predictions by {pipeline.version}")
+        raise ModelError(f"review store {store.name} holds no reviews of predictions by {pipeline.version}")
     estimate = cross_validate_outcomes(outcomes, outcomes, pipeline.version, threshold, prior=prior)["mean"]
     calibration = refit(store, pipeline.version, threshold, prior, Path(args.out),
                         {"command": "openautoglm calibrate --store", "cross_validated": estimate})

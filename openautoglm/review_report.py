@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 
 from openautoglm.model.evaluation import ece
-from openautoglm.model.interface import ModelError
 
 BANDS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)
 
@@ -57,12 +55,9 @@ def summary(tasks: list[dict], accept_above: float | None = None, latest: int = 
 
 
 def run_report(args) -> int:
-    from openautoglm.model.review_store import ReviewStore
+    from openautoglm.model.review_store import open_store
 
-    path = Path(args.store)
-    if not path.is_file():
-        raise ModelError(f"review store {path} does not exist")
-    report = summary(ReviewStore(path).reviewed_tasks(), args.accept_above)
+    report = summary(open_store(args.store).reviewed_tasks(), args.accept_above)
     print(f"reviewed tasks: {report['reviewed_tasks']} ({report['with_task_score']} with a stored task score)")
     print("task score band  tasks  needed an edit")
     for band in report["bands"]:

@@ -5,7 +5,6 @@ After a batch of reviews, and on Label Studio's START_TRAINING, it tells the ref
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 
@@ -50,18 +49,18 @@ class ReviewWorker:
             self._wake.wait(self.POLL_S)
             self._wake.clear()
 
-    def handle(self, db: sqlite3.Connection, event: dict) -> None:
+    def handle(self, event: dict) -> None:
         action = event.get("action")
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
             annotation = event.get("annotation") or {}
             task_id = (event.get("task") or {}).get("id", annotation.get("task"))
-            stored = self.store.prediction(task_id, db)
+            stored = self.store.prediction(task_id)
             if stored is None:
                 log.info("annotation %s: no prediction stored for task %s", annotation.get("id"), task_id)
                 return
             regions = [r for result in annotation.get("result") or [] for r in parse_result(result, 1, 1, "human", None)]
-            self.store.record(annotation.get("id"), task_id, stored[0], match(stored[1], regions), db)
+            self.store.record(annotation.get("id"), task_id, stored[0], match(stored[1], regions))
         elif action == "ANNOTATIONS_DELETED":
-            self.store.delete([a.get("id") for a in event.get("annotations") or []], db)
+            self.store.delete([a.get("id") for a in event.get("annotations") or []])
         elif action == "START_TRAINING" and self.refitter is not None:
             self.refitter.request(force=True)

@@ -132,8 +132,7 @@ def test_a_failed_refit_keeps_the_calibration_and_is_counted(make_client, image_
     assert refitter.refit_if_due(force=True) is None  # Start training before any review: nothing to fit
     results = _predict(client, image_server, bus, 1)
     store = client.app.blueprints["label_studio"].review_worker.store
-    store._connect().execute("UPDATE predictions SET near_misses = 'not json'")  # a corrupt row
-    store._connect().commit()
+    store.db.execute("UPDATE predictions SET near_misses = 'not json'")  # a corrupt row
     _review(client, 1, results[0]["result"])
     client.app.blueprints["label_studio"].review_worker.drain()
     deadline = time.monotonic() + 20
@@ -184,8 +183,8 @@ def test_a_refit_rescores_the_open_tasks_in_label_studio_and_resumes_after_an_er
     assert [p["task"] for p in imported] == [3, 4] and {p["model_version"] for p in imported} == {refitted}
     store, calibration = blueprint.review_worker.store, client.pipeline.calibration
     for prediction, old in zip(imported, before[2:]):
-        (regions,) = store._connect().execute("SELECT regions FROM predictions WHERE task_id = ?",
-                                              (str(prediction["task"]),)).fetchone()
+        (regions,) = store.db.execute("SELECT regions FROM predictions WHERE task_id = ?",
+                                      (str(prediction["task"]),)).fetchone()
         raw = [r["raw"] for r in json.loads(regions)]
         assert [r["score"] for r in old["result"]] == pytest.approx(Calibration.load(
             Path(__file__).parents[2] / "model" / "calibrations" / "yolo.json").region_probability(raw).tolist())

@@ -35,7 +35,7 @@ def test_predict_holds_back_the_audit_share_and_the_store_knows(make_client, ima
     for task, result in zip(range(40), results):
         assert (result["score"] < 0.5) == (task in held), task
     store = client.app.blueprints["label_studio"].review_worker.store
-    audited = {row[0] for row in store._connect().execute("SELECT task_id FROM predictions WHERE audited = 1")}
+    audited = {row[0] for row in store.db.execute("SELECT task_id FROM predictions WHERE audited = 1")}
     assert audited == {str(n) for n in held}
 
 
