@@ -44,21 +44,23 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
     register_errors(app)
     if settings.access_log:
         _log_requests(app)
-    served = _served_calibration(settings, pipeline, predictor)
+    store = ReviewStore(settings.store_path)
+    served = _served_calibration(settings, pipeline, predictor, store)
     if served is not None:
         app.before_request(served.refresh)  # a refit by any worker is served from its next request on
-    app.register_blueprint(blueprint(settings, predictor, ReviewStore(settings.store_path), metrics, version_sync,
-                                     served))
+    app.register_blueprint(blueprint(settings, predictor, store, metrics, version_sync, served))
     app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.model_lock))
     return app
 
 
-def _served_calibration(settings: Settings, pipeline, predictor: Predictor) -> ServedCalibration | None:
+def _served_calibration(settings: Settings, pipeline, predictor: Predictor,
+                        store: ReviewStore) -> ServedCalibration | None:
     """The team's refitted calibration takes over from the loaded one, unless OPENAUTOGLM_CALIBRATION
     pins it (or the pipeline object does not calibrate)."""
     if settings.calibration_pinned or not (hasattr(pipeline, "calibration") and hasattr(pipeline, "spec")):
         return None
-    return ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.spec.name), predictor.model_lock)
+    return ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.spec.name), predictor.model_lock,
+                             store)
 
 
 def _log_requests(app: Flask) -> None:

@@ -19,7 +19,7 @@ class Settings:
     webhook_secret: str | None = None  # Label Studio does not send basic auth with webhooks
     # the server's own files: review store, image cache, gunicorn's control socket
     home: Path = field(default_factory=lambda: data_home(os.environ))
-    store_path: Path | None = None  # default: home / reviews.sqlite3
+    store_path: Path | str | None = None  # a SQLite file (default: home / reviews.sqlite3) or a postgresql:// URL
     cache_dir: Path | None = None  # default: home / cache / images
     cache_max_bytes: int = 512 * 1024 * 1024
     max_image_bytes: int = 40 * 1024 * 1024
@@ -61,7 +61,7 @@ class Settings:
             basic_auth_user=env.get("BASIC_AUTH_USER") or None,
             basic_auth_password=env.get("BASIC_AUTH_PASS") or None,
             webhook_secret=env.get("OPENAUTOGLM_WEBHOOK_SECRET") or None,
-            store_path=Path(env["OPENAUTOGLM_STORE"]) if env.get("OPENAUTOGLM_STORE") else None,
+            store_path=_store(env.get("OPENAUTOGLM_STORE")),
             cache_dir=Path(env["OPENAUTOGLM_CACHE_DIR"]) if env.get("OPENAUTOGLM_CACHE_DIR") else None,
             cache_max_bytes=number("OPENAUTOGLM_CACHE_MAX_MB", defaults.cache_max_bytes // 2**20, int) * 2**20,
             max_image_bytes=number("OPENAUTOGLM_MAX_IMAGE_MB", defaults.max_image_bytes // 2**20, int) * 2**20,
@@ -87,6 +87,14 @@ def data_home(env) -> Path:
         return Path(env["OPENAUTOGLM_HOME"]).expanduser()
     base = env.get("XDG_DATA_HOME")
     return (Path(base) if base else Path.home() / ".local" / "share") / "openautoglm"
+
+
+def _store(value: str | None) -> Path | str | None:
+    from openautoglm.model.store_db import is_url
+
+    if not (value or "").strip():
+        return None
+    return value.strip() if is_url(value.strip()) else Path(value)
 
 
 def _switch(value: str | None, default: bool = True) -> bool:

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, received REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS failed_events (id INTEGER PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calibrations (pipeline TEXT PRIMARY KEY, digest TEXT NOT NULL, body TEXT NOT NULL);
 """,
     # the same tables; `seq` orders rows by insertion as SQLite's rowid does, REAL is float4 in PostgreSQL
     "postgresql": """
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
 CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, received DOUBLE PRECISION NOT NULL);
 CREATE TABLE IF NOT EXISTS failed_events (id BIGINT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS calibrations (pipeline TEXT PRIMARY KEY, digest TEXT NOT NULL, body TEXT NOT NULL);
 """}
 
 # columns added since the first schema: an existing store gets them on open
@@ -59,6 +61,9 @@ _UPSERT_PREDICTION = {
                   "model_version = EXCLUDED.model_version, regions = EXCLUDED.regions, "
                   "near_misses = EXCLUDED.near_misses, task_score = EXCLUDED.task_score, audited = EXCLUDED.audited, "
                   "project = EXCLUDED.project, result = EXCLUDED.result"}
+_UPSERT_CALIBRATION = {"sqlite": "INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?)",
+                       "postgresql": "INSERT INTO calibrations VALUES (?, ?, ?) ON CONFLICT (pipeline) DO UPDATE SET "
+                                     "digest = EXCLUDED.digest, body = EXCLUDED.body"}
 _UPSERT_FAILED = {"sqlite": "INSERT OR REPLACE INTO failed_events VALUES (?, ?, ?)",
                   "postgresql": "INSERT INTO failed_events VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                                 "body = EXCLUDED.body, error = EXCLUDED.error"}
@@ -203,6 +208,15 @@ class ReviewStore:
             "SELECT count(DISTINCT annotation_id) FROM outcomes WHERE kind = 'task' AND "
             "(model_version = ? OR substr(model_version, 1, ?) = ?)",
             (pipeline_version, len(pipeline_version) + 13, pipeline_version + "+calibration-")).fetchone()[0]
+
+    def save_calibration(self, pipeline_version: str, digest: str, body: str) -> None:
+        """The latest refit for these weights, where every replica sharing the store finds it."""
+        self.db.execute(_UPSERT_CALIBRATION[self.db.dialect], (pipeline_version, digest, body))
+
+    def calibration(self, pipeline_version: str) -> tuple[str, str] | None:
+        """(digest, file content) of the latest refit for these weights, if any."""
+        row = self.db.execute("SELECT digest, body FROM calibrations WHERE pipeline = ?", (pipeline_version,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def outcomes(self) -> list[dict]:
         """Every region's outcome (predictions and missed objects), oldest first."""

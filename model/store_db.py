@@ -49,6 +49,8 @@ class Database:
 
     def connection(self):
         db = getattr(self._local, "db", None)
+        if db is not None and self.dialect == "postgresql" and (db.closed or db.broken) and not self._local.depth:
+            db = None  # the server restarted or the network dropped: a new connection, not errors forever
         if db is None:
             db = self._open()
             self._local.db, self._local.depth = db, 0
@@ -56,9 +58,12 @@ class Database:
 
     def _open(self):
         if self.dialect == "postgresql":
-            import psycopg
-
-            return psycopg.connect(self.location, autocommit=True)
+            try:
+                import psycopg
+            except ImportError:
+                raise RuntimeError("the review store is a PostgreSQL URL but psycopg is not installed: "
+                                   "pip install 'openautoglm[postgres]'") from None
+            return psycopg.connect(self.location, autocommit=True, connect_timeout=10)
         db = sqlite3.connect(self.location, timeout=30, isolation_level=None)
         _switch_to_wal(db)  # several gunicorn workers write here
         db.execute("PRAGMA synchronous=NORMAL")  # with WAL: no fsync per request, still never corrupt

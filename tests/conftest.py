@@ -45,3 +45,30 @@ def tiny(tmp_path_factory) -> dict[str, Path]:
     return {"owlv2": tiny_models.owlv2(root / "owlv2"), "grounding-dino": tiny_models.grounding_dino(root / "gdino"),
             "sam": tiny_models.sam(root / "sam"), "sam2": tiny_models.sam2(root / "sam2"),
             "mobile_sam": tiny_models.mobile_sam(root / "mobile_sam" / "mobile_sam.pt")}
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server the tests start themselves; skipped, saying why, only where
+    neither the server binaries nor psycopg can be had."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'openautoglm[postgres]')")
+    from tests.postgres_server import PostgresServer, binaries
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL server binaries not found (Debian: apt-get install postgresql)")
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="openautoglm-postgres-"))  # pytest's own folders are root-only
+    server = PostgresServer(folder).start()
+    yield server
+    server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request) -> str:
+    """An empty database for one test."""
+    import re
+
+    return postgres_server.fresh_database(re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:60])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from openautoglm.model.refit import refit
 from openautoglm.model.review_store import ReviewStore
 
 log = logging.getLogger(__name__)
+REFIT_LOCK = 0x6F61676D  # PostgreSQL advisory lock: one refit at a time across replicas
 
 
 def team_calibration_path(home: Path, pipeline_name: str) -> Path:
@@ -28,14 +30,22 @@ class ServedCalibration:
     weights, else the one the pipeline was loaded with (model directory or shipped), which is
     also the prior every refit starts from."""
 
-    def __init__(self, pipeline, path: Path, lock: threading.Lock):
+    SHARED_POLL_S = 5.0  # how often a replica asks a shared (PostgreSQL) store for another's refit
+
+    def __init__(self, pipeline, path: Path, lock: threading.Lock, store: ReviewStore | None = None):
         self.pipeline, self.path, self.lock = pipeline, Path(path), lock
         self.base: Calibration | None = pipeline.calibration
         self._seen: tuple | None = None
+        self.shared = store if store is not None and store.db.dialect == "postgresql" else None
+        self._polled = float("-inf")
         self.refresh()
 
     def refresh(self) -> None:
-        """Cheap when nothing changed (one stat); a file that cannot be used keeps the current one."""
+        """Cheap when nothing changed (one stat; with a shared store, one query every few seconds);
+        a file that cannot be used keeps the current one."""
+        if self.shared is not None and time.monotonic() - self._polled >= self.SHARED_POLL_S:
+            self._polled = time.monotonic()
+            self._fetch_shared()
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -57,6 +67,25 @@ class ServedCalibration:
             self.pipeline.calibration = calibration
         log.info("calibration %s from %s (%s reviewed tasks)", calibration.digest, self.path,
                  calibration.provenance.get("reviewed_tasks"))
+
+    def _fetch_shared(self) -> None:
+        """Another replica's refit, from the shared store into this machine's file."""
+        try:
+            latest = self.shared.calibration(self.pipeline.version)
+        except Exception:  # noqa: BLE001 - the database away for a moment: keep serving, ask again later
+            log.exception("could not read the shared calibration")
+            return
+        if latest is None or (self.current is not None and latest[0] == self.current.digest):
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.shared")
+        temporary.write_text(latest[1], encoding="utf-8")
+        os.replace(temporary, self.path)
+
+    def publish(self, calibration: Calibration) -> None:
+        """A refit of this replica's, for the others (a shared store only)."""
+        if self.shared is not None:
+            self.shared.save_calibration(self.pipeline.version, calibration.digest, self.path.read_text("utf-8"))
 
     @property
     def current(self) -> Calibration | None:
@@ -104,9 +133,10 @@ class Refitter:
 
     def refit_if_due(self, force: bool = False) -> Calibration | None:
         try:
-            with _exclusive(self.served.path.with_name(self.served.path.name + ".lock")) as mine:
-                if not mine:
-                    return None  # another worker is refitting; its file reaches this one by refresh()
+            with _exclusive(self.served.path.with_name(self.served.path.name + ".lock")) as mine, \
+                    self.store.db.try_lock(REFIT_LOCK) as ours:
+                if not (mine and ours):
+                    return None  # another worker or replica is refitting; its result reaches this one by refresh()
                 self.served.refresh()
                 version = self.served.pipeline.version
                 new = self.store.reviewed_count(version) - self.served.reviewed_at_last_refit()
@@ -115,6 +145,7 @@ class Refitter:
                     return None
                 calibration = refit(self.store, version, self.display_threshold, self.served.base,
                                     self.served.path, {"trigger": "start training" if force else f"{new} new reviews"})
+                self.served.publish(calibration)
                 self.served.refresh()
                 self._rescore()
         except Exception:  # noqa: BLE001 - whatever went wrong, the server keeps its calibration

@@ -1,0 +1,124 @@
+"""The review store behaves the same on SQLite and on a real PostgreSQL server, and server
+replicas sharing a PostgreSQL store handle each webhook event once and serve one calibration."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from openautoglm.converters import Box, Region, Shape
+from openautoglm.model.review_store import ReviewStore, match
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path: Path) -> str | Path:
+    if request.param == "sqlite":
+        return tmp_path / "reviews.sqlite3"
+    return request.getfixturevalue("postgres_url")
+
+
+def _regions(*scores: float) -> list[Region]:
+    return [Region("car", Shape.BOX, Box(i * 20, 0, i * 20 + 10, 10), score=s) for i, s in enumerate(scores)]
+
+
+def test_the_store_round_trips_on_both_databases(location) -> None:
+    store = ReviewStore(location)
+    ReviewStore(location)  # opening an existing store again: schema and migrations are idempotent
+    version = "p@1+calibration-a"
+    store.save_predictions(version, [(1, _regions(0.9, 0.4), [0.1, 0.2], 0.7), (2, _regions(0.8), [], 0.9),
+                                     (3, _regions(0.6), [0.05], 0.5)],
+                           audited={2}, project="4.17000", results={1: [{"id": "1-0-label"}], 3: [{"id": "3-0-label"}]})
+    store.save_predictions(version, [(3, _regions(0.65), [0.05], 0.55)], project="4.17000",
+                           results={3: [{"id": "3-0-label"}]})  # a re-prediction replaces the row
+    predicted = store.prediction(1)[1]
+    store.record(11, 1, version, match(predicted, [Region("car", Shape.BOX, Box(0, 0, 10, 10))]))
+    store.record(11, 1, version, match(predicted, [Region("car", Shape.BOX, Box(0, 0, 10, 10)),
+                                                   Region("car", Shape.BOX, Box(200, 0, 210, 10))]))  # an update
+    store.record(12, 2, version, [])
+    tasks = store.reviewed_tasks("p@1")
+    assert [(t["scores"], t["correct"], t["missed"], t["near_misses"], t["audited"]) for t in tasks] == [
+        ([0.9, 0.4], [True, False], 1, [0.1, 0.2], False), ([], [], 0, [], True)]
+    assert store.reviewed_count("p@1") == 2 and store.reviewed_count("q@1") == 0
+    assert store.unreviewed("p@1", version) == []  # all under the current version
+    (open_task,) = store.unreviewed("p@1", "p@1+calibration-b")
+    assert (open_task["task_id"], open_task["project"], open_task["result"]) == ("3", "4.17000", [{"id": "3-0-label"}])
+    assert open_task["regions"][0]["raw"] == pytest.approx(0.65)
+    store.rescored("p@1+calibration-b", [("3", open_task["regions"], 0.6, open_task["result"])])
+    assert store.unreviewed("p@1", "p@1+calibration-b") == []
+    store.delete([12])
+    assert [t["audited"] for t in store.reviewed_tasks()] == [False]
+    assert [o["kind"] for o in store.outcomes()] == ["prediction", "prediction", "missed"]
+    store.save_calibration("p@1", "abc", '{"x": 1}')
+    store.save_calibration("p@1", "def", '{"x": 2}')
+    assert store.calibration("p@1") == ("def", '{"x": 2}') and store.calibration("q@1") is None
+
+
+def test_a_lost_postgresql_connection_is_opened_again(postgres_url) -> None:
+    store = ReviewStore(postgres_url)
+    store.save_event({"action": "X"})
+    killer = ReviewStore(postgres_url)  # another session ends this thread's one, as a server restart would
+    pid = store.db.execute("SELECT pg_backend_pid()").fetchone()[0]
+    killer.db.execute("SELECT pg_terminate_backend(?)", (pid,))
+    with pytest.raises(Exception):
+        store.pending_events()  # the statement in flight fails ...
+    assert store.pending_events() == 1  # ... the next one reconnects
+
+
+def test_events_are_handled_once_in_order_by_concurrent_workers(location) -> None:
+    store = ReviewStore(location)
+    for number in range(120):
+        store.save_event({"action": "X", "n": number})
+    store.save_event({"action": "BAD"})
+    handled, lock = [], threading.Lock()
+
+    def handle(event: dict) -> None:
+        if event["action"] == "BAD":
+            raise ValueError("cannot")
+        with lock:
+            handled.append(event["n"])
+
+    def work() -> None:
+        while store.handle_pending(handle, limit=7):
+            pass
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert handled == list(range(120)) and store.pending_events() == 0
+    (error,) = store.db.execute("SELECT error FROM failed_events").fetchall()
+    assert "cannot" in error[0]
+
+
+def test_replicas_sharing_a_postgresql_store(make_client, image_server, bus, postgres_url, shared, tmp_path,
+                                             monkeypatch) -> None:
+    from openautoglm.backends.label_studio.refitter import ServedCalibration
+    from openautoglm.model.pipeline import Pipeline
+
+    from .test_refit import _predict, _review, _wait_for_version
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    monkeypatch.setattr(ServedCalibration, "SHARED_POLL_S", 0.0)
+    first = make_client(Pipeline.load("yolo"), store_path=postgres_url, home=tmp_path / "a", refit_every=2)
+    second = make_client(Pipeline.load("yolo"), store_path=postgres_url, home=tmp_path / "b", refit_every=2)
+    shipped = first.get("/health").get_json()["model_version"]
+    results = _predict(first, image_server, bus, 3)
+    _review(second, 1, results[0]["result"])  # the webhook reaches the other replica
+    _review(first, 2, [])
+    refitted = _wait_for_version(first, shipped) if first.get("/health").get_json()["model_version"] == shipped \
+        else first.get("/health").get_json()["model_version"]
+    assert _wait_for_version(second, shipped) == refitted  # one refit, served by both
+    store = first.app.blueprints["label_studio"].review_worker.store
+    assert store.reviewed_count(Pipeline.load("yolo", calibration=None).version) == 2
+    assert store.calibration(refitted.split("+calibration-")[0])[0] == refitted.split("+calibration-")[1]
+    for client in (first, second):
+        client.app.blueprints["label_studio"].refitter.wait_idle()
+    deadline = time.monotonic() + 10
+    while store.unreviewed(refitted.split("+calibration-")[0], refitted) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    imported = [p["task"] for _, body in image_server.imported for p in body]
+    assert imported == [3]  # the open task, re-scored once, by the replica that refitted
