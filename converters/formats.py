@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import coco, cvat, label_studio, voc, yolo
+from . import coco, cvat, label_studio, labelme, voc, yolo
 from .types import AnnotationError, Dataset
 
 
@@ -26,9 +26,11 @@ FORMATS = {
     "yolo": Format("yolo", yolo.read, yolo.write, True, read_options=("task",), write_options=("task",)),
     "label_studio": Format("label_studio", label_studio.read, label_studio.write, False),
     "cvat": Format("cvat", cvat.read, cvat.write, False),
+    "labelme": Format("labelme", labelme.read, labelme.write, True),
 }
 ALIASES = {"ls": "label_studio", "label-studio": "label_studio", "labelstudio": "label_studio",
-           "pascal_voc": "voc", "cvat_images": "cvat", "ultralytics": "yolo"}
+           "pascal_voc": "voc", "cvat_images": "cvat", "ultralytics": "yolo",
+           "x-anylabeling": "labelme", "x_anylabeling": "labelme"}
 
 
 def spellings() -> str:

@@ -12,7 +12,8 @@ from openautoglm.converters import (  # noqa: E402  (the version is read by subm
 
 
 
-_LAZY = ("AutoLabeler", "save_to_coco", "save_to_yolo", "save_to_voc", "save_to_label_studio", "save_to_cvat")
+_LAZY = ("AutoLabeler", "save_to_coco", "save_to_yolo", "save_to_voc", "save_to_label_studio", "save_to_cvat",
+         "save_to_labelme")
 
 
 def __getattr__(name: str):

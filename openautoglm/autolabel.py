@@ -81,6 +81,9 @@ class AutoLabeler:
     def save_to_cvat(self, results: Dataset, path: str | Path) -> None:
         save_to_cvat(results, path)
 
+    def save_to_labelme(self, results: Dataset, folder: str | Path) -> None:
+        save_to_labelme(results, folder)
+
 
 def _count(paths) -> int | None:
     return len(paths) if hasattr(paths, "__len__") else None
@@ -104,3 +107,7 @@ def save_to_label_studio(dataset: Dataset, path: str | Path) -> None:
 
 def save_to_cvat(dataset: Dataset, path: str | Path) -> None:
     save(dataset, Path(path), "cvat")
+
+
+def save_to_labelme(dataset: Dataset, folder: str | Path) -> None:
+    save(dataset, Path(folder), "labelme")

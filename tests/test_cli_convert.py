@@ -14,8 +14,8 @@ from PIL import Image
 
 from openautoglm.cli import main
 
-FORMATS = ["coco", "voc", "yolo", "label_studio", "cvat"]
-SUFFIX = {"coco": ".json", "label_studio": ".json", "cvat": ".xml", "voc": "", "yolo": ""}
+FORMATS = ["coco", "voc", "yolo", "label_studio", "cvat", "labelme"]
+SUFFIX = {"coco": ".json", "label_studio": ".json", "cvat": ".xml", "voc": "", "yolo": "", "labelme": ""}
 
 COCO = {
     "images": [{"id": 7, "file_name": "a.png", "width": 40, "height": 30}],

@@ -18,6 +18,7 @@ FORMATS = [
     pytest.param("cvat", ".xml", 1e-6, id="cvat"),
     pytest.param("voc", "", 1.0, id="voc"),
     pytest.param("yolo", "", 1.0, id="yolo"),
+    pytest.param("labelme", "", 1e-6, id="labelme"),
 ]
 
 
