@@ -78,9 +78,9 @@ class Journal:
 
 
 def run(labeler, paths: list[Path], output: Path, output_format: str, force: bool = False,
-        workers: int = 1) -> tuple[Dataset, list]:
-    """`labeler`: an AutoLabeler, or with `workers` > 1 the arguments each worker process builds
-    its own from (model, labels, device, batch size)."""
+        workers: int = 1, engine: str = "local", ray_address: str | None = None) -> tuple[Dataset, list]:
+    """`labeler`: an AutoLabeler, or with `workers` > 1 or the Ray engine the arguments each worker
+    builds its own from (model, labels, device, batch size)."""
     journal = Journal(output)
     if force:
         journal.path.unlink(missing_ok=True)
@@ -92,13 +92,20 @@ def run(labeler, paths: list[Path], output: Path, output_format: str, force: boo
     if done:
         print(f"openautoglm: resuming: {len(paths) - len(todo)} of {len(paths)} images already predicted "
               f"({journal.path if journal.path.exists() else output}); --force starts over", file=sys.stderr)
-    if workers > 1:
+    if engine == "ray":
+        from openautoglm import ray_engine
+
+        workers_wanted = workers if workers > 1 else None
+        _predict_into(journal, ray_engine.entries(labeler, todo, labeler[3], ray_address, workers_wanted), len(todo),
+                      labeler[3])
+    elif workers > 1:
         with _pool(workers, labeler) as pool:
             batches = [todo[i:i + labeler[3]] for i in range(0, len(todo), labeler[3])]
-            results = (result for batch in pool.map(_predict_batch, batches) for result in batch)
+            results = (Journal.entry(*result) for batch in pool.map(_predict_batch, batches) for result in batch)
             _predict_into(journal, results, len(todo), labeler[3])
     else:
-        _predict_into(journal, labeler.stream(todo), len(todo), labeler.batch_size)
+        _predict_into(journal, (Journal.entry(*result) for result in labeler.stream(todo)), len(todo),
+                      labeler.batch_size)
     dataset, failures = journal.dataset()
     _replace(output, lambda: save(dataset, output, output_format))
     journal.path.unlink(missing_ok=True)
@@ -151,10 +158,10 @@ def _predict_batch(paths: list[Path]) -> list[tuple]:
     return list(_worker_labeler.stream(paths))
 
 
-def _predict_into(journal: Journal, results: Iterable[tuple], count: int, batch_size: int) -> None:
+def _predict_into(journal: Journal, entries: Iterable[dict], count: int, batch_size: int) -> None:
     pending = []
-    for path, item, error in track(results, "predicting", total=count):
-        pending.append(Journal.entry(path, item, error))
+    for entry in track(entries, "predicting", total=count):
+        pending.append(entry)
         if len(pending) >= batch_size:
             journal.append(pending)
             pending = []

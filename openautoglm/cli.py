@@ -60,8 +60,10 @@ def _predict(args: argparse.Namespace) -> int:
     output = Path(args.output)
     arguments = (args.model, tuple(args.labels or ()), args.device, args.batch_size)
     with progress.enabled():
-        labeler = AutoLabeler(*arguments) if args.workers <= 1 else arguments  # workers load their own
-        dataset, failed = run(labeler, paths, output, args.format, args.force, args.workers)
+        local = args.workers <= 1 and args.engine == "local"
+        labeler = AutoLabeler(*arguments) if local else arguments  # workers and Ray actors load their own
+        dataset, failed = run(labeler, paths, output, args.format, args.force, args.workers, args.engine,
+                              args.ray_address)
     for failure in failed:
         print(f"openautoglm: skipped {failure['file_name']}: {failure['error']}", file=sys.stderr)
     count = sum(len(item.regions) for item in dataset.items)
@@ -157,7 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=8)
     predict.add_argument("-o", "--output", required=True)
     predict.add_argument("--workers", type=int, default=1,
-                         help="processes, each with its own copy of the model (default 1; on CPU up to one per core)")
+                         help="processes, each with its own copy of the model (default 1; on CPU up to one per core; "
+                              "with --engine ray: actors, default one per CPU or GPU)")
+    predict.add_argument("--engine", choices=("local", "ray"), default="local",
+                         help="ray: actors on a Ray cluster (RAY_ADDRESS or --ray-address; else a local Ray)")
+    predict.add_argument("--ray-address", help="the Ray cluster to join (default: RAY_ADDRESS, else start one)")
     predict.add_argument("--force", action="store_true",
                          help="predict every image again (default: resume an interrupted run, skip images already "
                               "in the output)")

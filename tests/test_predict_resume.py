@@ -99,3 +99,19 @@ def test_workers_give_the_same_output_and_a_clear_error_when_the_model_is_missin
     assert main(["predict", str(folder), "-o", str(tmp_path / "three.json"), "--workers", "2", "--force",
                  *common]) == 2
     assert "model 'yolox-nano' not found" in capsys.readouterr().err
+
+
+def test_the_ray_engine_gives_the_local_engines_output(shared: Path, tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'openautoglm[ray]')")
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in sorted((shared / "data" / "coco-val100" / "images").glob("*.jpg"))[:5]:
+        shutil.copy(path, folder)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    local, remote = tmp_path / "local.json", tmp_path / "ray.json"
+    common = ["--model", "yolox", "--batch-size", "2", "--allow-failures"]
+    assert main(["predict", str(folder), "-o", str(local), *common]) == 0
+    assert main(["predict", str(folder), "-o", str(remote), "--engine", "ray", "--workers", "2", *common]) == 0
+    assert local.read_bytes() == remote.read_bytes() and len(json.loads(remote.read_text())["images"]) == 5
+    assert json.loads(Path(f"{remote}.failures.json").read_text())[0]["file_name"].endswith("broken.jpg")
