@@ -9,7 +9,7 @@ import pytest
 from openautoglm.model.review_store import ReviewStore, match
 from openautoglm.cli import main
 from openautoglm.converters import Box, Region
-from openautoglm.review_report import summary, wilson_interval
+from openautoglm.model.review_summary import summary, wilson_interval
 
 
 def _store(path: Path) -> ReviewStore:

@@ -45,14 +45,57 @@ class Metrics:
         self.model_load = Gauge("openautoglm_model_load_seconds", "Model load time (the slowest worker's)",
                                 registry=self.registry, multiprocess_mode="max")
 
-    def exposition(self) -> bytes:
+    def exposition(self, reviews: "ReviewFigures | None" = None) -> bytes:
         """Prometheus text for the whole server. Under `openautoglm serve` every worker counts into
-        files in PROMETHEUS_MULTIPROC_DIR and a scrape sums them; otherwise this process's counts."""
-        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            return generate_latest(self.registry)
-        registry = CollectorRegistry()
-        MultiProcessCollector(registry)
-        return generate_latest(registry)
+        files in PROMETHEUS_MULTIPROC_DIR and a scrape sums them; otherwise this process's counts.
+        `reviews`: the review store's figures (`openautoglm report`'s), read by whichever worker answers."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        text = generate_latest(registry)
+        if reviews is not None:
+            extra = CollectorRegistry()
+            extra.register(reviews)
+            text += generate_latest(extra)
+        return text
+
+
+class ReviewFigures:
+    """`openautoglm report`'s figures as gauges, from the review store, computed at most once a
+    minute (a scrape every few seconds must not re-read every review)."""
+
+    EVERY_S = 60.0
+
+    def __init__(self, store: ReviewStore):
+        self.store, self._cached, self._at = store, None, float("-inf")
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        from openautoglm.model.review_summary import summary
+
+        if time.monotonic() - self._at >= self.EVERY_S:
+            self._cached, self._at = summary(self.store.reviewed_tasks()), time.monotonic()
+        figures = self._cached
+        yield GaugeMetricFamily("openautoglm_reviewed_tasks", "Reviewed tasks in the review store",
+                                value=figures["reviewed_tasks"])
+        for name, key, what in (("openautoglm_latest_region_ece", "latest_region_ece", "region"),
+                                ("openautoglm_latest_task_ece", "latest_task_ece", "task")):
+            if figures[key] == figures[key]:  # not NaN: there are reviews
+                yield GaugeMetricFamily(name, f"ECE of the {what} scores on the latest {figures['latest']} "
+                                              "reviewed tasks (drift)", value=figures[key])
+        audit = figures.get("audit")
+        if audit:
+            low, high = audit["error_interval_95"]
+            gauge = GaugeMetricFamily("openautoglm_accepted_error", "Measured error of the tasks scored above "
+                                      "OPENAUTOGLM_ACCEPT_ABOVE, from the audit sample", labels=["bound"])
+            for bound, value in (("measured", audit["measured_error"]), ("low_95", low), ("high_95", high)):
+                gauge.add_metric([bound], value)
+            yield gauge
+            yield GaugeMetricFamily("openautoglm_audited_tasks", "Reviewed tasks of the audit sample",
+                                    value=audit["tasks"])
 
 
 def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metrics: Metrics,
@@ -153,9 +196,11 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
         worker.submit(event)
         return jsonify(status="queued"), 200
 
+    figures = ReviewFigures(store)
+
     @routes.get("/metrics")
     def prometheus():
-        return Response(metrics.exposition(), mimetype=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(figures), mimetype=CONTENT_TYPE_LATEST)
 
     return routes
 

@@ -4,7 +4,7 @@ random audit share shown just below it, whose reviews measure the accepted tasks
 from __future__ import annotations
 
 from openautoglm.backends.label_studio.routing import is_audited, route
-from openautoglm.review_report import summary
+from openautoglm.model.review_summary import summary
 
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
           '<Label value="cat"/></RectangleLabels></View>')
@@ -47,3 +47,28 @@ def test_the_report_measures_the_accepted_error_on_the_audit_sample() -> None:
     assert audit["tasks"] == 20 and audit["measured_error"] == 0.05
     low, high = audit["error_interval_95"]
     assert low < 0.05 < high < 0.3
+
+
+def test_metrics_show_the_reports_figures(make_client, image_server) -> None:
+    client = make_client(accept_above=0.5, audit_share=0.3)
+    before = client.get("/metrics").get_data(as_text=True)
+    assert "openautoglm_reviewed_tasks 0.0" in before and "openautoglm_accepted_error" not in before
+    tasks = [{"id": n, "data": {"image": f"{image_server.url}/img.png"}} for n in range(40)]
+    results = client.post("/predict", json={"tasks": tasks, "label_config": CONFIG}).get_json()["results"]
+    held = sorted(n for n in range(40) if is_audited(n, 0.3))
+    for n in held:  # reviewers accept every audited task but the first as predicted
+        event = {"action": "ANNOTATION_CREATED", "task": {"id": n},
+                 "annotation": {"id": 1000 + n, "task": n, "result": [] if n == held[0] else results[n]["result"]}}
+        assert client.post("/webhook", json=event).status_code == 200
+    client.app.blueprints["label_studio"].review_worker.drain()
+    from openautoglm.backends.label_studio.routes import ReviewFigures
+
+    ReviewFigures.EVERY_S = 0.0  # the figures are cached for a minute: this scrape must read them again
+    try:
+        text = client.get("/metrics").get_data(as_text=True)
+    finally:
+        ReviewFigures.EVERY_S = 60.0
+    assert f"openautoglm_reviewed_tasks {float(len(held))}" in text
+    assert f"openautoglm_audited_tasks {float(len(held))}" in text
+    assert f'openautoglm_accepted_error{{bound="measured"}} {1 / len(held)}' in text
+    assert "openautoglm_latest_task_ece" in text
