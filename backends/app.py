@@ -16,7 +16,7 @@ from openautoglm.model.review_store import ReviewStore
 from .label_studio.routes import Metrics, blueprint, register_errors
 from .cvat.functions import FunctionCatalog
 from .cvat.routes import blueprint as cvat_blueprint
-from .settings import Settings
+from .settings import Settings, batch_wait_ms
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("openautoglm.access")
@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
         metrics.model_load.set(time.perf_counter() - started)
         log.info("loaded pipeline %s in %.1f s", pipeline.model_version, time.perf_counter() - started)
     fetcher = ImageFetcher(settings)
-    predictor = Predictor(pipeline, fetcher, settings.batch_size, settings.synonyms)
+    predictor = Predictor(pipeline, fetcher, settings.batch_size, settings.synonyms, batch_wait_ms(settings),
+                          settings.max_batch)
     version_sync = ProjectVersionSync(settings.label_studio_url, fetcher.auth_header,
                                       settings.set_project_version and bool(settings.label_studio_api_key))
     app = Flask("openautoglm")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,8 @@ class Settings:
     max_image_bytes: int = 40 * 1024 * 1024
     fetch_timeout_s: float = 20.0
     batch_size: int = 8
+    batch_wait_ms: float | None = None  # dynamic batching across requests; None: 10 ms on CUDA, off on CPU
+    max_batch: int = 32  # images in one dynamically grouped model batch
     synonyms: dict[str, list[str]] = field(default_factory=dict)
     cvat_pipelines: list[str] = field(default_factory=list)  # more pipelines offered to CVAT as detectors
     cvat_labels: list[str] = field(default_factory=list)  # labels for open-vocabulary pipelines in CVAT
@@ -67,6 +70,8 @@ class Settings:
             max_image_bytes=number("OPENAUTOGLM_MAX_IMAGE_MB", defaults.max_image_bytes // 2**20, int) * 2**20,
             fetch_timeout_s=number("OPENAUTOGLM_FETCH_TIMEOUT", defaults.fetch_timeout_s),
             batch_size=number("OPENAUTOGLM_BATCH_SIZE", defaults.batch_size, int),
+            batch_wait_ms=number("OPENAUTOGLM_BATCH_WAIT_MS", None),
+            max_batch=number("OPENAUTOGLM_MAX_BATCH", defaults.max_batch, int),
             synonyms=json.loads(env["OPENAUTOGLM_SYNONYMS"]) if env.get("OPENAUTOGLM_SYNONYMS") else {},
             cvat_pipelines=_names(env.get("OPENAUTOGLM_CVAT_PIPELINES")),
             cvat_labels=_names(env.get("OPENAUTOGLM_CVAT_LABELS")),
@@ -87,6 +92,18 @@ def data_home(env) -> Path:
         return Path(env["OPENAUTOGLM_HOME"]).expanduser()
     base = env.get("XDG_DATA_HOME")
     return (Path(base) if base else Path.home() / ".local" / "share") / "openautoglm"
+
+
+def batch_wait_ms(settings: "Settings") -> float:
+    """The dynamic batching wait: as set, else 10 ms on CUDA (one batch of n costs about one of 1)
+    and off on CPU (n images cost n times one: grouping would only add the wait)."""
+    if settings.batch_wait_ms is not None:
+        return max(0.0, settings.batch_wait_ms)
+    device = settings.device or ""
+    if not device:
+        torch = sys.modules.get("torch")  # loaded by the pipeline if it uses torch; never imported here
+        device = "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+    return 10.0 if device.startswith("cuda") else 0.0
 
 
 def _store(value: str | None) -> Path | str | None:

@@ -19,6 +19,7 @@ from openautoglm.model.labels import merge_synonyms
 from openautoglm.model import scoring
 
 from . import label_config
+from .batching import DynamicBatcher
 from .images import ImageFetcher, ImageFetchError
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,16 @@ class TaskOutcome:
 
 
 class Predictor:
-    def __init__(self, pipeline, fetcher: ImageFetcher, batch_size: int = 8, synonyms: dict | None = None):
+    def __init__(self, pipeline, fetcher: ImageFetcher, batch_size: int = 8, synonyms: dict | None = None,
+                 batch_wait_ms: float = 0.0, max_batch: int = 32):
         self.pipeline, self.fetcher, self.batch_size = pipeline, fetcher, batch_size
         self.synonyms = synonyms or {}
         self.model_lock = threading.Lock()  # one inference at a time per worker: models are not thread-safe
+        self.batcher = DynamicBatcher(self._infer, max_batch, batch_wait_ms, self.model_lock) \
+            if batch_wait_ms > 0 else None
+
+    def _infer(self, images: list, labels: list, synonyms: dict) -> list:
+        return scoring.predict(self.pipeline, images, labels, synonyms)
 
     @property
     def model_version(self) -> str:
@@ -61,9 +68,13 @@ class Predictor:
         for start in range(0, len(loaded), self.batch_size):
             batch = loaded[start:start + self.batch_size]
             images = [image for _, image in batch]
-            with self.model_lock:
-                predictions = scoring.predict(self.pipeline, images, labels, synonyms) if labels else \
-                    [scoring.ImagePrediction([], 1.0) for _ in images]
+            if not labels:
+                predictions = [scoring.ImagePrediction([], 1.0) for _ in images]
+            elif self.batcher is not None:  # grouped with other requests' images into one model batch
+                predictions = self.batcher.predict(images, labels, synonyms)
+            else:
+                with self.model_lock:
+                    predictions = self._infer(images, labels, synonyms)
             for (index, image), prediction in zip(batch, predictions):
                 regions, score = prediction.regions, prediction.score
                 if context:

@@ -1,0 +1,96 @@
+"""Dynamic batching: concurrent /predict requests are grouped into one model batch, each answer
+still belongs to its own task; off by default on CPU."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from PIL import Image
+
+from openautoglm.backends.label_studio.batching import DynamicBatcher
+from openautoglm.backends.settings import Settings, batch_wait_ms
+from openautoglm.converters import Box, Region, Shape
+
+from .conftest import FakePipeline
+
+CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
+          '<Label value="Cat"/></RectangleLabels></View>')
+
+
+class SlowPipeline(FakePipeline):
+    """A fixed cost per call; one box per image, as wide as half that image and 10 px high, so an
+    answer given for another task's image shows (its width in percent is not 50)."""
+
+    def propose(self, images, labels, synonyms=None):
+        time.sleep(0.05)
+        self.calls.append((len(images), list(labels), dict(synonyms or {})))
+        return [[Region(labels[0], Shape.BOX, Box(0, 0, image.size[0] / 2, 10), score=0.8)] for image in images]
+
+
+def test_concurrent_requests_share_model_batches_and_keep_their_own_answers(make_client, image_server,
+                                                                               monkeypatch) -> None:
+    from openautoglm.backends.label_studio.images import ImageFetcher
+
+    # each task's image has its own size (in its URL), so an answer shows which image it came from
+    monkeypatch.setattr(ImageFetcher, "fetch", lambda self, url: Image.new("RGB", tuple(
+        int(v) for v in url.rsplit("/", 1)[1].split(".")[0].split("x")), "green"))
+    pipeline = SlowPipeline()
+    client = make_client(pipeline, batch_wait_ms=200, max_batch=8)
+    sizes = [(40 + 8 * n, 30 + 4 * n) for n in range(8)]
+    answers: dict[int, dict] = {}
+
+    def ask(n: int) -> None:
+        body = {"tasks": [{"id": n, "data": {"image": f"{image_server.url}/{sizes[n][0]}x{sizes[n][1]}.png"}}],
+                "label_config": CONFIG}
+        answers[n] = client.post("/predict", json=body).get_json()["results"][0]
+
+    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(pipeline.calls) < 8 and sum(count for count, _, _ in pipeline.calls) == 8  # grouped
+    for n, answer in answers.items():
+        (region,) = answer["result"]
+        assert (region["original_width"], region["original_height"]) == sizes[n] and region["id"].startswith(f"{n}-")
+        assert region["value"]["width"] == pytest.approx(50) and region["value"]["height"] == pytest.approx(
+            1000 / sizes[n][1])
+
+
+def test_a_batch_that_fails_fails_each_of_its_requests_and_the_batcher_lives_on() -> None:
+    calls = []
+
+    def run(images, labels, synonyms):
+        calls.append(len(images))
+        if "boom" in labels:
+            raise RuntimeError("model failed")
+        return [f"{label}:{image}" for image in images for label in labels[:1]]
+
+    batcher = DynamicBatcher(run, max_batch=4, max_wait_ms=100, lock=threading.Lock())
+    errors, results = [], {}
+
+    def ask(name, images, labels):
+        try:
+            results[name] = batcher.predict(images, labels, {})
+        except RuntimeError as error:
+            errors.append((name, str(error)))
+
+    threads = [threading.Thread(target=ask, args=("a", [1, 2], ["cat"])),
+               threading.Thread(target=ask, args=("b", [3], ["cat"])),
+               threading.Thread(target=ask, args=("c", [4], ["boom"]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {"a": ["cat:1", "cat:2"], "b": ["cat:3"]}  # grouped by labels, split back in order
+    assert errors == [("c", "model failed")] and sorted(calls) == [1, 3]
+    assert batcher.predict([5], ["cat"], {}) == ["cat:5"]
+
+
+def test_batching_is_off_on_cpu_and_on_for_cuda_unless_set() -> None:
+    assert batch_wait_ms(Settings(device="cpu")) == 0.0
+    assert batch_wait_ms(Settings(device="cuda:1")) == 10.0
+    assert batch_wait_ms(Settings(device="cpu", batch_wait_ms=5)) == 5.0
+    assert batch_wait_ms(Settings.from_env({"OPENAUTOGLM_BATCH_WAIT_MS": "0", "OPENAUTOGLM_DEVICE": "cuda"})) == 0.0
