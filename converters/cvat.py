@@ -1,4 +1,4 @@
-"""CVAT for images 1.1 XML.
+"""CVAT for images 1.1 XML (and CVAT for video 1.1, read frame by frame).
 
 Quirks kept: boxes rotate about their centre (the canonical convention); points are `x,y;x,y`;
 masks are `rle` run lengths (background first, row-major) over the crop `left, top, width, height`
@@ -132,7 +132,44 @@ def parse(text: str) -> Dataset:
         except AnnotationError as error:
             raise error.at(where) from None
         items.append(item)
+    if not items and (root.find("track") is not None or root.find("tag") is not None):
+        items = _parse_video(root)
     return Dataset([Category(n) for n in names if n], items).with_all_labels()
+
+
+def _parse_video(root: ET.Element) -> list[AnnotatedImage]:
+    """CVAT for video 1.1: `<track>` elements holding one shape per frame (the export writes the
+    interpolated frames too; `outside="1"` ends a track), and frame-level `<tag frame=...>`. Each
+    frame becomes an image named as CVAT names exported frames; a shape keeps its track id."""
+    size = root.find(".//original_size")
+    if size is None:
+        raise AnnotationError("a CVAT for video file needs <meta> ... <original_size> (the frame size)")
+    width = parse_int(size.findtext("width"), "<original_size><width>")
+    height = parse_int(size.findtext("height"), "<original_size><height>")
+    frames: dict[int, list[Region]] = {frame: [] for frame in range(parse_int(root.findtext(".//task/size") or "0",
+                                                                              "<size>"))}
+    for index, track in enumerate(root.iter("track")):
+        for s_index, child in enumerate(c for c in track if c.tag in _TAGS):
+            where = f"<track> {index + 1} (id {track.get('id')}) <{child.tag}> {s_index + 1}"
+            if child.get("outside") == "1":
+                continue
+            for key in ("label", "source"):  # given once on the track
+                if child.get(key) is None and track.get(key) is not None:
+                    child.set(key, track.get(key))
+            try:
+                region = parse_shape(child, width, height)
+                frame = parse_int(child.get("frame"), "frame")
+            except AnnotationError as error:
+                raise error.at(where) from None
+            region.attributes["cvat.track_id"] = parse_int(track.get("id", str(index)), "track id")
+            frames.setdefault(frame, []).append(region)
+    for index, tag in enumerate(root.findall("tag")):
+        try:
+            frames.setdefault(parse_int(tag.get("frame"), "frame"), []).append(parse_shape(tag, width, height))
+        except AnnotationError as error:
+            raise error.at(f"<tag> {index + 1}") from None
+    return [AnnotatedImage(ImageRecord(frame, f"frame_{frame:06d}.PNG", width, height), _merge_groups(regions))
+            for frame, regions in sorted(frames.items())]
 
 
 # ---- dump ----------------------------------------------------------------------------------

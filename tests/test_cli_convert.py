@@ -169,14 +169,23 @@ def _roboflow_yolo(root: Path) -> Path:
 
 
 def _cvat_video(path: Path) -> Path:
-    path.write_text('<?xml version="1.0"?><annotations><version>1.1</version><meta><task><size>2</size></task></meta>'
+    path.write_text('<?xml version="1.0"?><annotations><version>1.1</version><meta><task><size>2</size>'
+                    '<original_size><width>8</width><height>6</height></original_size></task></meta>'
                     '<track id="0" label="car"><box frame="0" outside="0" occluded="0" keyframe="1" xtl="1" ytl="1" '
                     'xbr="5" ybr="5" z_order="0"/></track></annotations>')
     return path
 
 
+def test_a_cvat_video_export_converts_frame_by_frame(tmp_path: Path) -> None:
+    output = tmp_path / "out.json"
+    assert main(["convert", str(_cvat_video(tmp_path / "video.xml")), "--from", "cvat", "--to", "coco",
+                 str(output)]) == 0
+    coco = json.loads(output.read_text())
+    assert [i["file_name"] for i in coco["images"]] == ["frame_000000.PNG", "frame_000001.PNG"]
+    assert [a["bbox"] for a in coco["annotations"]] == [[1, 1, 4, 4]]
+
+
 @pytest.mark.parametrize("make, source_format", [
-    pytest.param(lambda tmp: _cvat_video(tmp / "video.xml"), "cvat", id="cvat-video"),
     pytest.param(lambda tmp: (tmp / "empty.json").write_text('{"images": [], "annotations": [], "categories": []}')
                  and tmp / "empty.json", "coco", id="coco-without-images"),
 ])

@@ -245,3 +245,42 @@ def test_a_zero_based_voc_file_read_as_one_based_is_an_error_not_minus_one(tmp_p
         load(tmp_path, "voc")
     (cat,) = load(tmp_path, "voc", zero_based=True).items[0].regions
     assert cat.box.bounds() == (0, 4, 10, 12)
+
+
+VIDEO = """<?xml version="1.0" encoding="utf-8"?>
+<annotations>
+  <version>1.1</version>
+  <meta><task><id>3</id><size>4</size><mode>interpolation</mode>
+    <original_size><width>64</width><height>48</height></original_size>
+    <labels><label><name>car</name></label><label><name>person</name></label><label><name>rainy</name></label></labels>
+  </task></meta>
+  <track id="0" label="car" source="manual">
+    <box frame="0" keyframe="1" outside="0" occluded="0" xtl="1" ytl="2" xbr="11" ybr="12" z_order="0">
+      <attribute name="parked">true</attribute></box>
+    <box frame="1" keyframe="0" outside="0" occluded="1" xtl="2" ytl="2" xbr="12" ybr="12" z_order="0">
+      <attribute name="parked">true</attribute></box>
+    <box frame="2" keyframe="1" outside="1" occluded="0" xtl="3" ytl="2" xbr="13" ybr="12" z_order="0"/>
+  </track>
+  <track id="5" label="person" source="auto">
+    <points frame="1" keyframe="1" outside="0" occluded="0" points="5,6;7,8" z_order="0"/>
+  </track>
+  <tag frame="3" label="rainy" source="manual"/>
+</annotations>
+"""
+
+
+def test_cvat_for_video_reads_one_image_per_frame_with_track_ids(tmp_path: Path) -> None:
+    (tmp_path / "annotations.xml").write_text(VIDEO)
+    dataset = load(tmp_path / "annotations.xml", "cvat")
+    assert [(i.image.file_name, i.image.width, i.image.height) for i in dataset.items] == [
+        (f"frame_{n:06d}.PNG", 64, 48) for n in range(4)]
+    frames = [[(r.label, r.shape, r.attributes.get("cvat.track_id")) for r in i.regions] for i in dataset.items]
+    assert frames == [[("car", Shape.BOX, 0)], [("car", Shape.BOX, 0), ("person", Shape.POINTS, 5)], [],
+                      [("rainy", Shape.TAG, None)]]
+    car = dataset.items[1].regions[0]
+    assert car.box == Box(2, 2, 12, 12) and car.attributes["occluded"] is True and car.attributes["parked"] is True
+    assert dataset.items[1].regions[1].source == "auto"
+    (tmp_path / "broken.xml").write_text(VIDEO.replace('<original_size><width>64</width><height>48</height>'
+                                                       '</original_size>', ""))
+    with pytest.raises(AnnotationError, match="original_size"):
+        load(tmp_path / "broken.xml", "cvat")
