@@ -163,8 +163,11 @@ def _label_files(root: Path, config: dict) -> list[tuple[Path, Path, str]]:
         labels_dir = _labels_dir_for(_split_dir(base, images_rel))
         for label in sorted(labels_dir.rglob("*.txt")) if labels_dir.is_dir() else []:
             found.setdefault(label, (labels_dir, label, subset))
-    if not found:  # flat layouts: labels/ (Label Studio export, ours) or darknet's obj_*_data/
-        for labels_dir in [root / "labels", *sorted(root.glob("obj_*_data"))]:
+    if not found:  # flat layouts: labels/ (Label Studio export, ours), darknet's obj_*_data/, or
+        # Annotations/ beside Images/ (any capitalisation, as some labelling tools write them)
+        flat = sorted(d for d in root.iterdir() if d.is_dir() and (d.name.lower() in ("labels", "annotations") or (
+            d.name.startswith("obj_") and d.name.endswith("_data"))))
+        for labels_dir in flat:
             for label in sorted(labels_dir.rglob("*.txt")) if labels_dir.is_dir() else []:
                 found.setdefault(label, (labels_dir, label, "train"))
     return list(found.values())
@@ -218,6 +221,8 @@ def _find_image_for(labels_dir: Path, relative: Path, images_dir: Path | None) -
     if images_dir is not None:
         candidates += [Path(images_dir) / relative.parent, Path(images_dir)]
     candidates.append(_images_dir_for(labels_dir) / relative.parent)
+    candidates += [d / relative.parent for d in sorted(labels_dir.parent.iterdir())
+                   if d.is_dir() and d.name.lower() in ("images", "jpegimages")]  # Images/ beside Annotations/
     candidates.append(labels_dir / relative.parent)  # darknet keeps images beside their labels
     for directory in candidates:
         found = find_image(directory, relative.name)

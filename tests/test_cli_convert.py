@@ -176,6 +176,20 @@ def _cvat_video(path: Path) -> Path:
     return path
 
 
+def test_a_yolo_dataset_with_obj_names_images_and_annotations_folders(tmp_path: Path) -> None:
+    root = tmp_path / "dataset"
+    (root / "Images").mkdir(parents=True), (root / "Annotations").mkdir()
+    (root / "obj.names").write_text("cat\ndog\n")
+    Image.new("RGB", (40, 30)).save(root / "Images" / "a.jpg")
+    (root / "Annotations" / "a.txt").write_text("1 0.5 0.5 0.5 0.5\n")
+    output = tmp_path / "out.json"
+    assert main(["convert", str(root), "--from", "yolo", "--to", "coco", str(output)]) == 0
+    coco = json.loads(output.read_text())
+    names = {c["id"]: c["name"] for c in coco["categories"]}
+    assert [i["file_name"] for i in coco["images"]] == ["a.jpg"]
+    assert [(names[a["category_id"]], a["bbox"]) for a in coco["annotations"]] == [("dog", [10, 7.5, 20, 15])]
+
+
 def test_a_cvat_video_export_converts_frame_by_frame(tmp_path: Path) -> None:
     output = tmp_path / "out.json"
     assert main(["convert", str(_cvat_video(tmp_path / "video.xml")), "--from", "cvat", "--to", "coco",
