@@ -23,6 +23,7 @@ from . import progress
 from .files import atomic_directory, displayed_size, find_image
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 from .geometry import polygons_to_mask
+from .subsets import split_name, subset_of, unique_stems
 
 NAME = "voc"
 _FLAGS = ("difficult", "truncated", "occluded")
@@ -250,19 +251,21 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
     dataset = dataset.with_all_labels()
     with atomic_directory(Path(path)) as out:
         (out / "labels.txt").write_text("".join(f"{n}\n" for n in dataset.label_names), encoding="utf-8")
-        stems = []
-        for item in progress.track(dataset.items, "writing VOC"):
-            stem = _stem(item.image.file_name)
-            stems.append(str(stem))
+        by_split: dict[str, list[str]] = {}
+        stems = unique_stems(dataset.items)  # a.jpg in two subsets: Train/a.xml and Test/a.xml
+        for item, stem in zip(progress.track(dataset.items, "writing VOC"), stems):
+            subset = subset_of(item)
+            by_split.setdefault(split_name(subset) if subset else "default", []).append(str(stem))
             xml_path = out / "Annotations" / stem.with_suffix(".xml")
             xml_path.parent.mkdir(parents=True, exist_ok=True)
             xml_path.write_text(dump_annotation(item), encoding="utf-8")
             _write_instance_png(item, out / "SegmentationObject" / stem.with_suffix(".png"))
             if images_dir is not None:
-                _copy_image(Path(images_dir), item.image.file_name, out / "JPEGImages" / stem.parent)
-        main = out / "ImageSets" / "Main" / "default.txt"
-        main.parent.mkdir(parents=True)
-        main.write_text("".join(f"{s}\n" for s in stems), encoding="utf-8")
+                _copy_image(Path(images_dir), item.image.file_name, subset, out / "JPEGImages" / stem.parent)
+        main = out / "ImageSets" / "Main"
+        main.mkdir(parents=True)
+        for split, names in (by_split or {"default": []}).items():
+            (main / f"{split}.txt").write_text("".join(f"{s}\n" for s in names), encoding="utf-8")
 
 
 def _write_instance_png(item: AnnotatedImage, png: Path) -> None:
@@ -279,9 +282,11 @@ def _write_instance_png(item: AnnotatedImage, png: Path) -> None:
     Image.fromarray(instances, mode="L").save(png, compress_level=1)  # level 1: 4x faster, files ~1.3x larger
 
 
-def _copy_image(images_dir: Path, file_name: str, target_dir: Path) -> None:
+def _copy_image(images_dir: Path, file_name: str, subset: str | None, target_dir: Path) -> None:
+    """The image from `images_dir/<subset>/` (a CVAT project export's layout) or `images_dir/`."""
     stem = _stem(file_name)
-    source = find_image(images_dir / stem.parent, stem.name)
+    folders = ([images_dir / subset / stem.parent] if subset else []) + [images_dir / stem.parent]
+    source = next((found for folder in folders if (found := find_image(folder, stem.name)) is not None), None)
     if source is None:
         raise AnnotationError("image not found", str(images_dir / file_name))
     target_dir.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 
 from . import progress
+from .subsets import split_name, subset_of
 from .files import IMAGE_SUFFIXES, atomic_directory, atomic_file, displayed_size, find_image
 from .fields import parse_float, parse_int
 from .geometry import box_from_corners, mask_to_polygons
@@ -245,17 +246,23 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
     if task not in TASKS:
         raise AnnotationError(f"unknown YOLO task {task!r}; expected one of {', '.join(TASKS)}")
     index_by_label = {name: i for i, name in enumerate(dataset.label_names)}
-    subsets = sorted({item.image.attributes.get("subset", "train") for item in dataset.items} or {"train"})
+    # splits as ultralytics names them (a CVAT project's Train/Validation/Test -> train/val/test)
+    subsets = sorted({split_name(subset_of(item)) for item in dataset.items} or {"train"})
     with atomic_directory(Path(path)) as out:
         for item in progress.track(dataset.items, "writing YOLO"):
             image = item.image
-            subset = image.attributes.get("subset", "train")
+            subset = split_name(subset_of(item))
             relative = PurePosixPath(image.file_name.split("://")[-1].lstrip("/"))
             label_path = out / "labels" / subset / relative.with_suffix(".txt")
+            if label_path.exists():
+                raise AnnotationError(f"two images named {relative} in split {subset}", image.file_name)
             label_path.parent.mkdir(parents=True, exist_ok=True)
             label_path.write_text(dump_labels(item.regions, index_by_label, image.width, image.height, task))
             if images_dir is not None:
-                _place_image(Path(images_dir) / relative, out / "images" / subset / relative)
+                original = subset_of(item)
+                source = Path(images_dir) / original / relative if original and (
+                    Path(images_dir) / original / relative).is_file() else Path(images_dir) / relative
+                _place_image(source, out / "images" / subset / relative)
         splits = {s: f"images/{s}" for s in subsets}
         splits.setdefault("val", splits.get("train", f"images/{subsets[0]}"))  # ultralytics requires val
         config = {**splits, "names": dataset.label_names}  # no `path`: ultralytics then uses this folder

@@ -223,3 +223,39 @@ def test_a_roboflow_yolo_export_reads_its_split_folders(tmp_path: Path) -> None:
     assert main(["convert", str(root), "--from", "yolo", "--to", "coco", str(output)]) == 0
     coco = json.loads(output.read_text())
     assert sorted(i["file_name"] for i in coco["images"]) == ["a.jpg", "b.jpg"] and len(coco["annotations"]) == 3
+
+
+def _cvat_project(root: Path) -> Path:
+    """A CVAT project export: a.jpg and b.jpg in each of three subsets, images under images/<subset>/."""
+    images = []
+    for number, subset in enumerate(("Train", "Validation", "Test")):
+        for name in ("a.jpg", "b.jpg"):
+            (root / "images" / subset).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (40 + number, 30)).save(root / "images" / subset / name)
+            images.append(f'<image id="{len(images)}" name="{name}" subset="{subset}" width="{40 + number}" '
+                          f'height="30"><box label="cat" occluded="0" source="manual" xtl="1" ytl="1" '
+                          f'xbr="{5 + number}" ybr="5" z_order="0"/></image>')
+    path = root / "annotations.xml"
+    path.write_text('<?xml version="1.0"?><annotations><version>1.1</version><meta><project><labels><label>'
+                    '<name>cat</name></label></labels></project></meta>' + "".join(images) + "</annotations>")
+    return path
+
+
+def test_a_cvat_project_with_subsets_keeps_every_image_in_voc_and_yolo(tmp_path: Path) -> None:
+    source = _cvat_project(tmp_path / "project")
+    voc = tmp_path / "voc"
+    assert main(["convert", str(source), "--from", "cvat", "--to", "voc", str(voc),
+                 "--images", str(tmp_path / "project" / "images")]) == 0
+    assert sorted(str(p.relative_to(voc / "Annotations")) for p in (voc / "Annotations").rglob("*.xml")) == [
+        f"{subset}/{name}.xml" for subset in ("Test", "Train", "Validation") for name in ("a", "b")]
+    assert sorted(p.name for p in (voc / "ImageSets" / "Main").iterdir()) == ["test.txt", "train.txt", "val.txt"]
+    assert len(list((voc / "JPEGImages").rglob("*.jpg"))) == 6
+    yolo = tmp_path / "yolo"
+    assert main(["convert", str(source), "--from", "cvat", "--to", "yolo", str(yolo),
+                 "--images", str(tmp_path / "project" / "images")]) == 0
+    config = (yolo / "data.yaml").read_text()
+    assert "train: images/train" in config and "val: images/val" in config and "test: images/test" in config
+    back = tmp_path / "back.json"
+    assert main(["convert", str(yolo), "--from", "yolo", "--to", "coco", str(back)]) == 0
+    widths = sorted(i["width"] for i in json.loads(back.read_text())["images"])
+    assert widths == [40, 40, 41, 41, 42, 42]  # all six, each with its own subset's image

@@ -37,6 +37,7 @@ class ReviewWorker:
             time.sleep(0.02)
 
     def _run(self) -> None:
+        failing = False
         while True:
             try:
                 handled = 0
@@ -44,8 +45,14 @@ class ReviewWorker:
                     handled += count
                 if handled and self.refitter is not None:
                     self.refitter.request()
-            except Exception:  # the store itself failed (disk full, locked too long): retry later
-                log.exception("matching webhook events failed; retrying")
+            except Exception as error:  # the store itself failed (disk full, database away): retry later
+                if failing:  # one traceback per outage, then one line per retry
+                    log.warning("matching webhook events still failing (%s); retrying", error)
+                else:
+                    log.exception("matching webhook events failed; retrying")
+                failing = True
+            else:
+                failing = False
             self._wake.wait(self.POLL_S)
             self._wake.clear()
 
