@@ -52,6 +52,7 @@ def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
     if obj.get("iscrowd"):
         attributes["iscrowd"] = 1
     segmentation = obj.get("segmentation") or []
+    keypoints = _keypoints(obj)
     shape, points, mask = Shape.BOX, (), None
     if isinstance(segmentation, dict):
         mask = Mask.from_coco(segmentation)
@@ -64,9 +65,8 @@ def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
         if not all(isinstance(ring, list) and len(ring) >= 6 and len(ring) % 2 == 0 for ring in segmentation):
             raise AnnotationError("segmentation polygons must be lists of at least 3 x, y pairs")
         shape, points = Shape.POLYGON, tuple(tuple(zip(ring[0::2], ring[1::2])) for ring in segmentation)
-    elif obj.get("num_keypoints") and obj.get("keypoints"):
-        flat = obj["keypoints"]
-        shape, points = Shape.POINTS, (tuple((flat[i], flat[i + 1]) for i in range(0, len(flat), 3) if flat[i + 2]),)
+    elif obj.get("num_keypoints") and keypoints:  # keypoints alone: the visible ones are the drawing
+        shape, points = Shape.POINTS, (tuple((x, y) for x, y, v in keypoints if v),)
     elif obj.get("polyline"):
         flat = obj["polyline"]
         shape, points = Shape.POLYLINE, (tuple(zip(flat[0::2], flat[1::2])),)
@@ -80,7 +80,17 @@ def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
         source=obj.get("source"),
         id=obj.get("id"),
         attributes=attributes,
+        keypoints=keypoints,
     )
+
+
+def _keypoints(obj: Any) -> tuple:
+    """Every keypoint, (x, y, visibility), whatever else the annotation has (person_keypoints files
+    carry a segmentation too); visibility 0 ones stay, so the others keep their index."""
+    flat = obj.get("keypoints") or []
+    if not isinstance(flat, list) or len(flat) % 3 or not all(type(v) in (int, float) for v in flat):
+        raise AnnotationError(f"keypoints must be a flat list of x, y, visibility triples, got {flat!r:.80}")
+    return tuple((flat[i], flat[i + 1], int(flat[i + 2])) for i in range(0, len(flat), 3))
 
 
 def _bbox(obj: Any) -> list[float]:
@@ -161,7 +171,10 @@ def _dump_region(region: Region, annotation_id: int, image_id: int, category_id:
         obj["segmentation"] = {"size": list(region.mask.rle["size"]), "counts": region.mask.rle["counts"].decode()}
     else:
         obj["segmentation"] = []
-    if region.shape is Shape.POINTS:
+    if region.keypoints:
+        obj["keypoints"] = [c for x, y, v in region.keypoints for c in (x, y, v)]
+        obj["num_keypoints"] = sum(1 for _, _, v in region.keypoints if v)
+    elif region.shape is Shape.POINTS:
         obj["keypoints"] = [c for x, y in region.points[0] for c in (x, y, 2)]
         obj["num_keypoints"] = len(region.points[0])
     elif region.shape is Shape.POLYLINE:

@@ -199,8 +199,18 @@ class Region:
     source: str | None = None  # "human", or "model-name@version"
     id: int | str | None = None
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    # COCO-style keypoints of the object, in the order its category names them: (x, y, visibility),
+    # visibility 0 not labelled, 1 labelled but hidden, 2 visible; every one kept, so indices hold
+    keypoints: tuple[tuple[float, float, int], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.keypoints:
+            keypoints = tuple((float(x), float(y), int(v)) for x, y, v in self.keypoints)
+            for x, y, v in keypoints:
+                _check_finite("keypoint", x, y)
+                if v not in (0, 1, 2):
+                    raise AnnotationError(f"keypoint visibility must be 0, 1 or 2, got {v}")
+            object.__setattr__(self, "keypoints", keypoints)
         if not isinstance(self.label, str) or not self.label:
             raise AnnotationError(f"region label must be a non-empty name, got {self.label!r}")
         shape = self.shape

@@ -284,3 +284,28 @@ def test_cvat_for_video_reads_one_image_per_frame_with_track_ids(tmp_path: Path)
                                                        '</original_size>', ""))
     with pytest.raises(AnnotationError, match="original_size"):
         load(tmp_path / "broken.xml", "cvat")
+
+
+def test_coco_keypoints_survive_beside_a_segmentation_with_their_indices(tmp_path: Path) -> None:
+    """A person_keypoints file: every annotation has a polygon and 17 keypoints, some with v=0."""
+    keypoints = [0] * 51
+    keypoints[0:3], keypoints[15:18], keypoints[48:51] = [10, 12, 2], [14, 20, 1], [18, 40, 2]
+    doc = {"images": [{"id": 1, "file_name": "p.jpg", "width": 50, "height": 60}],
+           "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)],
+                           "skeleton": [[1, 2], [2, 3]]}],
+           "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 40], "iscrowd": 0,
+                            "area": 800, "segmentation": [[5, 5, 25, 5, 25, 45, 5, 45]], "keypoints": keypoints,
+                            "num_keypoints": 3}]}
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    dataset = load(tmp_path / "in.json", "coco")
+    (region,) = dataset.items[0].regions
+    assert region.shape is Shape.POLYGON and len(region.keypoints) == 17
+    assert region.keypoints[5] == (14, 20, 1) and region.keypoints[1] == (0, 0, 0)
+    save(dataset, tmp_path / "out.json", "coco")
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert written["annotations"][0]["keypoints"] == keypoints and written["annotations"][0]["num_keypoints"] == 3
+    assert written["categories"] == doc["categories"]
+    doc["annotations"][0]["keypoints"] = [1, 2]
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(AnnotationError, match=r"annotations\[0\].*keypoints must be a flat list"):
+        load(tmp_path / "bad.json", "coco")
