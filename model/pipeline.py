@@ -20,7 +20,7 @@ from .calibration import EVIDENCE_FLOOR, Calibration
 from .calibration_files import find_calibration
 from .interface import ModelError, Proposer, Segmenter, check_proposals
 from .registry import find_local, offline, resolve
-from .scoring import ImagePrediction, score_image, uncovered
+from .scoring import with_geometry, ImagePrediction, score_image, uncovered
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,7 @@ class Pipeline:
         if self.segmenter is not None:
             shown = [self._with_masks(image, regions) for image, regions in zip(images, shown)]
         calibration = self.calibration  # one for the whole batch, even if a refit lands meanwhile
+        shown = [with_geometry(regions, *image.size) for regions, image in zip(shown, images)]
         return [score_image(regions, uncovered(near, regions), calibration) for regions, near in zip(shown, evidence)]
 
     def _with_masks(self, image: Image.Image, regions: list[Region]) -> list[Region]:

@@ -189,3 +189,15 @@ def test_calibrate_needs_truth_or_a_store(tmp_path: Path, capsys) -> None:
     assert "give --images and --truth" in capsys.readouterr().err
     assert main(["calibrate", "--store", str(tmp_path / "none.sqlite3"), "--out", str(tmp_path / "x.json")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_geometry_signals_of_each_shown_region() -> None:
+    from openautoglm.converters import Box, Region, Shape
+    from openautoglm.model.scoring import with_geometry
+
+    regions = [Region("cat", Shape.BOX, Box(10, 20, 30, 40), score=0.4, attributes={"signals": {"detector_score": 0.4}}),
+               Region("dog", Shape.BOX, Box(0, 0, 50, 25), score=0.9)]
+    first, second = (r.attributes["signals"] for r in with_geometry(regions, 100, 50))
+    assert first == {"detector_score": 0.4, "relative_area": 400 / 5000, "aspect": 1.0, "border_distance": 10 / 50,
+                     "rank": 1}
+    assert second["rank"] == 0 and second["aspect"] == 2.0 and second["border_distance"] == 0.0
