@@ -80,16 +80,26 @@ def test_a_journal_cut_short_loses_one_line_and_a_damaged_one_is_an_error(tmp_pa
         list(journal.entries())
 
 
-def test_workers_give_the_same_output_and_a_clear_error_when_the_model_is_missing(shared: Path, tmp_path: Path,
-                                                                                  monkeypatch, capsys) -> None:
+COMMON = ["--model", "yolox", "--batch-size", "2", "--allow-failures"]
+
+
+@pytest.fixture
+def six_and_a_broken_one(shared: Path, tmp_path: Path, monkeypatch) -> Path:
+    """Six coco-val100 images and a corrupt one; the real weights."""
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
     folder = tmp_path / "images"
     folder.mkdir()
     for path in sorted((shared / "data" / "coco-val100" / "images").glob("*.jpg"))[:6]:
         shutil.copy(path, folder)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    return folder
+
+
+def test_workers_give_the_same_output_and_a_clear_error_when_the_model_is_missing(six_and_a_broken_one: Path,
+                                                                                  tmp_path: Path, monkeypatch,
+                                                                                  capsys) -> None:
+    folder, common = six_and_a_broken_one, COMMON
     one, two = tmp_path / "one.json", tmp_path / "two.json"
-    common = ["--model", "yolox", "--batch-size", "2", "--allow-failures"]
     assert main(["predict", str(folder), "-o", str(one), *common]) == 0
     assert main(["predict", str(folder), "-o", str(two), "--workers", "2", *common]) == 0
     assert one.read_bytes() == two.read_bytes() and len(json.loads(two.read_text())["images"]) == 6
@@ -101,17 +111,11 @@ def test_workers_give_the_same_output_and_a_clear_error_when_the_model_is_missin
     assert "model 'yolox-nano' not found" in capsys.readouterr().err
 
 
-def test_the_ray_engine_gives_the_local_engines_output(shared: Path, tmp_path: Path, monkeypatch) -> None:
+def test_the_ray_engine_gives_the_local_engines_output(six_and_a_broken_one: Path, tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="ray is not installed (pip install 'openautoglm[ray]')")
-    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for path in sorted((shared / "data" / "coco-val100" / "images").glob("*.jpg"))[:5]:
-        shutil.copy(path, folder)
-    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    folder = six_and_a_broken_one
     local, remote = tmp_path / "local.json", tmp_path / "ray.json"
-    common = ["--model", "yolox", "--batch-size", "2", "--allow-failures"]
-    assert main(["predict", str(folder), "-o", str(local), *common]) == 0
-    assert main(["predict", str(folder), "-o", str(remote), "--engine", "ray", "--workers", "2", *common]) == 0
-    assert local.read_bytes() == remote.read_bytes() and len(json.loads(remote.read_text())["images"]) == 5
+    assert main(["predict", str(folder), "-o", str(local), *COMMON]) == 0
+    assert main(["predict", str(folder), "-o", str(remote), "--engine", "ray", "--workers", "2", *COMMON]) == 0
+    assert local.read_bytes() == remote.read_bytes() and len(json.loads(remote.read_text())["images"]) == 6
     assert json.loads(Path(f"{remote}.failures.json").read_text())[0]["file_name"].endswith("broken.jpg")
