@@ -6,7 +6,8 @@ needs the images); detection lines are `class cx cy w h [conf]`, segmentation li
 4-point polygon, so the task comes from `data.yaml`'s `task` key or the caller). Class names come
 from `data.yaml` (`names` as a list or an {index: name} dict), `classes.txt`, or darknet's
 `obj.names`/`obj.data`. Ultralytics can not mix boxes and polygons in one dataset, so a dataset
-with polygons or masks is written as segmentation throughout.
+with polygons or masks is written as segmentation throughout. Pose lines (`kpt_shape` in data.yaml)
+are a box and its keypoints, x y [visibility] each; a dataset with keypoints is written as pose.
 """
 
 from __future__ import annotations
@@ -27,19 +28,21 @@ from .geometry import box_from_corners, mask_to_polygons
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Region, Shape
 
 NAME = "yolo"
-TASKS = ("detect", "segment", "obb")
+TASKS = ("detect", "segment", "obb", "pose")
 _FLOAT = ".12g"  # enough digits to keep 1e-6 px on images up to 100k px wide
 
 
 # ---- pure parse / dump over one label file's text -------------------------------------------
 
-def parse_labels(text: str, names: list[str], width: int, height: int, task: str = "detect") -> list[Region]:
+def parse_labels(text: str, names: list[str], width: int, height: int, task: str = "detect",
+                 kpt_shape: tuple[int, int] | None = None) -> list[Region]:
     regions = []
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            regions.append(_parse_line(line.split(), names, width, height, task))
+            regions.append(_parse_pose(line.split(), names, width, height, kpt_shape) if task == "pose" else
+                           _parse_line(line.split(), names, width, height, task))
         except AnnotationError as error:
             raise error.at(f"line {line_number}") from None
     return regions
@@ -70,8 +73,29 @@ def _parse_line(tokens: list[str], names: list[str], width: int, height: int, ta
     )
 
 
+def _parse_pose(tokens: list[str], names: list[str], width: int, height: int,
+                kpt_shape: tuple[int, int] | None) -> Region:
+    """`class cx cy w h` then `kpt_shape` keypoints: x y (and visibility when the shape says 3)."""
+    if not kpt_shape:
+        raise AnnotationError("a pose dataset needs kpt_shape in data.yaml")
+    count, dims = kpt_shape
+    if len(tokens) != 5 + count * dims:
+        raise AnnotationError(f"a pose line with kpt_shape [{count}, {dims}] has {5 + count * dims} numbers, "
+                              f"got {len(tokens)}")
+    box = _parse_line(tokens[:5], names, width, height, "detect")
+    values = [parse_float(token, f"value {i + 5}") for i, token in enumerate(tokens[5:])]
+    keypoints = []
+    for k in range(count):
+        x, y = values[k * dims] * width, values[k * dims + 1] * height
+        visibility = int(values[k * dims + 2]) if dims == 3 else (0 if x == y == 0 else 2)
+        keypoints.append((x, y, visibility))
+    return Region(box.label, Shape.BOX, box.box, keypoints=tuple(keypoints))
+
+
 def choose_task(dataset: Dataset) -> str:
     regions = [r for item in dataset.items for r in item.regions if r.shape is not Shape.TAG]
+    if any(r.keypoints for r in regions):
+        return "pose"
     if any(r.shape in (Shape.POLYGON, Shape.MASK) for r in regions):
         return "segment"
     if any(r.box.rotation for r in regions):
@@ -79,13 +103,18 @@ def choose_task(dataset: Dataset) -> str:
     return "detect"
 
 
-def dump_labels(regions: Iterable[Region], index_by_label: dict[str, int], width: int, height: int, task: str) -> str:
+def dump_labels(regions: Iterable[Region], index_by_label: dict[str, int], width: int, height: int, task: str,
+                keypoints: int = 0) -> str:
+    """`keypoints`: for the pose task, how many each line has (a region with fewer gets zeros)."""
     lines = []
     for region in regions:
         if region.shape is Shape.TAG:
             continue
-        coordinates = _coordinates(region, task)
+        coordinates = _coordinates(region, "detect" if task == "pose" else task)
         normalised = [v / (width if i % 2 == 0 else height) for i, v in enumerate(coordinates)]
+        if task == "pose":
+            padded = list(region.keypoints) + [(0.0, 0.0, 0)] * (keypoints - len(region.keypoints))
+            normalised += [c for x, y, v in padded for c in (x / width, y / height, v)]
         lines.append(_LINE_FORMATS[len(normalised)] % (index_by_label[region.label], *normalised))
     return "".join(lines)
 
@@ -196,7 +225,8 @@ def read(path: Path, images_dir: Path | None = None, task: str | None = None) ->
     if root.is_file():
         root = root.parent
     names, config = _read_names(root)
-    task = task or config.get("task") or "detect"
+    kpt_shape = config.get("kpt_shape")
+    task = task or config.get("task") or ("pose" if kpt_shape else "detect")
     items = []
     for labels_dir, label_path, subset in progress.track(_label_files(root, config), "reading YOLO"):
         relative = label_path.relative_to(labels_dir).with_suffix("")
@@ -209,7 +239,8 @@ def read(path: Path, images_dir: Path | None = None, task: str | None = None) ->
         width, height = displayed_size(image_path)
         file_name = str(PurePosixPath(*relative.parts[:-1], image_path.name))
         try:
-            regions = parse_labels(label_path.read_text(encoding="utf-8"), names, width, height, task)
+            regions = parse_labels(label_path.read_text(encoding="utf-8"), names, width, height, task,
+                                   tuple(kpt_shape) if kpt_shape else None)
         except AnnotationError as error:
             raise error.at(str(label_path)) from None
         attributes = {"subset": subset} if subset != "train" else {}
@@ -246,6 +277,7 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
     if task not in TASKS:
         raise AnnotationError(f"unknown YOLO task {task!r}; expected one of {', '.join(TASKS)}")
     index_by_label = {name: i for i, name in enumerate(dataset.label_names)}
+    keypoints = max((len(r.keypoints) for item in dataset.items for r in item.regions), default=0)
     # splits as ultralytics names them (a CVAT project's Train/Validation/Test -> train/val/test)
     subsets = sorted({split_name(subset_of(item)) for item in dataset.items} or {"train"})
     with atomic_directory(Path(path)) as out:
@@ -257,7 +289,8 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
             if label_path.exists():
                 raise AnnotationError(f"two images named {relative} in split {subset}", image.file_name)
             label_path.parent.mkdir(parents=True, exist_ok=True)
-            label_path.write_text(dump_labels(item.regions, index_by_label, image.width, image.height, task))
+            label_path.write_text(dump_labels(item.regions, index_by_label, image.width, image.height, task,
+                                              keypoints))
             if images_dir is not None:
                 original = subset_of(item)
                 source = Path(images_dir) / original / relative if original and (
@@ -268,6 +301,8 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
         config = {**splits, "names": dataset.label_names}  # no `path`: ultralytics then uses this folder
         if task != "detect":
             config["task"] = task
+        if task == "pose":
+            config["kpt_shape"] = [keypoints, 3]
         with atomic_file(out / "data.yaml") as handle:
             yaml.safe_dump(config, handle, sort_keys=False, allow_unicode=True)
 

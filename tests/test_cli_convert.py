@@ -259,3 +259,26 @@ def test_a_cvat_project_with_subsets_keeps_every_image_in_voc_and_yolo(tmp_path:
     assert main(["convert", str(yolo), "--from", "yolo", "--to", "coco", str(back)]) == 0
     widths = sorted(i["width"] for i in json.loads(back.read_text())["images"])
     assert widths == [40, 40, 41, 41, 42, 42]  # all six, each with its own subset's image
+
+
+def test_a_yolo_pose_dataset_reads_boxes_with_keypoints_and_round_trips(tmp_path: Path) -> None:
+    root = tmp_path / "pose"
+    (root / "images" / "train").mkdir(parents=True), (root / "labels" / "train").mkdir(parents=True)
+    (root / "data.yaml").write_text("path: .\ntrain: images/train\nval: images/train\nkpt_shape: [3, 3]\n"
+                                    "names: {0: person}\n")
+    Image.new("RGB", (100, 50)).save(root / "images" / "train" / "a.jpg")
+    (root / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.4 0.8 0.4 0.2 2 0 0 0 0.6 0.7 1\n")
+    coco = tmp_path / "coco.json"
+    assert main(["convert", str(root), "--from", "yolo", "--to", "coco", str(coco)]) == 0
+    (annotation,) = json.loads(coco.read_text())["annotations"]
+    assert annotation["bbox"] == pytest.approx([30, 5, 40, 40]) and annotation["segmentation"] == []
+    assert annotation["keypoints"] == pytest.approx([40, 10, 2, 0, 0, 0, 60, 35, 1]) and annotation["num_keypoints"] == 2
+    again = tmp_path / "again"
+    assert main(["convert", str(coco), "--from", "coco", "--to", "yolo", str(again), "--images",
+                 str(root / "images" / "train")]) == 0
+    assert "kpt_shape:\n- 3\n- 3" in (again / "data.yaml").read_text() and "task: pose" in (again / "data.yaml").read_text()
+    assert [float(v) for v in (again / "labels" / "train" / "a.txt").read_text().split()] == pytest.approx(
+        [float(v) for v in "0 0.5 0.5 0.4 0.8 0.4 0.2 2 0 0 0 0.6 0.7 1".split()])
+    (root / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.4 0.8 0.4 0.2 2\n")
+    # a pose line with too few numbers is an error, not polygons made of box and keypoint numbers
+    assert main(["convert", str(root), "--from", "yolo", "--to", "coco", str(tmp_path / "bad.json")]) == 2
