@@ -16,6 +16,7 @@ from pycocotools import mask as coco_mask
 
 from . import fields
 from .files import atomic_file
+from .skipping import element
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 
 NAME = "coco"
@@ -113,14 +114,13 @@ def parse(doc: Any) -> Dataset:
         ("images", _parse_image, lambda i: items.__setitem__(i.id, AnnotatedImage(i))),
     ):
         for index, obj in enumerate(doc.get(section) or []):
-            try:
+            with element(f"{section}[{index}]"):
                 store(parse_one(obj))
                 if section == "images" and isinstance(obj, dict) and "score" in obj:
                     items[obj["id"]].score = fields.number(obj, "score", None)
-            except AnnotationError as error:
-                raise error.at(f"{section}[{index}]") from None
     for index, obj in enumerate(doc.get("annotations") or []):
-        try:
+        ident = obj.get("id") if isinstance(obj, dict) else None
+        with element(f"annotations[{index}]" + (f" (id {ident})" if ident is not None else "")):
             item = items.get(fields.require(obj, "image_id", (int, str)))
             if item is None:
                 raise AnnotationError(f"unknown image_id {obj['image_id']!r}")
@@ -129,9 +129,6 @@ def parse(doc: Any) -> Dataset:
                 fields.require(obj, "category_id", int)
                 raise AnnotationError(f"unknown category_id {obj['category_id']!r}")
             item.regions.append(_parse_annotation(obj, item.image, category.name))
-        except AnnotationError as error:
-            ident = obj.get("id") if isinstance(obj, dict) else None
-            raise error.at(f"annotations[{index}]" + (f" (id {ident})" if ident is not None else "")) from None
     attributes = _extras(doc, {"categories", "images", "annotations"})
     return Dataset(list(categories.values()), list(items.values()), attributes)
 

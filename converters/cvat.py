@@ -18,6 +18,7 @@ import numpy as np
 
 from .fields import parse_float, parse_int
 from .files import atomic_file
+from .skipping import element
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 
 NAME = "cvat"
@@ -114,24 +115,19 @@ def parse(text: str) -> Dataset:
         raise AnnotationError(f"invalid XML: {error}") from None
     names = [(label.findtext("name") or "").strip() for label in root.iter("label")]
     items = []
-    for index, element in enumerate(root.iter("image")):
-        where = f"<image> {index + 1} ({element.get('name')!r})"
-        try:
+    for index, node in enumerate(root.iter("image")):
+        with element(f"<image> {index + 1} ({node.get('name')!r})"):
             image = ImageRecord(
-                parse_int(element.get("id", str(index)), "id"), element.get("name") or "",
-                parse_int(element.get("width"), "width"), parse_int(element.get("height"), "height"),
-                {"subset": element.get("subset")} if element.get("subset") not in (None, "default", "train") else {},
+                parse_int(node.get("id", str(index)), "id"), node.get("name") or "",
+                parse_int(node.get("width"), "width"), parse_int(node.get("height"), "height"),
+                {"subset": node.get("subset")} if node.get("subset") not in (None, "default", "train") else {},
             )
             item = AnnotatedImage(image)
-            for s_index, child in enumerate(c for c in element if c.tag in _TAGS):
-                try:
+            for s_index, child in enumerate(c for c in node if c.tag in _TAGS):
+                with element(f"<{child.tag}> {s_index + 1}"):
                     item.regions.append(parse_shape(child, image.width, image.height))
-                except AnnotationError as error:
-                    raise error.at(f"<{child.tag}> {s_index + 1}") from None
             item.regions = _merge_groups(item.regions)
-        except AnnotationError as error:
-            raise error.at(where) from None
-        items.append(item)
+            items.append(item)
     if not items and (root.find("track") is not None or root.find("tag") is not None):
         items = _parse_video(root)
     return Dataset([Category(n) for n in names if n], items).with_all_labels()

@@ -23,6 +23,7 @@ from PIL import Image
 
 from . import progress
 from .files import atomic_directory, displayed_size, find_image
+from .skipping import element
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 
 NAME = "labelme"
@@ -38,10 +39,8 @@ def read(path: Path, images_dir: Path | None = None) -> Dataset:
     base = root.parent if root.is_file() else root
     items = []
     for json_path in progress.track(files, "reading LabelMe"):
-        try:
+        with element(str(json_path)):
             items.append(_read_file(json_path, base, images_dir))
-        except AnnotationError as error:
-            raise error.at(str(json_path)) from None
     labels = sorted({r.label for item in items for r in item.regions})
     return Dataset([Category(name) for name in labels], items)
 
@@ -64,10 +63,8 @@ def _read_file(json_path: Path, base: Path, images_dir: Path | None) -> Annotate
         width, height = _measure(json_path.parent / image_path if images_dir is None else images_dir / file_name)
     regions, tags = [], []
     for index, shape in enumerate(doc["shapes"]):
-        try:
+        with element(f"shapes[{index}]"):
             regions.append(_read_shape(shape, width, height))
-        except AnnotationError as error:
-            raise error.at(f"shapes[{index}]") from None
     for flag, on in (doc.get("flags") or {}).items():
         if on:
             tags.append(Region(str(flag), Shape.TAG))

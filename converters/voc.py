@@ -23,6 +23,7 @@ from . import progress
 from .files import atomic_directory, displayed_size, find_image
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 from .geometry import polygons_to_mask
+from .skipping import element
 from .subsets import split_name, subset_of, unique_stems
 
 NAME = "voc"
@@ -52,16 +53,12 @@ def parse_annotation(text: str, zero_based: bool = False, measure=None) -> Annot
     offset = 0.0 if zero_based else 1.0
     regions, body_parts = [], []
     for index, obj in enumerate(root.iter("object")):
-        try:
+        with element(f"<object> {index + 1}"):
             regions.append(_parse_object(obj, offset))
-        except AnnotationError as error:
-            raise error.at(f"<object> {index + 1}") from None
-        for number, part in enumerate(obj.findall("part"), 1):
-            try:
-                body_parts.append(Region(_name(part), Shape.BOX, _parse_box(part, offset),
-                                         attributes={PART_OF: index + 1}))
-            except AnnotationError as error:
-                raise error.at(f"<object> {index + 1} <part> {number}") from None
+            for number, part in enumerate(obj.findall("part"), 1):
+                with element(f"<part> {number}"):
+                    body_parts.append(Region(_name(part), Shape.BOX, _parse_box(part, offset),
+                                             attributes={PART_OF: len(regions)}))
     # parts after every object: a SegmentationObject PNG numbers the objects alone
     return AnnotatedImage(image, regions + body_parts)
 
@@ -172,15 +169,13 @@ def read(path: Path, images_dir: Path | None = None, zero_based: bool = False) -
     items = []
     for xml_path in progress.track(xml_paths, "reading VOC"):
         stem = xml_path.relative_to(annotations_dir).with_suffix("")
-        try:
+        with element(str(xml_path)):
             item = parse_annotation(xml_path.read_text(encoding="utf-8"), zero_based,
                                     lambda name: _measure(root, images_dir, stem, name))
-        except AnnotationError as error:
-            raise error.at(str(xml_path)) from None
-        file_name = str(PurePosixPath(*stem.parts[:-1], item.image.file_name or f"{stem.name}.jpg"))
-        item.image = ImageRecord(None, file_name, item.image.width, item.image.height, item.image.attributes)
-        _attach_masks(item, root / "SegmentationObject" / stem.with_suffix(".png"))
-        items.append(item)
+            file_name = str(PurePosixPath(*stem.parts[:-1], item.image.file_name or f"{stem.name}.jpg"))
+            item.image = ImageRecord(None, file_name, item.image.width, item.image.height, item.image.attributes)
+            _attach_masks(item, root / "SegmentationObject" / stem.with_suffix(".png"))
+            items.append(item)
     labels = order + sorted({r.label for i in items for r in i.regions} - set(order))
     return Dataset([Category(n) for n in labels], items)
 

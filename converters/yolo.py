@@ -21,6 +21,7 @@ import numpy as np
 import yaml
 
 from . import progress
+from .skipping import element
 from .subsets import split_name, subset_of
 from .files import IMAGE_SUFFIXES, atomic_directory, atomic_file, displayed_size, find_image
 from .fields import parse_float, parse_int
@@ -40,11 +41,9 @@ def parse_labels(text: str, names: list[str], width: int, height: int, task: str
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
+        with element(f"line {line_number}"):
             regions.append(_parse_pose(line.split(), names, width, height, kpt_shape) if task == "pose" else
                            _parse_line(line.split(), names, width, height, task))
-        except AnnotationError as error:
-            raise error.at(f"line {line_number}") from None
     return regions
 
 
@@ -229,22 +228,18 @@ def read(path: Path, images_dir: Path | None = None, task: str | None = None) ->
     task = task or config.get("task") or ("pose" if kpt_shape else "detect")
     items = []
     for labels_dir, label_path, subset in progress.track(_label_files(root, config), "reading YOLO"):
-        relative = label_path.relative_to(labels_dir).with_suffix("")
-        image_path = _find_image_for(labels_dir, relative, images_dir)
-        if image_path is None:
-            raise AnnotationError(
-                "no image found for this label file (YOLO needs the image for its size); pass --images DIR",
-                str(label_path),
-            )
-        width, height = displayed_size(image_path)
-        file_name = str(PurePosixPath(*relative.parts[:-1], image_path.name))
-        try:
+        with element(str(label_path)):
+            relative = label_path.relative_to(labels_dir).with_suffix("")
+            image_path = _find_image_for(labels_dir, relative, images_dir)
+            if image_path is None:
+                raise AnnotationError(
+                    "no image found for this label file (YOLO needs the image for its size); pass --images DIR")
+            width, height = displayed_size(image_path)
+            file_name = str(PurePosixPath(*relative.parts[:-1], image_path.name))
             regions = parse_labels(label_path.read_text(encoding="utf-8"), names, width, height, task,
                                    tuple(kpt_shape) if kpt_shape else None)
-        except AnnotationError as error:
-            raise error.at(str(label_path)) from None
-        attributes = {"subset": subset} if subset != "train" else {}
-        items.append(AnnotatedImage(ImageRecord(None, file_name, width, height, attributes), regions))
+            attributes = {"subset": subset} if subset != "train" else {}
+            items.append(AnnotatedImage(ImageRecord(None, file_name, width, height, attributes), regions))
     return Dataset([Category(n) for n in names], items)
 
 

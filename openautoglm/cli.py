@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -14,10 +15,18 @@ from openautoglm.model.interface import ModelError
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from openautoglm.converters.skipping import skipping_invalid
+
     options = {"task": args.yolo_task, "zero_based": args.voc_zero_based or None}
-    with progress.enabled():
+    with progress.enabled(), skipping_invalid() if args.skip_invalid else contextlib.nullcontext([]) as skipped:
         dataset = formats.convert(Path(args.source), args.source_format, Path(args.output), args.target_format,
                                   Path(args.images) if args.images else None, **options)
+    if skipped:
+        print(f"openautoglm: warning: skipped {len(skipped)} invalid element(s):", file=sys.stderr)
+        for line in skipped[:20]:
+            print(f"  {line}", file=sys.stderr)
+        if len(skipped) > 20:
+            print(f"  ... and {len(skipped) - 20} more", file=sys.stderr)
     count = sum(len(item.regions) for item in dataset.items)
     print(f"converted {len(dataset.items)} images, {count} regions: {args.output}", file=sys.stderr)
     return 0
@@ -142,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--images", help="image directory: sizes for YOLO/Label Studio input, copied into VOC/YOLO output")
     convert.add_argument("--yolo-task", choices=("detect", "segment", "obb"),
                          help="YOLO line kind (default: from data.yaml when reading, from the data when writing)")
+    convert.add_argument("--skip-invalid", action="store_true",
+                         help="leave out an element that cannot be read (listed as a warning) instead of failing")
     convert.add_argument("--voc-zero-based", action="store_true",
                          help="read VOC boxes as 0-based (files written by CVAT or datumaro)")
     convert.set_defaults(run=_convert)

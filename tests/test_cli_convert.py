@@ -282,3 +282,21 @@ def test_a_yolo_pose_dataset_reads_boxes_with_keypoints_and_round_trips(tmp_path
     (root / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.4 0.8 0.4 0.2 2\n")
     # a pose line with too few numbers is an error, not polygons made of box and keypoint numbers
     assert main(["convert", str(root), "--from", "yolo", "--to", "coco", str(tmp_path / "bad.json")]) == 2
+
+
+def test_skip_invalid_leaves_out_one_bad_element_and_lists_it(tmp_path: Path, capsys) -> None:
+    images = "".join(f'<image id="{n}" name="{n}.jpg" width="40" height="30"><box label="cat" occluded="0" '
+                     f'xtl="1" ytl="1" xbr="5" ybr="5" z_order="0"/>'
+                     + ('<polyline label="" occluded="0" points="1,1;5,5" z_order="0"/>' if n == 1 else "")
+                     + "</image>" for n in range(3))
+    source = tmp_path / "cvat.xml"
+    source.write_text('<?xml version="1.0"?><annotations><version>1.1</version>' + images + "</annotations>")
+    assert main(["convert", str(source), "--from", "cvat", "--to", "coco", str(tmp_path / "strict.json")]) == 2
+    error = capsys.readouterr().err
+    assert "<image> 2 ('1.jpg'): <polyline> 2: region label must be a non-empty name" in error
+    assert main(["convert", str(source), "--from", "cvat", "--to", "coco", str(tmp_path / "out.json"),
+                 "--skip-invalid"]) == 0
+    warning = capsys.readouterr().err
+    assert "skipped 1 invalid element(s)" in warning and "<image> 2 ('1.jpg'): <polyline> 2" in warning
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert len(doc["images"]) == 3 and len(doc["annotations"]) == 3  # the three boxes, the polyline left out
