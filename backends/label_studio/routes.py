@@ -77,8 +77,14 @@ class ReviewFigures:
         from openautoglm.model.review_summary import summary
 
         if time.monotonic() - self._at >= self.EVERY_S:
-            self._cached, self._at = summary(self.store.reviewed_tasks()), time.monotonic()
+            self._at = time.monotonic()
+            try:
+                self._cached = summary(self.store.reviewed_tasks())
+            except Exception:  # noqa: BLE001 - an unreadable row must not take /metrics down with it
+                log.exception("review figures for /metrics could not be computed; showing the last ones")
         figures = self._cached
+        if figures is None:
+            return
         yield GaugeMetricFamily("openautoglm_reviewed_tasks", "Reviewed tasks in the review store",
                                 value=figures["reviewed_tasks"])
         for name, key, what in (("openautoglm_latest_region_ece", "latest_region_ece", "region"),
