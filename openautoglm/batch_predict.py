@@ -81,6 +81,7 @@ def run(labeler, paths: list[Path], output: Path, output_format: str, force: boo
         workers: int = 1, engine: str = "local", ray_address: str | None = None) -> tuple[Dataset, list]:
     """`labeler`: an AutoLabeler, or with `workers` > 1 or the Ray engine the arguments each worker
     builds its own from (model, labels, device, batch size)."""
+    check_names(paths)
     journal = Journal(output)
     if force:
         journal.path.unlink(missing_ok=True)
@@ -110,6 +111,17 @@ def run(labeler, paths: list[Path], output: Path, output_format: str, force: boo
     _replace(output, lambda: save(dataset, output, output_format))
     journal.path.unlink(missing_ok=True)
     return dataset, failures
+
+
+def check_names(paths: list[Path]) -> None:
+    """Output formats (and resuming) know an image by its file name: two inputs with one name would
+    lose one of them silently."""
+    first: dict[str, Path] = {}
+    for path in paths:
+        if path.name in first and first[path.name] != path:
+            raise AnnotationError(f"two input images are named {path.name} ({first[path.name]} and {path}); "
+                                  "outputs identify images by file name: predict them into separate outputs")
+        first.setdefault(path.name, path)
 
 
 def _replace(output: Path, write) -> None:

@@ -63,9 +63,10 @@ def format_name(value: str) -> str:
 
 def _predict(args: argparse.Namespace) -> int:
     from openautoglm.autolabel import AutoLabeler
-    from openautoglm.batch_predict import run, write_failures
+    from openautoglm.batch_predict import check_names, run, write_failures
 
     paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
+    check_names(paths)  # before loading a model
     output = Path(args.output)
     arguments = (args.model, tuple(args.labels or ()), args.device, args.batch_size)
     with progress.enabled():

@@ -119,3 +119,16 @@ def test_the_ray_engine_gives_the_local_engines_output(six_and_a_broken_one: Pat
     assert main(["predict", str(folder), "-o", str(remote), "--engine", "ray", "--workers", "2", *COMMON]) == 0
     assert local.read_bytes() == remote.read_bytes() and len(json.loads(remote.read_text())["images"]) == 6
     assert json.loads(Path(f"{remote}.failures.json").read_text())[0]["file_name"].endswith("broken.jpg")
+
+
+def test_two_inputs_with_one_name_are_an_error_before_any_prediction(tmp_path: Path, capsys) -> None:
+    from PIL import Image
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / folder / "same.jpg")
+    output = tmp_path / "out.json"
+    assert main(["predict", str(tmp_path / "a"), str(tmp_path / "b"), "--model", "nope-not-loaded", "-o",
+                 str(output)]) == 2
+    error = capsys.readouterr().err
+    assert "two input images are named same.jpg" in error and not output.exists()
