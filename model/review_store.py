@@ -134,6 +134,10 @@ class ReviewStore:
                            [(model_version, json.dumps(regions), task_score, json.dumps(result), str(task_id))
                             for task_id, regions, task_score, result in rows])
 
+    def forget(self, task_id: Any) -> None:
+        """A task's stored prediction, once its task is gone from Label Studio."""
+        self.db.execute("DELETE FROM predictions WHERE task_id = ?", (str(task_id),))
+
     def prediction(self, task_id: Any) -> tuple[str, list[dict]] | None:
         row = self.db.execute("SELECT model_version, regions FROM predictions WHERE task_id = ?",
                               (str(task_id),)).fetchone()

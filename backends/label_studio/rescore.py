@@ -26,6 +26,10 @@ from .routing import route
 log = logging.getLogger(__name__)
 
 
+class TaskGone(Exception):
+    """Label Studio refused an import because a task of it no longer exists."""
+
+
 class QueueRescorer:
     BATCH = 200  # tasks per import request
     PAUSE_S = 0.05  # between requests: 10,000 tasks pause 2.5 s in all
@@ -53,10 +57,10 @@ class QueueRescorer:
             try:
                 for project, items in by_project.items():
                     rescored = [self._rescored(calibration, row) for row in items]
-                    self._send(project, version, items, rescored)
+                    sent = self._send_all(project, version, items, rescored)
                     self.store.rescored(version, [(row["task_id"], regions, task, result)
-                                                  for row, (regions, task, _, result) in zip(items, rescored)])
-                    done += len(items)
+                                                  for row, (regions, task, _, result) in sent])
+                    done += len(sent)
                     projects.add(project)
             except Exception as failure:  # noqa: BLE001 - Label Studio down or refusing: the next pass resumes
                 error = f"{type(failure).__name__}: {failure}"
@@ -87,12 +91,34 @@ class QueueRescorer:
             result.append({**item, "score": score} if score is not None else item)
         return ([{**r, "score": p} for r, p in zip(regions, probabilities)], task, shown, result)
 
+    def _send_all(self, project: str, version: str, rows: list[dict], rescored: list[tuple]) -> list[tuple]:
+        """Send a batch; if Label Studio no longer has one of its tasks (deleted), send them one by
+        one and forget the stored predictions of the deleted ones, so they cannot stop every pass."""
+        try:
+            self._send(project, version, rows, rescored)
+            return list(zip(rows, rescored))
+        except TaskGone:
+            pass
+        sent = []
+        for row, new in zip(rows, rescored):
+            try:
+                self._send(project, version, [row], [new])
+                sent.append((row, new))
+            except TaskGone:
+                log.warning("task %s is no longer in Label Studio project %s: its prediction is forgotten",
+                            row["task_id"], project)
+                self.store.forget(row["task_id"])
+        return sent
+
     def _send(self, project: str, version: str, rows: list[dict], rescored: list[tuple]) -> None:
         payload = [{"task": int(row["task_id"]) if str(row["task_id"]).isdigit() else row["task_id"],
                     "result": result, "score": shown, "model_version": version}
                    for row, (_, _, shown, result) in zip(rows, rescored)]
         answer = self.session.post(urljoin(self.url + "/", f"api/projects/{project}/import/predictions"),
                                    json=payload, headers=self.auth_header(), timeout=self.timeout_s)
+        gone = ("not found in project", "couldn't be retrieved")  # Label Studio 1.23's words, both import paths
+        if answer.status_code == 400 and any(words in answer.text for words in gone):
+            raise TaskGone(answer.text[:300])
         if answer.status_code >= 300:
             raise RuntimeError(f"Label Studio answered HTTP {answer.status_code} to importing predictions into "
                                f"project {project}: {answer.text[:300]}")

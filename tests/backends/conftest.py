@@ -60,6 +60,7 @@ class ImageServer:
         self.png: bytes | None = None  # what image paths serve (default: a small green PNG)
         self.imported: list[tuple[str, list]] = []  # POST /api/projects/{id}/import/predictions bodies
         self.import_refusals = 0  # answer 503 to this many imports first
+        self.deleted_tasks: set = set()  # imports naming these answer 400, as Label Studio does for a deleted task
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -114,6 +115,9 @@ class ImageServer:
                 elif self.path.endswith("/import/predictions") and server.import_refusals > 0:
                     server.import_refusals -= 1
                     self._send(503, b"{}", "application/json")
+                elif self.path.endswith("/import/predictions") and any(p["task"] in server.deleted_tasks for p in body):
+                    message = f'{body[0]} contains invalid "task" field: task ID {body[0]["task"]} not found in project'
+                    self._send(400, json.dumps([message]).encode(), "application/json")
                 elif self.path.endswith("/import/predictions"):
                     server.imported.append((self.path, body))
                     self._send(201, json.dumps({"created": len(body)}).encode(), "application/json")

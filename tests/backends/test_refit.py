@@ -196,3 +196,20 @@ def test_a_refit_rescores_the_open_tasks_in_label_studio_and_resumes_after_an_er
     while image_server.project_version != refitted and time.monotonic() < deadline:
         time.sleep(0.1)
     assert image_server.project_version == refitted
+
+
+def test_a_task_deleted_in_label_studio_is_forgotten_and_does_not_stop_the_rescoring(
+        make_client, image_server, bus, served_yolo) -> None:
+    client = make_client(served_yolo(), refit_every=1)
+    shipped = client.get("/health").get_json()["model_version"]
+    before = _predict(client, image_server, bus, 4)
+    image_server.deleted_tasks = {3}
+    _review(client, 1, before[0]["result"])
+    refitted = _wait_for_version(client, shipped)
+    blueprint = client.app.blueprints["label_studio"]
+    blueprint.review_worker.drain()
+    blueprint.refitter.wait_idle()
+    imported = [p["task"] for _, body in image_server.imported for p in body]
+    assert imported == [2, 4] and blueprint.rescorer.last["error"] is None
+    store = blueprint.review_worker.store
+    assert store.prediction(3) is None and store.unreviewed(refitted.split("+calibration-")[0], refitted) == []
