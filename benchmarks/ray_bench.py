@@ -19,11 +19,11 @@ def main() -> int:
     import ray
 
     from openautoglm import ray_engine
-    from openautoglm.autolabel import AutoLabeler
+    from openautoglm.autolabel import AutoLabeler, LabelerArguments
     from openautoglm.batch_predict import Journal
 
     paths = sorted(IMAGES.glob("*.jpg")) * 4
-    arguments = ("yolo", (), "cpu", 8)
+    arguments = LabelerArguments("yolo", (), "cpu", 8)
     started = time.perf_counter()
     labeler = AutoLabeler(*arguments)
     local = [Journal.entry(*result) for result in labeler.stream(paths)]
@@ -32,7 +32,7 @@ def main() -> int:
     ray.init(include_dashboard=False, log_to_driver=False)
     ray_start_s = time.perf_counter() - started
     started = time.perf_counter()
-    remote = list(ray_engine.entries(arguments, paths, 8))
+    remote = list(ray_engine.entries(arguments, paths))
     ray_s = time.perf_counter() - started
     ray.shutdown()
     print(f"{len(paths)} images: local engine {local_s:.1f} s (model load included), Ray engine {ray_s:.1f} s "

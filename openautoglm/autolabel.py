@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from openautoglm.converters import AnnotatedImage, AnnotationError, Dataset, ImageRecord, save
 from openautoglm.converters.files import load_displayed
@@ -12,6 +12,14 @@ from openautoglm.converters.progress import track
 from openautoglm.model.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
+
+
+class LabelerArguments(NamedTuple):
+    """What an AutoLabeler is built from: worker processes and Ray actors each build their own."""
+    model: str
+    labels: tuple[str, ...] = ()
+    device: str | None = None
+    batch_size: int = 8
 
 
 class AutoLabeler:

@@ -9,6 +9,7 @@ predicts only the new images. Images are identified by file name, as every outpu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from openautoglm.autolabel import AutoLabeler, LabelerArguments
 from openautoglm.converters import AnnotatedImage, AnnotationError, Dataset, ImageRecord, coco, load, save
 from openautoglm.converters.files import atomic_file
 from openautoglm.converters.progress import track
@@ -77,10 +79,10 @@ class Journal:
         return Dataset(items=ordered).with_all_labels(), [f for name, f in failures.items() if name not in items]
 
 
-def run(labeler, paths: list[Path], output: Path, output_format: str, force: bool = False,
+def run(arguments: LabelerArguments, paths: list[Path], output: Path, output_format: str, force: bool = False,
         workers: int = 1, engine: str = "local", ray_address: str | None = None) -> tuple[Dataset, list]:
-    """`labeler`: an AutoLabeler, or with `workers` > 1 or the Ray engine the arguments each worker
-    builds its own from (model, labels, device, batch size)."""
+    """Predict `paths` into `output`: in this process, in `workers` processes, or on Ray actors,
+    each with the AutoLabeler `arguments` describe."""
     check_names(paths)
     journal = Journal(output)
     if force:
@@ -93,20 +95,19 @@ def run(labeler, paths: list[Path], output: Path, output_format: str, force: boo
     if done:
         print(f"openautoglm: resuming: {len(paths) - len(todo)} of {len(paths)} images already predicted "
               f"({journal.path if journal.path.exists() else output}); --force starts over", file=sys.stderr)
-    if engine == "ray":
-        from openautoglm import ray_engine
+    size = arguments.batch_size
+    with contextlib.ExitStack() as stack:
+        if engine == "ray":
+            from openautoglm import ray_engine
 
-        workers_wanted = workers if workers > 1 else None
-        _predict_into(journal, ray_engine.entries(labeler, todo, labeler[3], ray_address, workers_wanted), len(todo),
-                      labeler[3])
-    elif workers > 1:
-        with _pool(workers, labeler) as pool:
-            batches = [todo[i:i + labeler[3]] for i in range(0, len(todo), labeler[3])]
-            results = (Journal.entry(*result) for batch in pool.map(_predict_batch, batches) for result in batch)
-            _predict_into(journal, results, len(todo), labeler[3])
-    else:
-        _predict_into(journal, (Journal.entry(*result) for result in labeler.stream(todo)), len(todo),
-                      labeler.batch_size)
+            entries = ray_engine.entries(arguments, todo, ray_address, workers if workers > 1 else None)
+        elif workers > 1:
+            pool = stack.enter_context(_pool(workers, arguments))
+            batches = pool.map(_predict_batch, [todo[i:i + size] for i in range(0, len(todo), size)])
+            entries = (Journal.entry(*result) for batch in batches for result in batch)
+        else:
+            entries = (Journal.entry(*result) for result in AutoLabeler(*arguments).stream(todo))
+        _predict_into(journal, entries, len(todo), size)
     dataset, failures = journal.dataset()
     _replace(output, lambda: save(dataset, output, output_format))
     journal.path.unlink(missing_ok=True)
@@ -145,7 +146,7 @@ def _replace(output: Path, write) -> None:
 _worker_labeler = None  # in a worker process: its AutoLabeler, or why it could not be built
 
 
-def _pool(workers: int, arguments: tuple):
+def _pool(workers: int, arguments: LabelerArguments):
     """Worker processes, each loading the model once (spawned: a forked copy of a loaded model's
     threads and handles is not safe)."""
     import multiprocessing
@@ -154,10 +155,8 @@ def _pool(workers: int, arguments: tuple):
     return ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), _start_worker, (arguments,))
 
 
-def _start_worker(arguments: tuple) -> None:
+def _start_worker(arguments: LabelerArguments) -> None:
     global _worker_labeler
-    from openautoglm.autolabel import AutoLabeler
-
     try:
         _worker_labeler = AutoLabeler(*arguments)
     except Exception as error:  # noqa: BLE001 - raised with its message by the first batch, in the parent

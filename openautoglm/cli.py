@@ -62,17 +62,14 @@ def format_name(value: str) -> str:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from openautoglm.autolabel import AutoLabeler
-    from openautoglm.batch_predict import check_names, run, write_failures
+    from openautoglm.autolabel import LabelerArguments
+    from openautoglm.batch_predict import run, write_failures
 
     paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
-    check_names(paths)  # before loading a model
     output = Path(args.output)
-    arguments = (args.model, tuple(args.labels or ()), args.device, args.batch_size)
+    arguments = LabelerArguments(args.model, tuple(args.labels or ()), args.device, args.batch_size)
     with progress.enabled():
-        local = args.workers <= 1 and args.engine == "local"
-        labeler = AutoLabeler(*arguments) if local else arguments  # workers and Ray actors load their own
-        dataset, failed = run(labeler, paths, output, args.format, args.force, args.workers, args.engine,
+        dataset, failed = run(arguments, paths, output, args.format, args.force, args.workers, args.engine,
                               args.ray_address)
     for failure in failed:
         print(f"openautoglm: skipped {failure['file_name']}: {failure['error']}", file=sys.stderr)

@@ -11,42 +11,36 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 import warnings
 from pathlib import Path
 from typing import Iterator
 
-STARTED: dict = {}  # how long Ray took to start, for the benchmark
-
-
-def entries(arguments: tuple, paths: list[Path], batch_size: int, address: str | None = None,
-            workers: int | None = None) -> Iterator[dict]:
-    """Journal entries (batch_predict.Journal.entry) for `paths`, in order. `arguments`: what each
-    actor builds its AutoLabeler from (model, labels, device, batch size)."""
+def entries(arguments, paths: list[Path], address: str | None = None, workers: int | None = None) -> Iterator[dict]:
+    """Journal entries (batch_predict.Journal.entry) for `paths`, in order; `arguments`
+    (autolabel.LabelerArguments) is what each actor builds its AutoLabeler from."""
     if not paths:
         return
     import ray
 
     logging.getLogger("ray").setLevel(logging.ERROR)  # Ray's INFO lines would bury the progress bar
     warnings.filterwarnings("ignore", module="ray.data")
-    started, ours = time.perf_counter(), not ray.is_initialized()
+    ours = not ray.is_initialized()
     if ours:
         ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
                  log_to_driver=False, logging_level=logging.ERROR,
                  runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith("OPENAUTOGLM_")}})
-    STARTED["seconds"] = time.perf_counter() - started
     try:
-        yield from _run(ray, arguments, paths, batch_size, workers)
+        yield from _run(ray, arguments, paths, workers)
     finally:
         if ours:
             ray.shutdown()
 
 
-def _run(ray, arguments: tuple, paths: list[Path], batch_size: int, workers: int | None) -> Iterator[dict]:
+def _run(ray, arguments, paths: list[Path], workers: int | None) -> Iterator[dict]:
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # the output lists images in input order
     context.enable_progress_bars = False
-    gpu = str(arguments[2] or "").startswith("cuda")
+    gpu, batch_size = str(arguments.device or "").startswith("cuda"), arguments.batch_size
     slots = int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1))
     dataset = ray.data.from_items([{"path": str(p)} for p in paths], override_num_blocks=max(1, len(paths) // batch_size))
     predicted = dataset.map_batches(_Labeler, fn_constructor_args=(arguments,), batch_size=batch_size,
@@ -59,7 +53,7 @@ def _run(ray, arguments: tuple, paths: list[Path], batch_size: int, workers: int
 class _Labeler:
     """One Ray actor: loads the pipeline once, predicts batch after batch."""
 
-    def __init__(self, arguments: tuple):
+    def __init__(self, arguments):
         from openautoglm.autolabel import AutoLabeler
 
         self.labeler = AutoLabeler(*arguments)
