@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from openautoglm.converters.files import atomic_file
 
 from .interface import ModelError
 
@@ -80,11 +81,8 @@ class Calibration:
 
     def save(self, path: Path) -> None:
         """Written whole or not at all: a reader never sees half a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(temporary, path)
+        with atomic_file(Path(path)) as handle:
+            handle.write(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> "Calibration":

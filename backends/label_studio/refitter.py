@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from openautoglm.converters.files import atomic_file
 from openautoglm.model.calibration import Calibration, CalibrationError
 from openautoglm.model.refit import refit
 from openautoglm.model.review_store import ReviewStore
@@ -77,10 +77,8 @@ class ServedCalibration:
             return
         if latest is None or (self.current is not None and latest[0] == self.current.digest):
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.shared")
-        temporary.write_text(latest[1], encoding="utf-8")
-        os.replace(temporary, self.path)
+        with atomic_file(self.path) as handle:
+            handle.write(latest[1])
 
     def publish(self, calibration: Calibration) -> None:
         """A refit of this replica's, for the others (a shared store only)."""
@@ -159,8 +157,13 @@ class Refitter:
         return calibration
 
     def _rescore(self) -> None:
-        if self.rescore is not None:
+        """Its own failures are its own: a refit that succeeded is not counted as failed for them."""
+        if self.rescore is None:
+            return
+        try:
             self.rescore()
+        except Exception:  # noqa: BLE001 - an unreadable stored prediction, say: the next pass tries again
+            log.exception("re-scoring the open tasks failed; the next refit check tries again")
 
     def _count(self, result: str) -> None:
         if self.counter is not None:
