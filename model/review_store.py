@@ -69,6 +69,15 @@ _UPSERT_FAILED = {"sqlite": "INSERT OR REPLACE INTO failed_events VALUES (?, ?, 
                                 "body = EXCLUDED.body, error = EXCLUDED.error"}
 
 
+# rows whose model_version is these weights' under any calibration ("<weights>+calibration-<digest>")
+_BY_WEIGHTS = "(model_version = ? OR substr(model_version, 1, ?) = ?)"
+
+
+def _by_weights(pipeline_version: str) -> tuple:
+    prefix = f"{pipeline_version}+calibration-"
+    return pipeline_version, len(prefix), prefix
+
+
 class ReviewStore:
     """`location`: a SQLite file path, or a `postgresql://` URL that several replicas share."""
 
@@ -118,13 +127,13 @@ class ReviewStore:
         for tasks nobody has reviewed yet, with the Label Studio result to send again: what
         re-scoring after a refit works through, oldest first; empty once all are done."""
         rows = self.db.execute(
-            "SELECT task_id, project, regions, near_misses, result, audited FROM predictions p "
-            "WHERE model_version != ? AND substr(model_version, 1, ?) = ? AND result IS NOT NULL AND project IS NOT NULL "
+            f"SELECT task_id, project, regions, near_misses, result FROM predictions p WHERE {_BY_WEIGHTS} "
+            "AND model_version != ? AND result IS NOT NULL AND project IS NOT NULL "
             f"AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY p.{self.db.order} LIMIT ?",
-            (current_version, len(pipeline_version) + 13, pipeline_version + "+calibration-", limit)).fetchall()
+            (*_by_weights(pipeline_version), current_version, limit)).fetchall()
         return [{"task_id": task_id, "project": project, "regions": json.loads(regions),
-                 "near_misses": json.loads(near_misses or "[]"), "result": json.loads(result), "audited": bool(audited)}
-                for task_id, project, regions, near_misses, result, audited in rows]
+                 "near_misses": json.loads(near_misses or "[]"), "result": json.loads(result)}
+                for task_id, project, regions, near_misses, result in rows]
 
     def rescored(self, model_version: str, rows: list[tuple[str, list[dict], float, dict | list]]) -> None:
         """Re-scored predictions (task_id, regions with new scores, task score, result) under `model_version`."""
@@ -209,9 +218,8 @@ class ReviewStore:
     def reviewed_count(self, pipeline_version: str) -> int:
         """How many reviewed annotations there are of predictions by these weights (any calibration)."""
         return self.db.execute(
-            "SELECT count(DISTINCT annotation_id) FROM outcomes WHERE kind = 'task' AND "
-            "(model_version = ? OR substr(model_version, 1, ?) = ?)",
-            (pipeline_version, len(pipeline_version) + 13, pipeline_version + "+calibration-")).fetchone()[0]
+            f"SELECT count(DISTINCT annotation_id) FROM outcomes WHERE kind = 'task' AND {_BY_WEIGHTS}",
+            _by_weights(pipeline_version)).fetchone()[0]
 
     def save_calibration(self, pipeline_version: str, digest: str, body: str) -> None:
         """The latest refit for these weights, where every replica sharing the store finds it."""

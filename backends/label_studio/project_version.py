@@ -19,6 +19,11 @@ import requests
 log = logging.getLogger(__name__)
 
 
+def label_studio_project_id(project: object) -> str:
+    """The project's id from what Label Studio sends with /predict: "12.1700000000" (id.timestamp)."""
+    return str(project or "").split(".")[0]
+
+
 class ProjectVersionSync:
     def __init__(self, label_studio_url: str | None, auth_header: Callable[[], dict], enabled: bool = True,
                  delays_s: tuple[float, ...] = (1, 2, 4, 8, 15, 30), timeout_s: float = 20.0):
@@ -31,8 +36,8 @@ class ProjectVersionSync:
         self.session.trust_env = False
 
     def after_predictions(self, project: object, version: str) -> threading.Thread | None:
-        """Called after a /predict answer; `project` as Label Studio sends it ("12.1700000000": id.timestamp)."""
-        project_id = str(project or "").split(".")[0]
+        """Called after a /predict answer; `project` as Label Studio sends it."""
+        project_id = label_studio_project_id(project)
         if not self.enabled or not project_id.isdigit():
             return None
         with self._lock:

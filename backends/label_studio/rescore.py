@@ -20,7 +20,7 @@ import requests
 from openautoglm.model import scoring
 from openautoglm.model.review_store import ReviewStore
 
-from .project_version import ProjectVersionSync
+from .project_version import ProjectVersionSync, label_studio_project_id
 from .routing import route
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class QueueRescorer:
         self.version_sync, self.counter, self.timeout_s = version_sync, counter, timeout_s
         self.session = requests.Session()
         self.session.trust_env = False
-        self.last: dict = {}  # the latest pass: tasks, seconds, error (tests, /metrics)
+        self.last: dict = {}  # the latest pass: tasks, seconds, error
 
     def rescore(self, pipeline) -> dict:
         calibration, version = pipeline.calibration, scoring.model_version(pipeline)
@@ -53,7 +53,7 @@ class QueueRescorer:
                 break
             by_project: dict[str, list] = {}
             for row in rows:
-                by_project.setdefault(str(row["project"]).split(".")[0], []).append(row)
+                by_project.setdefault(label_studio_project_id(row["project"]), []).append(row)
             try:
                 for project, items in by_project.items():
                     rescored = [self._rescored(calibration, row) for row in items]
