@@ -18,19 +18,21 @@ from .review_store import ReviewStore
 
 def reviewed_outcomes(store: ReviewStore, pipeline_version: str) -> list[Outcome]:
     """Each reviewed task as fitting sees it: raw scores of its predicted regions, which were right,
-    how many objects were missed, and its near-miss scores."""
-    return [Outcome(np.array(t["scores"], dtype=float), np.array(t["correct"], dtype=bool), t["near_misses"],
-                    t["missed"]) for t in store.reviewed_tasks(pipeline_version)]
+    how many objects were missed, and its near-miss scores. None at all is an error: nothing to fit."""
+    outcomes = [Outcome(np.array(t["scores"], dtype=float), np.array(t["correct"], dtype=bool), t["near_misses"],
+                        t["missed"]) for t in store.reviewed_tasks(pipeline_version)]
+    if not outcomes:
+        raise ModelError(f"review store {store.name} holds no reviews of predictions by {pipeline_version}")
+    return outcomes
 
 
 def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, prior: Calibration | None,
-          out: Path | None = None, provenance: dict | None = None) -> Calibration:
-    """Fit on every reviewed task of these weights; saved atomically to `out` when given. The
-    provenance records how many reviewed tasks it saw (`reviewed_tasks`), which is how the server
-    knows how many are new since."""
-    outcomes = reviewed_outcomes(store, pipeline_version)
-    if not outcomes:
-        raise ModelError(f"review store {store.name} holds no reviews of predictions by {pipeline_version}")
+          out: Path | None = None, provenance: dict | None = None,
+          outcomes: list[Outcome] | None = None) -> Calibration:
+    """Fit on every reviewed task of these weights (`outcomes`, when the caller has read them
+    already); saved atomically to `out` when given. The provenance records how many reviewed tasks
+    it saw (`reviewed_tasks`), which is how the server knows how many are new since."""
+    outcomes = reviewed_outcomes(store, pipeline_version) if outcomes is None else outcomes
     calibration = fit_outcomes(outcomes, outcomes, pipeline_version, display_threshold,
                                {"data": f"reviews in {store.name}", "reviewed_tasks": len(outcomes),
                                 "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

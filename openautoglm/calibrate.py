@@ -63,11 +63,9 @@ def calibrate_from_reviews(args) -> int:
     pipeline, threshold = _raw_pipeline(args)
     prior = Calibration.load(Path(args.prior)) if getattr(args, "prior", None) else None
     outcomes = reviewed_outcomes(store, pipeline.version)
-    if not outcomes:
-        raise ModelError(f"review store {store.name} holds no reviews of predictions by {pipeline.version}")
     estimate = cross_validate_outcomes(outcomes, outcomes, pipeline.version, threshold, prior=prior)["mean"]
     calibration = refit(store, pipeline.version, threshold, prior, Path(args.out),
-                        {"command": "openautoglm calibrate --store", "cross_validated": estimate})
+                        {"command": "openautoglm calibrate --store", "cross_validated": estimate}, outcomes)
     _print_estimate(estimate, len(outcomes), "reviewed tasks")
     print(f"calibration {calibration.digest}: {args.out}", file=sys.stderr)
     return 0
