@@ -7,7 +7,7 @@ import io
 import os
 import shutil
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -85,6 +85,22 @@ def decode_image(data: bytes, where: str) -> Image.Image:
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """An image placed in an output folder: a hard link where the file system allows (no copy of a
+    large dataset), else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def relative_name(file_name: str) -> PurePosixPath:
+    """Where an image's own files go inside an output folder: its name without a URI scheme or a
+    leading slash (s3://bucket/a/b.jpg -> bucket/a/b.jpg), so nothing is written outside it."""
+    return PurePosixPath(file_name.split("://")[-1].lstrip("/"))
 
 
 def find_image(directory: Path, stem: str) -> Path | None:

@@ -15,14 +15,13 @@ import io
 import json
 import math
 import os
-import shutil
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image
 
 from . import progress
-from .files import atomic_directory, displayed_size, find_image
+from .files import atomic_directory, displayed_size, find_image, link_or_copy, relative_name
 from .skipping import element
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 
@@ -174,7 +173,7 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
     images are copied there too)."""
     with atomic_directory(Path(path)) as out:
         for item in progress.track(dataset.items, "writing LabelMe"):
-            name = PurePosixPath(item.image.file_name.split("://")[-1].lstrip("/"))
+            name = relative_name(item.image.file_name)
             target = out / name.with_suffix(".json")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(_document(item, name.name), indent=2, ensure_ascii=False) + "\n",
@@ -183,7 +182,7 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
                 source = Path(images_dir) / item.image.file_name
                 if not source.is_file():
                     raise AnnotationError("image not found to copy", str(source))
-                shutil.copy2(source, out / name)
+                link_or_copy(source, out / name)
 
 
 def _document(item: AnnotatedImage, image_name: str) -> dict:

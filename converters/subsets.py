@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import PurePosixPath
 
+from .files import relative_name
 from .types import AnnotatedImage
 
 SPLITS = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -20,10 +21,6 @@ def subset_of(item: AnnotatedImage) -> str | None:
 def split_name(subset: str | None) -> str:
     """What ultralytics and VOC call a split: Train, Validation, Test -> train, val, test."""
     return SPLITS.get((subset or "train").lower(), subset or "train")
-
-
-def relative_name(file_name: str) -> PurePosixPath:
-    return PurePosixPath(file_name.split("://")[-1].lstrip("/"))
 
 
 def unique_stems(items: list[AnnotatedImage]) -> list[PurePosixPath]:

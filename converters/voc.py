@@ -9,8 +9,6 @@ and are read with `zero_based=True`. Coordinates are integers, so writing rounds
 
 from __future__ import annotations
 
-import os
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 from xml.sax.saxutils import escape
@@ -20,7 +18,7 @@ from PIL import Image
 
 from .fields import parse_float, parse_int
 from . import progress
-from .files import atomic_directory, displayed_size, find_image
+from .files import atomic_directory, displayed_size, find_image, link_or_copy, relative_name
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 from .geometry import polygons_to_mask
 from .skipping import element
@@ -145,7 +143,7 @@ def _bndbox(box: Box) -> str:
 
 
 def _stem(file_name: str) -> PurePosixPath:
-    return PurePosixPath(file_name.split("://")[-1].lstrip("/")).with_suffix("")
+    return relative_name(file_name).with_suffix("")
 
 
 def _read_label_order(root: Path) -> list[str]:
@@ -284,8 +282,4 @@ def _copy_image(images_dir: Path, file_name: str, subset: str | None, target_dir
     source = next((found for folder in folders if (found := find_image(folder, stem.name)) is not None), None)
     if source is None:
         raise AnnotationError("image not found", str(images_dir / file_name))
-    target_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target_dir / source.name)
-    except OSError:
-        shutil.copy2(source, target_dir / source.name)
+    link_or_copy(source, target_dir / source.name)

@@ -12,8 +12,6 @@ are a box and its keypoints, x y [visibility] each; a dataset with keypoints is 
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
@@ -23,7 +21,7 @@ import yaml
 from . import progress
 from .skipping import element
 from .subsets import split_name, subset_of
-from .files import IMAGE_SUFFIXES, atomic_directory, atomic_file, displayed_size, find_image
+from .files import IMAGE_SUFFIXES, atomic_directory, atomic_file, displayed_size, find_image, link_or_copy, relative_name
 from .fields import parse_float, parse_int
 from .geometry import box_from_corners, mask_to_polygons
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Region, Shape
@@ -279,7 +277,7 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
         for item in progress.track(dataset.items, "writing YOLO"):
             image = item.image
             subset = split_name(subset_of(item))
-            relative = PurePosixPath(image.file_name.split("://")[-1].lstrip("/"))
+            relative = relative_name(image.file_name)
             label_path = out / "labels" / subset / relative.with_suffix(".txt")
             if label_path.exists():
                 raise AnnotationError(f"two images named {relative} in split {subset}", image.file_name)
@@ -305,8 +303,4 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
 def _place_image(source: Path, target: Path) -> None:
     if not source.is_file() or source.suffix.lower() not in IMAGE_SUFFIXES:
         raise AnnotationError("image not found", str(source))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)  # no copy when on the same file system
-    except OSError:
-        shutil.copy2(source, target)
+    link_or_copy(source, target)
