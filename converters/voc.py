@@ -106,12 +106,16 @@ def dump_annotation(item: AnnotatedImage) -> str:
         f"  <segmented>{int(segmented)}</segmented>\n",
     ]
     shown = [r for r in item.regions if r.shape is not Shape.TAG]
-    count = sum(1 for r in shown if not _part_of(r, 0))
-    objects = [r for r in shown if not _part_of(r, count)]  # a part without its object is written as one
-    body_parts = {}
+    objects = [r for r in shown if PART_OF not in r.attributes]
+    body_parts: dict[int, list[Region]] = {}
+    orphans = []  # a part whose object is not there is written as an object, after the real ones
     for region in shown:
-        if _part_of(region, count):
-            body_parts.setdefault(region.attributes[PART_OF], []).append(region)
+        number = region.attributes.get(PART_OF)
+        if isinstance(number, int) and 1 <= number <= len(objects):
+            body_parts.setdefault(number, []).append(region)
+        elif number is not None:
+            orphans.append(region)
+    objects += orphans
     for number, region in enumerate(objects, 1):
         attributes = dict(region.attributes)
         flags = "".join(f"<{f}>{int(bool(attributes.pop(f, False)))}</{f}>" for f in _FLAGS)
@@ -128,12 +132,6 @@ def dump_annotation(item: AnnotatedImage) -> str:
         )
     parts.append("</annotation>\n")
     return "".join(parts)
-
-
-def _part_of(region: Region, objects: int) -> bool:
-    """A body part (`<part>` of object n) with an object to go in; `objects` 0: any n."""
-    n = region.attributes.get(PART_OF)
-    return isinstance(n, int) and n >= 1 and (objects == 0 or n <= objects)
 
 
 def _bndbox(box: Box) -> str:
