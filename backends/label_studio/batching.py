@@ -29,7 +29,8 @@ class DynamicBatcher:
         self.run, self.max_batch, self.max_wait_s, self.lock = run, max_batch, max_wait_ms / 1000, lock
         self._queue: list[_Request] = []
         self._ready = threading.Condition()
-        self.batches: list[int] = []  # images per model batch run (tests, benchmarks)
+        self.runs = self.images = 0  # model batches run and the images in them (benchmarks): counts, not a
+        # list, since a server runs for months
         threading.Thread(target=self._serve, name="openautoglm-batcher", daemon=True).start()
 
     def predict(self, images: list, labels: list, synonyms: dict) -> list:
@@ -68,7 +69,7 @@ class DynamicBatcher:
         try:
             with self.lock:
                 results = self.run(images, group[0].labels, group[0].synonyms)
-            self.batches.append(len(images))
+            self.runs, self.images = self.runs + 1, self.images + len(images)
             start = 0
             for request in group:
                 request.results = results[start:start + len(request.images)]
