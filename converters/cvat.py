@@ -146,24 +146,18 @@ def _parse_video(root: ET.Element) -> list[AnnotatedImage]:
                                                                               "<size>"))}
     for index, track in enumerate(root.iter("track")):
         for s_index, child in enumerate(c for c in track if c.tag in _TAGS):
-            where = f"<track> {index + 1} (id {track.get('id')}) <{child.tag}> {s_index + 1}"
             if child.get("outside") == "1":
                 continue
             for key in ("label", "source"):  # given once on the track
                 if child.get(key) is None and track.get(key) is not None:
                     child.set(key, track.get(key))
-            try:
+            with element(f"<track> {index + 1} (id {track.get('id')}) <{child.tag}> {s_index + 1}"):
                 region = parse_shape(child, width, height)
-                frame = parse_int(child.get("frame"), "frame")
-            except AnnotationError as error:
-                raise error.at(where) from None
-            region.attributes["cvat.track_id"] = parse_int(track.get("id", str(index)), "track id")
-            frames.setdefault(frame, []).append(region)
+                region.attributes["cvat.track_id"] = parse_int(track.get("id", str(index)), "track id")
+                frames.setdefault(parse_int(child.get("frame"), "frame"), []).append(region)
     for index, tag in enumerate(root.findall("tag")):
-        try:
+        with element(f"<tag> {index + 1}"):
             frames.setdefault(parse_int(tag.get("frame"), "frame"), []).append(parse_shape(tag, width, height))
-        except AnnotationError as error:
-            raise error.at(f"<tag> {index + 1}") from None
     return [AnnotatedImage(ImageRecord(frame, f"frame_{frame:06d}.PNG", width, height), _merge_groups(regions))
             for frame, regions in sorted(frames.items())]
 
