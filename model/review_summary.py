@@ -25,8 +25,8 @@ def wilson_interval(errors: int, count: int, z: float = 1.96) -> tuple[float, fl
 
 def summary(tasks: list[dict], accept_above: float | None = None, latest: int = 200) -> dict:
     scored = [t for t in tasks if t["task_score"] is not None]
-    needs_edit = np.array([bool(t["missed"]) or not all(t["correct"]) for t in scored])
-    task_scores = np.array([t["task_score"] for t in scored])
+    needs_edit = np.array([bool(t["missed"]) or not all(t["correct"]) for t in scored], dtype=bool)
+    task_scores = np.array([t["task_score"] for t in scored], dtype=float)
     bands = []
     for low, high in zip(BANDS, BANDS[1:]):
         members = (task_scores >= low) & (task_scores < high)
@@ -37,8 +37,7 @@ def summary(tasks: list[dict], accept_above: float | None = None, latest: int = 
     region_ok = [c for t in recent for c in t["correct"]]
     result = {"reviewed_tasks": len(tasks), "with_task_score": len(scored), "bands": bands,
               "latest": len(recent), "latest_region_ece": ece(region_p, region_ok),
-              "latest_task_ece": ece([t["task_score"] for t in recent],
-                                     [not (t["missed"] or not all(t["correct"])) for t in recent])}
+              "latest_task_ece": ece(task_scores[-latest:], ~needs_edit[-latest:])}
     audit = [edit for t, edit in zip(scored, needs_edit) if t.get("audited")]
     if audit:  # the tasks above the accept threshold held back for review: the accepted tasks' error
         result["audit"] = {"tasks": len(audit), "measured_error": float(np.mean(audit)),
