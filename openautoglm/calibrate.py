@@ -21,26 +21,25 @@ from openautoglm.model.review_store import open_store
 LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
 
 
-def _raw_pipeline(args) -> tuple[Pipeline, float]:
-    """The pipeline with raw scores (what a calibration maps from) and its display threshold."""
-    pipeline = Pipeline.load(args.model, args.device, calibration=None)
-    return pipeline, pipeline.display_threshold
+def _raw_pipeline(args) -> Pipeline:
+    """The pipeline with raw scores: what a calibration maps from."""
+    return Pipeline.load(args.model, args.device, calibration=None)
 
 
 def _records(args):
-    pipeline, threshold = _raw_pipeline(args)
+    pipeline = _raw_pipeline(args)
     with progress.enabled():
-        return pipeline, threshold, collect(pipeline, Path(args.images), Path(args.truth))
+        return pipeline, collect(pipeline, Path(args.images), Path(args.truth))
 
 
 def run_calibrate(args) -> int:
     if args.store:
         return calibrate_from_reviews(args)
     _need_truth(args)
-    pipeline, threshold, records = _records(args)
+    pipeline, records = _records(args)
     labels = set(args.labels) if args.labels else None
-    estimate = cross_validate(records, labels, pipeline.version, threshold)["mean"]
-    calibration = fit(records, labels, pipeline.version, threshold,
+    estimate = cross_validate(records, labels, pipeline.version, pipeline.display_threshold)["mean"]
+    calibration = fit(records, labels, pipeline.version, pipeline.display_threshold,
                       {"data": Path(args.images).resolve().parent.name, "truth": Path(args.truth).name,
                        "command": "openautoglm calibrate", "cross_validated": estimate})
     calibration.save(Path(args.out))
@@ -60,11 +59,12 @@ def calibrate_from_reviews(args) -> int:
     score the region was predicted with and the task's near misses; `--prior FILE` pools them with
     the calibration the team started from."""
     store = open_store(args.store)
-    pipeline, threshold = _raw_pipeline(args)
+    pipeline = _raw_pipeline(args)
     prior = Calibration.load(Path(args.prior)) if getattr(args, "prior", None) else None
     outcomes = reviewed_outcomes(store, pipeline.version)
-    estimate = cross_validate_outcomes(outcomes, outcomes, pipeline.version, threshold, prior=prior)["mean"]
-    calibration = refit(store, pipeline.version, threshold, prior, Path(args.out),
+    estimate = cross_validate_outcomes(outcomes, outcomes, pipeline.version, pipeline.display_threshold,
+                                       prior=prior)["mean"]
+    calibration = refit(store, pipeline.version, pipeline.display_threshold, prior, Path(args.out),
                         {"command": "openautoglm calibrate --store", "cross_validated": estimate}, outcomes)
     _print_estimate(estimate, len(outcomes), "reviewed tasks")
     print(f"calibration {calibration.digest}: {args.out}", file=sys.stderr)
@@ -80,7 +80,8 @@ def _print_estimate(estimate: dict, count: int, what: str) -> None:
 
 def run_eval(args) -> int:
     _need_truth(args)
-    pipeline, threshold, records = _records(args)
+    pipeline, records = _records(args)
+    threshold = pipeline.display_threshold
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sets = {"project": set(args.labels)} if args.labels else LABEL_SETS
