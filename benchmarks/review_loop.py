@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from openautoglm.converters import progress
-from openautoglm.model.calibration_fit import collect, fit, fit_outcomes
+from openautoglm.model.calibration_fit import collect, fit, fit_outcomes, scored
 from openautoglm.model.evaluation import TRAFFIC_LABELS, ece, judge, review
 from openautoglm.model.pipeline import Pipeline
 
@@ -36,27 +36,25 @@ def _records(pipeline, name: str):
 
 
 def measure(calibration, outcomes) -> dict:
-    regions = np.concatenate([calibration.region_probability(o.scores) for o in outcomes] + [np.zeros(0)])
-    right = np.concatenate([o.correct for o in outcomes] + [np.zeros(0, dtype=bool)])
-    p = np.array([calibration.task_probability(calibration.region_probability(o.scores), o.near_miss_scores)
-                  for o in outcomes])
-    wrong = np.array([o.needs_edit for o in outcomes])
+    values = scored(outcomes, calibration)
+    p, wrong = values["task_p"], ~values["task_ok"]
     accepted = p >= ACCEPT_AT
-    return {"tasks": len(outcomes), "region_ece": ece(regions, right), "task_ece": ece(p, ~wrong), "accepted_95_caught": review(p, wrong).accepted,
+    return {"tasks": len(outcomes), "region_ece": ece(values["region_p"], values["region_correct"]),
+            "task_ece": ece(p, values["task_ok"]), "accepted_95_caught": review(p, wrong).accepted,
             "bulk_share": float(accepted.mean()), "bulk_errors": int(wrong[accepted].sum()),
             "bulk_count": int(accepted.sum())}
 
 
 def play(prior, pooled, outcomes, seed: int) -> list[dict]:
+    """Reviews come in batches of BATCH; only the refit points (every REFIT_EVERY) change a score."""
     order = np.random.default_rng(seed).permutation(len(outcomes))
     rows, calibration = [], prior
-    for reviewed in range(0, len(outcomes), BATCH):
-        if reviewed and reviewed % REFIT_EVERY == 0:
-            seen = [outcomes[i] for i in order[:reviewed]]
-            calibration = fit_outcomes([pooled[i] for i in order[:reviewed]], seen, prior.pipeline_version, prior.display_threshold, prior=prior)
-        if reviewed % REFIT_EVERY == 0:
-            rest = [outcomes[i] for i in order[reviewed:]]
-            rows.append({"reviewed": reviewed, "refitted": measure(calibration, rest), "prior": measure(prior, rest)})
+    for reviewed in range(0, len(outcomes), REFIT_EVERY):
+        if reviewed:
+            calibration = fit_outcomes([pooled[i] for i in order[:reviewed]], [outcomes[i] for i in order[:reviewed]],
+                                       prior.pipeline_version, prior.display_threshold, prior=prior)
+        rest = [outcomes[i] for i in order[reviewed:]]
+        rows.append({"reviewed": reviewed, "refitted": measure(calibration, rest), "prior": measure(prior, rest)})
     return rows
 
 
