@@ -125,7 +125,8 @@ class Database:
 
     def columns(self, table: str) -> set[str]:
         if self.dialect == "postgresql":
-            rows = self.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ?", (table,))
+            rows = self.execute("SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+                                "AND table_schema = current_schema()", (table,))
             return {row[0] for row in rows}
         return {row[1] for row in self.execute(f"PRAGMA table_info({table})")}
 
