@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
     if served is not None:
         app.before_request(served.refresh)  # a refit by any worker is served from its next request on
     app.register_blueprint(blueprint(settings, predictor, store, metrics, version_sync, served))
-    app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.model_lock))
+    app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.calls))
     return app
 
 

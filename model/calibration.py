@@ -40,6 +40,53 @@ def task_features(probabilities: Sequence[float], near_miss_scores: Sequence[flo
                      float(len(p) == 0)])
 
 
+def _logit(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def _sigmoid(z) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def cascade_region_features(probabilities: Sequence[float], agreement: Sequence[float]) -> np.ndarray:
+    """Per region: the first stage's calibrated log-odds, and the score of the second stage's box
+    of the same label on it (IoU >= 0.5; 0 when it found none)."""
+    return np.column_stack([_logit(probabilities), np.asarray(agreement, dtype=float)]).reshape(-1, 2)
+
+
+def cascade_task_features(task: float, agreement: Sequence[float], second_misses: Sequence[float]) -> np.ndarray:
+    """Per task: the first stage's log-odds of no edit, the weakest agreement among its regions (1
+    with none), and the best score the second stage gave an object no region covers (0 with none)."""
+    return np.array([float(_logit(task)), min(agreement, default=1.0), max(second_misses, default=0.0)])
+
+
+@dataclass(frozen=True)
+class CascadeMaps:
+    """Two small logistic models, fitted on the images a cascade's second stage looked at: they
+    move the first stage's calibrated probabilities by what the second stage saw."""
+    region_coef: tuple[float, float]
+    region_intercept: float
+    task_coef: tuple[float, float, float]
+    task_intercept: float
+
+    def apply(self, probabilities: Sequence[float], task: float, agreement: Sequence[float],
+              second_misses: Sequence[float]) -> tuple[list[float], float]:
+        if len(agreement) != len(probabilities):
+            raise ValueError(f"{len(agreement)} agreement values for {len(probabilities)} regions")
+        regions = _sigmoid(cascade_region_features(probabilities, agreement) @ np.array(self.region_coef)
+                           + self.region_intercept).tolist() if len(probabilities) else []
+        z = cascade_task_features(task, agreement, second_misses) @ np.array(self.task_coef) + self.task_intercept
+        return regions, float(_sigmoid(z))
+
+    @classmethod
+    def from_dict(cls, doc: dict) -> "CascadeMaps":
+        region, task = tuple(float(v) for v in doc["region_coef"]), tuple(float(v) for v in doc["task_coef"])
+        if len(region) != 2 or len(task) != 3:
+            raise ValueError("a cascade needs 2 region and 3 task coefficients")
+        return cls(region, float(doc["region_intercept"]), task, float(doc["task_intercept"]))
+
+
 @dataclass(frozen=True)
 class Calibration:
     pipeline_version: str  # the pipeline and weights it was fitted for, e.g. yolo+yolov8n@c8c5ea2b540c
@@ -51,6 +98,7 @@ class Calibration:
     task_coef: tuple[float, ...]
     task_intercept: float
     provenance: dict = field(default_factory=dict)
+    cascade: "CascadeMaps | None" = None  # how a second stage's agreement moves these scores, when fitted
 
     def __post_init__(self):
         if len(self.region_x) != len(self.region_y) or not self.region_x:
@@ -75,9 +123,25 @@ class Calibration:
         logit = float(np.dot(z, self.task_coef) + self.task_intercept)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
 
+    def score(self, raw_scores: Sequence[float], near_miss_scores: Sequence[float],
+              agreement: Sequence[float] | None = None,
+              second_misses: Sequence[float] | None = None) -> tuple[list[float], float]:
+        """(each region's probability of being right, the task's of needing no edit) from what was
+        predicted: raw scores, near-miss scores and, for an image the second stage of a cascade
+        looked at, each region's agreement with it and the scores of what it found that no region
+        covers. The one way every caller (the pipeline, re-scoring, fitting) turns signals into scores."""
+        probabilities = self.region_probability(raw_scores).tolist() if len(raw_scores) else []
+        task = self.task_probability(probabilities, near_miss_scores)
+        if self.cascade is None or agreement is None or second_misses is None:
+            return probabilities, task
+        return self.cascade.apply(probabilities, task, agreement, second_misses)
+
     def to_dict(self) -> dict:
+        values = asdict(self)
+        if self.cascade is None:  # files without a cascade keep the digest they always had
+            values.pop("cascade")
         return {"format": FORMAT, "version": FORMAT_VERSION, "task_features": list(TASK_FEATURES),
-                **{k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}}
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
 
     def save(self, path: Path) -> None:
         """Written whole or not at all: a reader never sees half a file."""
@@ -104,6 +168,7 @@ class Calibration:
             return cls(str(doc["pipeline_version"]), float(doc["display_threshold"]),
                        *(tuple(float(v) for v in doc[key]) for key in
                          ("region_x", "region_y", "task_mean", "task_scale", "task_coef")),
-                       float(doc["task_intercept"]), dict(doc.get("provenance") or {}))
+                       float(doc["task_intercept"]), dict(doc.get("provenance") or {}),
+                       CascadeMaps.from_dict(doc["cascade"]) if doc.get("cascade") is not None else None)
         except (KeyError, TypeError, ValueError) as error:
             raise CalibrationError(f"calibration file {path} is incomplete or malformed: {error!r}") from None

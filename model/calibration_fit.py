@@ -3,8 +3,10 @@ they are, cross-validated: fit on some images, measure on the others."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -13,11 +15,12 @@ import numpy as np
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.progress import track
 
-from .calibration import Calibration, task_features
+from .calibration import (CascadeMaps, Calibration, cascade_region_features, cascade_task_features,
+                          task_features)
 from .evaluation import (Detection, ImageRecord, Outcome, accept_threshold, auroc_wrong, bootstrap_interval, ece,
                          ece_floor, judge, review)
 from .interface import ModelError
-from .scoring import raw_score
+from .scoring import AGREEMENT, raw_score
 
 
 def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -> list[ImageRecord]:
@@ -37,12 +40,25 @@ def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -
     for start in track(range(0, len(images), batch_size), "running the model", total=-(-len(images) // batch_size)):
         infos = images[start:start + batch_size]
         loaded = [load_displayed(Path(images_dir) / info["file_name"]) for info in infos]
-        for info, prediction in zip(infos, pipeline.predict(loaded, [])):
+        started = time.perf_counter()
+        predictions = pipeline.predict(loaded, [], second_stage_on_all=True)
+        second = sum(p.second_stage_seconds for p in predictions)
+        first = (time.perf_counter() - started - second) / len(infos)
+        for info, prediction in zip(infos, predictions):
             def raw(regions):
-                return [Detection(r.label, raw_score(r), r.box.bounds()) for r in regions]
+                return [Detection(r.label, raw_score(r), r.box.bounds(), r.attributes.get("signals", {}).get(AGREEMENT))
+                        for r in regions]
+            looked = prediction.second_misses is not None
             records.append(ImageRecord(info["id"], info["file_name"], raw(prediction.regions),
-                                       raw(prediction.near_misses), objects.get(info["id"], [])))
+                                       raw(prediction.near_misses), objects.get(info["id"], []),
+                                       _second_misses(prediction) if looked else None, first,
+                                       prediction.second_stage_seconds))
     return records
+
+
+def _second_misses(prediction) -> list[Detection]:
+    """The second stage's uncovered finds, labelled: a label set keeps only its own (evaluation.judge)."""
+    return [Detection(r.label, r.score, r.box.bounds()) for r in prediction.second_misses]
 
 
 TIE_BREAK = 1e-3
@@ -63,14 +79,14 @@ def strict_isotonic(scores: np.ndarray, correct: np.ndarray,
 
 
 def fit(records: Sequence[ImageRecord], labels: set[str] | None, pipeline_version: str, display_threshold: float,
-        provenance: dict | None = None) -> Calibration:
+        provenance: dict | None = None, cascade_below: float | None = None) -> Calibration:
     """Fit on labelled images: regions of every label for the region map, the project's labels
     (`labels`, None for all) for the task model."""
     ids = sorted(r.image_id for r in records)
     about = {"images": len(records), "labels": sorted(labels) if labels else "all",
              "image_ids_sha256": hashlib.sha256(json.dumps(ids).encode()).hexdigest()[:16], **(provenance or {})}
     return fit_outcomes([judge(r, None) for r in records], [judge(r, labels) for r in records], pipeline_version,
-                        display_threshold, about)
+                        display_threshold, about, cascade_below=cascade_below)
 
 
 PRIOR_TASKS = 50  # a prior calibration weighs as much as this many reviewed tasks
@@ -78,7 +94,7 @@ PRIOR_TASKS = 50  # a prior calibration weighs as much as this many reviewed tas
 
 def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
                  display_threshold: float, provenance: dict | None = None,
-                 prior: Calibration | None = None) -> Calibration:
+                 prior: Calibration | None = None, cascade_below: float | None = None) -> Calibration:
     """Region map: isotonic regression of "region is right" on the raw score, made strictly
     increasing, over `pooled` (every label: a hundred images hold too few regions per label, or
     even per project, for maps of their own). Task model: logistic regression of "task needs no edit" over
@@ -87,7 +103,10 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
     `prior` (the calibration a team starts from) joins as pseudo-observations at the team's own
     scores and features, labelled with the prior's probabilities and weighing PRIOR_TASKS tasks in
     all: on a few dozen reviews the fit stays near the prior, and the team's data dominates as it
-    grows (half the weight at PRIOR_TASKS reviewed tasks, 90 % at ten times that)."""
+    grows (half the weight at PRIOR_TASKS reviewed tasks, 90 % at ten times that).
+
+    `cascade_below`: the pipeline has a second stage for tasks scored below it; its maps are fitted
+    on those tasks (`fit_cascade`)."""
     from sklearn.linear_model import LogisticRegression
 
     scores = np.concatenate([o.scores for o in pooled] + [np.zeros(0)])
@@ -125,22 +144,70 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
         coef, intercept = model.coef_[0], float(model.intercept_[0])
     about = {"regions": int(sum(o.scores.size for o in pooled)), "tasks": len(project),
              **({"prior": prior.digest, "prior_tasks": PRIOR_TASKS} if prior is not None else {}), **(provenance or {})}
-    return Calibration(pipeline_version, display_threshold, tuple(region_x.tolist()), tuple(region_y.tolist()),
-                       tuple(mean.tolist()), tuple(scale.tolist()), tuple(np.asarray(coef).tolist()), intercept, about)
+    calibration = Calibration(pipeline_version, display_threshold, tuple(region_x.tolist()),
+                              tuple(region_y.tolist()), tuple(mean.tolist()), tuple(scale.tolist()),
+                              tuple(np.asarray(coef).tolist()), intercept, about)
+    if cascade_below is None:
+        return calibration
+    cascade = fit_cascade(pooled, project, calibration, cascade_below)
+    if cascade is None and prior is not None:
+        cascade = prior.cascade
+    return dataclasses.replace(calibration, cascade=cascade)
 
 
-def scored(outcomes: Sequence[Outcome], calibration: Calibration | None) -> dict[str, np.ndarray]:
-    """The scores users would see (raw, or calibrated) beside what was true."""
-    region_p, task_p = [], []
+MIN_CASCADE_TASKS = 20  # fewer tasks seen by the second stage than this: no cascade maps of their own
+
+
+def _second_stage_saw(outcome: Outcome, calibration: Calibration, below: float) -> bool:
+    return outcome.second_misses is not None and calibration.score(outcome.scores, outcome.near_miss_scores)[1] < below
+
+
+def fit_cascade(pooled: Sequence[Outcome], project: Sequence[Outcome], calibration: Calibration,
+                below: float) -> CascadeMaps | None:
+    """Logistic regressions on the tasks the second stage would see (first-stage task score below
+    `below`, and its evidence recorded): region right ~ first-stage log-odds + agreement; task
+    needs no edit ~ first-stage log-odds + weakest agreement + best uncovered second-stage score.
+    None when there are fewer than MIN_CASCADE_TASKS such tasks or one outcome only."""
+    from sklearn.linear_model import LogisticRegression
+
+    regions = [o for o in pooled if _second_stage_saw(o, calibration, below)]
+    tasks = [o for o in project if _second_stage_saw(o, calibration, below)]
+    if len(tasks) < MIN_CASCADE_TASKS:
+        return None
+    region_x = np.concatenate([cascade_region_features(calibration.region_probability(o.scores), o.agreement)
+                               for o in regions] + [np.zeros((0, 2))])
+    region_y = np.concatenate([o.correct for o in regions] + [np.zeros(0, dtype=bool)])
+    task_x = np.array([cascade_task_features(calibration.score(o.scores, o.near_miss_scores)[1], o.agreement,
+                                             o.second_misses) for o in tasks])
+    task_y = np.array([not o.needs_edit for o in tasks])
+    if len(np.unique(region_y)) < 2 or len(np.unique(task_y)) < 2:
+        return None
+    region = LogisticRegression(C=1.0, max_iter=2000).fit(region_x, region_y)
+    task = LogisticRegression(C=1.0, max_iter=2000).fit(task_x, task_y)
+    return CascadeMaps(tuple(region.coef_[0].tolist()), float(region.intercept_[0]), tuple(task.coef_[0].tolist()),
+                       float(task.intercept_[0]))
+
+
+def scored(outcomes: Sequence[Outcome], calibration: Calibration | None,
+           cascade_below: float | None = None) -> dict[str, np.ndarray]:
+    """The scores users would see (raw, or calibrated) beside what was true; with `cascade_below`,
+    a calibration's cascade maps apply to the tasks scored below it that have second-stage evidence."""
+    region_p, task_p, second = [], [], []
     for o in outcomes:
-        p = calibration.region_probability(o.scores) if calibration else o.scores
-        region_p.append(p)
-        # raw: the lowest region score stands for the task, 1.0 when there is none (scoring.image_score)
-        task_p.append(calibration.task_probability(p, o.near_miss_scores) if calibration
-                      else float(np.min(p, initial=1.0)))
+        if calibration is None:  # raw: the lowest region score stands for the task (scoring.image_score)
+            p, task = o.scores, float(np.min(o.scores, initial=1.0))
+        else:
+            p, task = calibration.score(o.scores, o.near_miss_scores)
+        looked = bool(cascade_below is not None and o.second_misses is not None and task < cascade_below)
+        if looked and calibration is not None and calibration.cascade is not None:
+            p, task = calibration.score(o.scores, o.near_miss_scores, o.agreement, o.second_misses)
+        region_p.append(np.asarray(p, dtype=float))
+        task_p.append(task)
+        second.append(looked)
     return {"region_p": np.concatenate(region_p + [np.zeros(0)]),
             "region_correct": np.concatenate([o.correct for o in outcomes] + [np.zeros(0, dtype=bool)]),
-            "task_p": np.array(task_p), "task_ok": np.array([not o.needs_edit for o in outcomes])}
+            "task_p": np.array(task_p), "task_ok": np.array([not o.needs_edit for o in outcomes]),
+            "second_stage": np.array(second, dtype=bool)}
 
 
 
@@ -166,32 +233,41 @@ def metrics(values: dict[str, np.ndarray]) -> dict:
                         "threshold": tasks.threshold,
                         "accepted_interval_95": bootstrap_interval(accepted_of, count)},
         "accept_at_2_percent": accept_threshold(values["task_p"], task_wrong),
+        "second_stage_share": float(values["second_stage"].mean()) if count else float("nan"),
         "curves": {"regions": regions.curve, "tasks": tasks.curve},
     }
 
 
 def cross_validate(records: Sequence[ImageRecord], labels: set[str] | None, pipeline_version: str,
-                   display_threshold: float, folds: int = 2) -> dict:
+                   display_threshold: float, folds: int = 2, cascade_below: float | None = None) -> dict:
     """Fit on all folds but one, measure raw and calibrated scores on that one, for each fold."""
     ordered = sorted(records, key=lambda r: r.image_id)
     return cross_validate_outcomes([judge(r, None) for r in ordered], [judge(r, labels) for r in ordered],
-                                   pipeline_version, display_threshold, folds)
+                                   pipeline_version, display_threshold, folds, cascade_below=cascade_below)
 
 
 def cross_validate_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
-                            display_threshold: float, folds: int = 2, prior: Calibration | None = None) -> dict:
-    """`cross_validate` for outcomes already judged (labelled images, or reviews from the store)."""
+                            display_threshold: float, folds: int = 2, prior: Calibration | None = None,
+                            cascade_below: float | None = None) -> dict:
+    """`cross_validate` for outcomes already judged (labelled images, or reviews from the store).
+    With `cascade_below`, "calibrated" is the first stage alone and "cascade" adds the second stage
+    on the held-out tasks scored below it."""
     results = []
     for fold in range(folds):
         def part(items, held):
             return [o for i, o in enumerate(items) if (i % folds == fold) == held]
         calibration = fit_outcomes(part(pooled, False), part(project, False), pipeline_version, display_threshold,
-                                   prior=prior)
+                                   prior=prior, cascade_below=cascade_below)
         outcomes = part(project, True)
+        first_stage = dataclasses.replace(calibration, cascade=None)
         results.append({"fold": fold, "fitted_on": len(part(project, False)), "held_out": len(outcomes),
-                        "raw": metrics(scored(outcomes, None)), "calibrated": metrics(scored(outcomes, calibration)),
-                        "reliability": reliability(scored(outcomes, None), scored(outcomes, calibration))})
-    return {"folds": results, "mean": {side: _mean([f[side] for f in results]) for side in ("raw", "calibrated")}}
+                        "raw": metrics(scored(outcomes, None)), "calibrated": metrics(scored(outcomes, first_stage)),
+                        "reliability": reliability(scored(outcomes, None), scored(outcomes, first_stage))})
+        if cascade_below is not None:
+            results[-1]["cascade"] = metrics(scored(outcomes, calibration, cascade_below))
+            results[-1]["cascade_fitted"] = calibration.cascade is not None
+    sides = ("raw", "calibrated") + (("cascade",) if cascade_below is not None else ())
+    return {"folds": results, "mean": {side: _mean([f[side] for f in results]) for side in sides}}
 
 
 def reliability(raw: dict, calibrated: dict, bins: int = 10) -> dict:
@@ -212,4 +288,6 @@ def _mean(results: list[dict]) -> dict:
     mean["task_accepted"] = float(np.nanmean([r["task_review"]["accepted"] for r in results]))
     mean["task_reviewed"] = float(np.nanmean([r["task_review"]["reviewed"] for r in results]))
     mean["region_accepted"] = float(np.nanmean([r["region_review"]["accepted"] for r in results]))
+    mean["second_stage_share"] = float(np.nanmean([r["second_stage_share"] for r in results]))
+    mean["accepted_at_2_percent"] = float(np.nanmean([r["accept_at_2_percent"]["accepted_share"] for r in results]))
     return mean

@@ -28,6 +28,7 @@ class Detection:
     label: str
     score: float  # the detector's raw score
     box: tuple[float, float, float, float]
+    agreement: float | None = None  # a cascade's second stage's score on it (cascade.evidence)
 
 
 @dataclass
@@ -38,6 +39,9 @@ class ImageRecord:
     shown: list[Detection]
     near_misses: list[Detection]  # below the display threshold, not a shown box again
     truths: list[tuple[str, tuple[float, float, float, float], bool]]  # label, xyxy, crowd
+    second_misses: list[Detection] | None = None  # what a cascade's second stage found uncovered; None: not run
+    seconds: float = 0.0  # the first stage's time on this image
+    second_seconds: float = 0.0  # the second stage's
 
 
 @dataclass
@@ -47,6 +51,8 @@ class Outcome:
     correct: np.ndarray
     near_miss_scores: list[float]
     missed: int
+    agreement: np.ndarray | None = None  # per region, when a cascade's second stage looked at the image
+    second_misses: list[float] | None = None
 
     @property
     def needs_edit(self) -> bool:
@@ -70,8 +76,11 @@ def judge(record: ImageRecord, labels: set[str] | None) -> Outcome:
             used.add(best)
         correct.append(best is not None)
     near = [d.score for d in record.near_misses if keep(d.label)]
+    looked = record.second_misses is not None
     return Outcome(np.array([d.score for d in shown], dtype=float), np.array(correct, dtype=bool), near,
-                   len(truths) - len(used))
+                   len(truths) - len(used),
+                   np.array([d.agreement for d in shown], dtype=float) if looked else None,
+                   [d.score for d in record.second_misses if keep(d.label)] if looked else None)
 
 
 def ece(probabilities, outcomes, bins: int = 10) -> float:

@@ -18,6 +18,7 @@ from openautoglm.converters import Region, Shape
 
 from .calibration import EVIDENCE_FLOOR, Calibration
 from .calibration_files import find_calibration
+from .cascade import CascadeSpec, SecondStage
 from .interface import ModelError, Proposer, Segmenter, check_proposals
 from .registry import find_local, offline, resolve
 from .scoring import with_geometry, ImagePrediction, score_image, uncovered
@@ -33,6 +34,7 @@ class PipelineSpec:
     proposers: tuple[dict, ...]
     segmenter: dict | None = None
     synonyms: dict[str, list[str]] = field(default_factory=dict)
+    cascade: CascadeSpec | None = None
 
     @classmethod
     def from_dict(cls, doc: Any, where: str) -> "PipelineSpec":
@@ -44,8 +46,9 @@ class PipelineSpec:
         if not isinstance(proposers, list) or not proposers or not all(isinstance(p, dict) and p.get("model")
                                                                        for p in proposers):
             raise ModelError(f"{where}: 'proposers' must be a non-empty list of {{model: ...}} entries")
+        cascade = CascadeSpec.from_dict(doc["cascade"], where) if doc.get("cascade") is not None else None
         return cls(str(doc.get("name") or Path(where).stem), tuple(proposers), doc.get("segmenter"),
-                   dict(doc.get("synonyms") or {}))
+                   dict(doc.get("synonyms") or {}), cascade)
 
 
 def builtin_names() -> list[str]:
@@ -146,6 +149,8 @@ class Pipeline:
             if hasattr(proposer, "evidence_floor"):
                 proposer.evidence_floor = EVIDENCE_FLOOR
         self.segmenter = create_segmenter(spec.segmenter, device)
+        self.second_stage = SecondStage(spec.cascade, create_proposer(spec.cascade.proposer, spec.synonyms, device)) \
+            if spec.cascade else None
         self.calibration = find_calibration(spec.name, self.version) if calibration == "auto" else calibration
 
     @classmethod
@@ -157,7 +162,8 @@ class Pipeline:
     def version(self) -> str:
         """Stable across restarts: the pipeline name and each proposer's weights digest."""
         segmenter = [self.segmenter.name] if self.segmenter else []
-        return "+".join([self.spec.name] + [p.spec.source for p in self.proposers] + segmenter)
+        second = [self.second_stage.proposer.spec.source] if self.second_stage else []
+        return "+".join([self.spec.name] + [p.spec.source for p in self.proposers] + segmenter + second)
 
     @property
     def display_threshold(self) -> float:
@@ -174,7 +180,10 @@ class Pipeline:
         return [prediction.regions for prediction in self.predict(images, labels, synonyms)]
 
     def predict(self, images: Sequence[Image.Image], labels: Sequence[str],
-                synonyms: dict[str, list[str]] | None = None) -> list[ImagePrediction]:
+                synonyms: dict[str, list[str]] | None = None, second_stage_on_all: bool = False
+                ) -> list[ImagePrediction]:
+        """`second_stage_on_all`: a cascade's second stage looks at every image, not only the unsure
+        ones (what fitting and evaluating a cascade need)."""
         shown: list[list[Region]] = [[] for _ in images]
         evidence: list[list[Region]] = [[] for _ in images]
         for proposer in self.proposers:
@@ -186,7 +195,11 @@ class Pipeline:
             shown = [self._with_masks(image, regions) for image, regions in zip(images, shown)]
         calibration = self.calibration  # one for the whole batch, even if a refit lands meanwhile
         shown = [with_geometry(regions, *image.size) for regions, image in zip(shown, images)]
-        return [score_image(regions, uncovered(near, regions), calibration) for regions, near in zip(shown, evidence)]
+        predictions = [score_image(regions, uncovered(near, regions), calibration)
+                       for regions, near in zip(shown, evidence)]
+        if self.second_stage is None:
+            return predictions
+        return self.second_stage.refine(images, labels, synonyms, shown, predictions, calibration, second_stage_on_all)
 
     def _with_masks(self, image: Image.Image, regions: list[Region]) -> list[Region]:
         masks = self.segmenter.segment(image, [r.box for r in regions])

@@ -20,15 +20,23 @@ def reviewed_outcomes(store: ReviewStore, pipeline_version: str) -> list[Outcome
     """Each reviewed task as fitting sees it: raw scores of its predicted regions, which were right,
     how many objects were missed, and its near-miss scores. None at all is an error: nothing to fit."""
     outcomes = [Outcome(np.array(t["scores"], dtype=float), np.array(t["correct"], dtype=bool), t["near_misses"],
-                        t["missed"]) for t in store.reviewed_tasks(pipeline_version)]
+                        t["missed"], *_second_stage(t)) for t in store.reviewed_tasks(pipeline_version)]
     if not outcomes:
         raise ModelError(f"review store {store.name} holds no reviews of predictions by {pipeline_version}")
     return outcomes
 
 
+def _second_stage(task: dict) -> tuple[np.ndarray | None, list[float] | None]:
+    """(each region's agreement, the uncovered finds' scores) for a task a cascade's second stage
+    looked at; (None, None) for the others."""
+    if task["second_misses"] is None or any(a is None for a in task["agreement"]):
+        return None, None
+    return np.array(task["agreement"], dtype=float), task["second_misses"]
+
+
 def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, prior: Calibration | None,
           out: Path | None = None, provenance: dict | None = None,
-          outcomes: list[Outcome] | None = None) -> Calibration:
+          outcomes: list[Outcome] | None = None, cascade_below: float | None = None) -> Calibration:
     """Fit on every reviewed task of these weights (`outcomes`, when the caller has read them
     already); saved atomically to `out` when given. The provenance records how many reviewed tasks
     it saw (`reviewed_tasks`), which is how the server knows how many are new since."""
@@ -36,7 +44,7 @@ def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, p
     calibration = fit_outcomes(outcomes, outcomes, pipeline_version, display_threshold,
                                {"data": f"reviews in {store.name}", "reviewed_tasks": len(outcomes),
                                 "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                **(provenance or {})}, prior)
+                                **(provenance or {})}, prior, cascade_below)
     if out is not None:
         calibration.save(out)
     return calibration

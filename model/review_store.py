@@ -18,7 +18,7 @@ from typing import Any
 
 from openautoglm.converters import Box, Region
 from openautoglm.converters.geometry import box_iou
-from .scoring import raw_score
+from .scoring import AGREEMENT, raw_score
 from .store_db import Database
 
 log = logging.getLogger(__name__)
@@ -51,16 +51,17 @@ CREATE TABLE IF NOT EXISTS calibrations (pipeline TEXT PRIMARY KEY, digest TEXT 
 
 # columns added since the first schema: an existing store gets them on open
 _ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "{real}"),
-                                  ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT")],
-                  "outcomes": [("raw_score", "{real}")]}
+                                  ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT"),
+                                  ("second_misses", "TEXT")],
+                  "outcomes": [("raw_score", "{real}"), ("agreement", "{real}")]}
 _UPSERT_PREDICTION = {
     "sqlite": "INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
-              "project, result) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+              "project, result, second_misses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "postgresql": "INSERT INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, project, "
-                  "result) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
+                  "result, second_misses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
                   "model_version = EXCLUDED.model_version, regions = EXCLUDED.regions, "
                   "near_misses = EXCLUDED.near_misses, task_score = EXCLUDED.task_score, audited = EXCLUDED.audited, "
-                  "project = EXCLUDED.project, result = EXCLUDED.result"}
+                  "project = EXCLUDED.project, result = EXCLUDED.result, second_misses = EXCLUDED.second_misses"}
 _UPSERT_CALIBRATION = {"sqlite": "INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?)",
                        "postgresql": "INSERT INTO calibrations VALUES (?, ?, ?) ON CONFLICT (pipeline) DO UPDATE SET "
                                      "digest = EXCLUDED.digest, body = EXCLUDED.body"}
@@ -104,20 +105,23 @@ class ReviewStore:
     def save_predictions(self, model_version: str,
                          predictions: list[tuple[Any, list[Region], list[float], float | None]],
                          audited: set | frozenset = frozenset(), project: Any = None,
-                         results: dict | None = None) -> None:
+                         results: dict | None = None, second_misses: dict | None = None) -> None:
         """What was predicted per task (task_id, regions, near-miss scores, task score; `audited`: the
         task ids shown below the accept threshold for an audit), with what
         refitting needs (each region's raw detector score, the task's near-miss scores), what
         drift reports compare (the scores shown), and what re-scoring after a refit sends Label
-        Studio again (its project, and `results`: the task's Label Studio result by task id), one
-        transaction for a whole /predict batch."""
-        results = results or {}
+        Studio again (its project, and `results`: the task's Label Studio result by task id), and
+        for the tasks a cascade's second stage looked at, its evidence (each region's agreement, and
+        `second_misses`: by task id, the scores of its uncovered finds), one transaction for a
+        whole /predict batch."""
+        results, second_misses = results or {}, second_misses or {}
         rows = [(str(task_id), model_version,
                  json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.score,
-                              "raw": raw_score(r)}
+                              "raw": raw_score(r), "agreement": r.attributes.get("signals", {}).get(AGREEMENT)}
                              for r in regions]), json.dumps(near_misses), task_score, int(task_id in audited),
                  None if project is None else str(project),
-                 json.dumps(results[task_id]) if task_id in results else None)
+                 json.dumps(results[task_id]) if task_id in results else None,
+                 json.dumps(second_misses[task_id]) if task_id in second_misses else None)
                 for task_id, regions, near_misses, task_score in predictions]
         with self.db.transaction() as db:
             db.executemany(_UPSERT_PREDICTION[db.dialect], rows)
@@ -127,13 +131,14 @@ class ReviewStore:
         for tasks nobody has reviewed yet, with the Label Studio result to send again: what
         re-scoring after a refit works through, oldest first; empty once all are done."""
         rows = self.db.execute(
-            f"SELECT task_id, project, regions, near_misses, result FROM predictions p WHERE {_BY_WEIGHTS} "
+            f"SELECT task_id, project, regions, near_misses, result, second_misses FROM predictions p WHERE {_BY_WEIGHTS} "
             "AND model_version != ? AND result IS NOT NULL AND project IS NOT NULL "
             f"AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY p.{self.db.order} LIMIT ?",
             (*_by_weights(pipeline_version), current_version, limit)).fetchall()
         return [{"task_id": task_id, "project": project, "regions": json.loads(regions),
-                 "near_misses": json.loads(near_misses or "[]"), "result": json.loads(result)}
-                for task_id, project, regions, near_misses, result in rows]
+                 "near_misses": json.loads(near_misses or "[]"), "result": json.loads(result),
+                 "second_misses": json.loads(second) if second is not None else None}
+                for task_id, project, regions, near_misses, result, second in rows]
 
     def rescored(self, model_version: str, rows: list[tuple[str, list[dict], float, dict | list]]) -> None:
         """Re-scored predictions (task_id, regions with new scores, task score, result) under `model_version`."""
@@ -158,9 +163,9 @@ class ReviewStore:
             # one 'task' row besides the regions' rows: a reviewed task with nothing predicted and
             # nothing drawn is a right empty task, and must not vanish from what refitting sees
             db.executemany("INSERT INTO outcomes (annotation_id, task_id, model_version, label, score, matched, kind, "
-                           "raw_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                           "raw_score, agreement) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            [(str(annotation_id), str(task_id), model_version, *row)
-                            for row in [*rows, ("", None, 1, "task", None)]])
+                            for row in [*rows, ("", None, 1, "task", None, None)]])
 
     def delete(self, annotation_ids: list[Any]) -> None:
         with self.db.transaction() as db:
@@ -196,23 +201,26 @@ class ReviewStore:
         `pipeline_version`: only reviews of predictions by these weights (whatever the calibration:
         the raw scores are the weights')."""
         query = ("SELECT o.annotation_id, o.model_version, o.raw_score, o.score, o.matched, o.kind, p.near_misses, "
-                 "p.task_score, p.audited FROM outcomes o LEFT JOIN predictions p ON p.task_id = o.task_id "
-                 f"ORDER BY o.{self.db.order}")
+                 "p.task_score, p.audited, o.agreement, p.second_misses FROM outcomes o "
+                 f"LEFT JOIN predictions p ON p.task_id = o.task_id ORDER BY o.{self.db.order}")
         tasks: dict[str, dict] = {}
-        for annotation, version, raw, shown, matched, kind, near_misses, task_score, audited in \
+        for annotation, version, raw, shown, matched, kind, near_misses, task_score, audited, agreement, second in \
                 self.db.execute(query).fetchall():
             if pipeline_version is not None and (version or "").split("+calibration-")[0] != pipeline_version:
                 continue
             task = tasks.setdefault(annotation, {"model_version": version, "scores": [], "shown_scores": [],
                                                  "correct": [], "missed": 0, "task_score": task_score,
                                                  "audited": bool(audited),
-                                                 "near_misses": json.loads(near_misses or "[]")})
+                                                 "near_misses": json.loads(near_misses or "[]"),
+                                                 "agreement": [],
+                                                 "second_misses": json.loads(second) if second is not None else None})
             if kind == "missed":
                 task["missed"] += 1
             elif kind == "prediction" and raw is not None:
                 task["scores"].append(raw)
                 task["shown_scores"].append(shown)
                 task["correct"].append(bool(matched))
+                task["agreement"].append(agreement)
         return list(tasks.values())
 
     def reviewed_count(self, pipeline_version: str) -> int:
@@ -232,7 +240,8 @@ class ReviewStore:
 
     def outcomes(self) -> list[dict]:
         """Every region's outcome (predictions and missed objects), oldest first."""
-        names = ("annotation_id", "task_id", "model_version", "label", "score", "matched", "kind", "raw_score")
+        names = ("annotation_id", "task_id", "model_version", "label", "score", "matched", "kind", "raw_score",
+                 "agreement")
         rows = self.db.execute(f"SELECT {', '.join(names)} FROM outcomes WHERE kind != 'task' "
                                f"ORDER BY {self.db.order}").fetchall()
         return [dict(zip(names, row)) for row in rows]
@@ -253,7 +262,7 @@ def open_store(location: str | Path) -> ReviewStore:
 
 
 def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
-    """(label, score, matched, kind, raw score) per predicted region, plus one 'missed' row per
+    """(label, score, matched, kind, raw score, second-stage agreement) per predicted region, plus one 'missed' row per
     human region no prediction matched. Greedy by prediction score, as COCO evaluation does."""
     rows, used = [], set()
     for prediction in sorted(predicted, key=lambda p: -(p["score"] or 0)):
@@ -268,6 +277,6 @@ def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
         if best is not None:
             used.add(best)
         rows.append((prediction["label"], prediction["score"], int(best is not None), "prediction",
-                     prediction.get("raw", prediction["score"])))
-    rows += [(r.label, None, 0, "missed", None) for i, r in enumerate(annotated) if i not in used and r.box is not None]
+                     prediction.get("raw", prediction["score"]), prediction.get("agreement")))
+    rows += [(r.label, None, 0, "missed", None, None) for i, r in enumerate(annotated) if i not in used and r.box is not None]
     return rows

@@ -18,6 +18,10 @@ class ImagePrediction:
     regions: list[Region]  # shown; `score` calibrated where a calibration applies, the raw one in signals
     score: float  # the image's (task's) score
     near_misses: list[Region] = field(default_factory=list)  # candidates below the display threshold, never shown
+    # a cascade's second stage looked at this image: what it found that no shown region covers
+    # (each region's agreement is in its signals); None when it did not look
+    second_misses: list[Region] | None = None
+    second_stage_seconds: float = 0.0  # this image's share of the second stage's time
 
 
 def raw_score(region: Region) -> float:
@@ -58,14 +62,19 @@ def uncovered(near_misses: list[Region], shown: list[Region]) -> list[Region]:
                        for r in shown)]
 
 
-def score_image(regions: list[Region], near_misses: list[Region], calibration) -> ImagePrediction:
+AGREEMENT = "second_stage_agreement"  # the signal a cascade's second stage adds to each region it looked at
+
+
+def score_image(regions: list[Region], near_misses: list[Region], calibration,
+                second_misses: list[Region] | None = None) -> ImagePrediction:
     if calibration is None:
-        return ImagePrediction(regions, image_score(regions), near_misses)
-    raw = [raw_score(r) for r in regions]
-    probabilities = calibration.region_probability(raw).tolist() if regions else []
+        return ImagePrediction(regions, image_score(regions), near_misses, second_misses)
+    agreement = None if second_misses is None else [r.attributes["signals"][AGREEMENT] for r in regions]
+    probabilities, task = calibration.score([raw_score(r) for r in regions], [r.score for r in near_misses],
+                                            agreement, None if second_misses is None else
+                                            [r.score for r in second_misses])
     calibrated = [dataclasses.replace(r, score=p, calibrated_score=p) for r, p in zip(regions, probabilities)]
-    task = calibration.task_probability(probabilities, [r.score for r in near_misses])
-    return ImagePrediction(calibrated, task, near_misses)
+    return ImagePrediction(calibrated, task, near_misses, second_misses)
 
 
 def model_version(pipeline) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import threading
 
 from flask import Blueprint, jsonify, request
 from PIL import Image
@@ -14,6 +13,7 @@ from PIL import Image
 from openautoglm.converters import AnnotationError, Box
 from openautoglm.converters.files import decode_image
 
+from ..batching import ModelCalls
 from .functions import SEGMENTER_ID, FunctionCatalog, detector_shapes, function_id, interactor_answer
 
 
@@ -23,7 +23,9 @@ class InvocationError(Exception):
         self.status = status
 
 
-def blueprint(catalog: FunctionCatalog, model_lock: threading.Lock) -> Blueprint:
+def blueprint(catalog: FunctionCatalog, calls: ModelCalls) -> Blueprint:
+    """`calls`: the worker's model calls, shared with Label Studio's /predict (one model lock, and
+    concurrent invocations of one function grouped into one model batch when batching is on)."""
     routes = Blueprint("cvat", __name__)
 
     @routes.errorhandler(InvocationError)
@@ -53,16 +55,15 @@ def blueprint(catalog: FunctionCatalog, model_lock: threading.Lock) -> Blueprint
         threshold = _threshold(body)
         if function == SEGMENTER_ID:
             box = _interaction_box(body, image)
-            with model_lock:
+            with calls.lock:
                 ((mask, score),) = catalog.segmenter().segment(image, [box])
             return jsonify(interactor_answer(mask, score, box))
         name = next((n for n in catalog.names if function_id(n) == function), None)
         pipeline = catalog.pipeline(name) if name else None
         if pipeline is None:
             raise InvocationError(f"no function {function!r}", 404)
-        with model_lock:
-            (regions,) = pipeline.propose([image], catalog.labels(pipeline))
-        return jsonify(detector_shapes(regions, threshold, masks=pipeline.segmenter is not None))
+        (prediction,) = calls.predict(pipeline, [image], catalog.labels(pipeline))
+        return jsonify(detector_shapes(prediction.regions, threshold, masks=pipeline.segmenter is not None))
 
     return routes
 

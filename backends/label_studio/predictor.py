@@ -5,7 +5,6 @@ Label Studio results). Every task gets exactly one entry, in order; a task whose
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -19,7 +18,7 @@ from openautoglm.model.labels import merge_synonyms
 from openautoglm.model import scoring
 
 from . import label_config
-from .batching import DynamicBatcher
+from ..batching import DynamicBatcher, ModelCalls
 from .images import ImageFetcher, ImageFetchError
 
 log = logging.getLogger(__name__)
@@ -33,6 +32,8 @@ class TaskOutcome:
     regions: list[Region]  # what was predicted, kept for matching reviews later
     error: str | None = None
     near_miss_scores: list[float] = field(default_factory=list)  # the task score's evidence, kept for refitting
+    second_misses: list[float] | None = None  # a cascade's second stage's uncovered finds, when it looked
+    second_stage_seconds: float = 0.0
 
 
 class Predictor:
@@ -40,12 +41,13 @@ class Predictor:
                  batch_wait_ms: float = 0.0, max_batch: int = 32):
         self.pipeline, self.fetcher, self.batch_size = pipeline, fetcher, batch_size
         self.synonyms = synonyms or {}
-        self.model_lock = threading.Lock()  # one inference at a time per worker: models are not thread-safe
-        self.batcher = DynamicBatcher(self._infer, max_batch, batch_wait_ms, self.model_lock) \
-            if batch_wait_ms > 0 else None
+        self.calls = ModelCalls(max_batch, batch_wait_ms)  # shared with the CVAT routes
+        self.model_lock = self.calls.lock  # one inference at a time per worker: models are not thread-safe
 
-    def _infer(self, images: list, labels: list, synonyms: dict) -> list:
-        return scoring.predict(self.pipeline, images, labels, synonyms)
+    @property
+    def batcher(self) -> DynamicBatcher | None:
+        """The served pipeline's batcher when batching is on (its counts say how full batches were)."""
+        return self.calls.batcher(self.pipeline) if self.calls.max_wait_ms > 0 else None
 
     @property
     def model_version(self) -> str:
@@ -70,11 +72,8 @@ class Predictor:
             images = [image for _, image in batch]
             if not labels:
                 predictions = [scoring.ImagePrediction([], 1.0) for _ in images]
-            elif self.batcher is not None:  # grouped with other requests' images into one model batch
-                predictions = self.batcher.predict(images, labels, synonyms)
-            else:
-                with self.model_lock:
-                    predictions = self._infer(images, labels, synonyms)
+            else:  # grouped with other requests' images into one model batch where batching is on
+                predictions = self.calls.predict(self.pipeline, images, labels, synonyms)
             for (index, image), prediction in zip(batch, predictions):
                 regions, score = prediction.regions, prediction.score
                 if context:
@@ -83,7 +82,10 @@ class Predictor:
                 task = tasks[index]
                 outcomes[index] = TaskOutcome(task.get("id"), self._encode(regions, targets, image.size, task.get("id")),
                                               score, regions,
-                                              near_miss_scores=[scoring.raw_score(r) for r in prediction.near_misses])
+                                              near_miss_scores=[scoring.raw_score(r) for r in prediction.near_misses],
+                                              second_misses=None if prediction.second_misses is None or context
+                                              else [r.score for r in prediction.second_misses],
+                                              second_stage_seconds=prediction.second_stage_seconds)
         return outcomes
 
     def _decode(self, task: dict, targets: Sequence[label_config.Target]) -> Image.Image:

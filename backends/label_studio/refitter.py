@@ -141,8 +141,10 @@ class Refitter:
                 if not force and (self.every <= 0 or new < self.every):
                     self._rescore()  # finishes a pass a stop or an error cut short; nothing to do otherwise
                     return None
+                second_stage = getattr(self.served.pipeline, "second_stage", None)
                 calibration = refit(self.store, version, self.display_threshold, self.served.base,
-                                    self.served.path, {"trigger": "start training" if force else f"{new} new reviews"})
+                                    self.served.path, {"trigger": "start training" if force else f"{new} new reviews"},
+                                    cascade_below=second_stage.below if second_stage else None)
                 self.served.publish(calibration)
                 self.served.refresh()
                 self._rescore()

@@ -80,8 +80,11 @@ class QueueRescorer:
     def _rescored(self, calibration, row: dict) -> tuple[list[dict], float, float, list[dict]]:
         """(regions with new scores, task score, the score Label Studio is shown, result)."""
         regions = row["regions"]
-        probabilities = calibration.region_probability([r["raw"] for r in regions]).tolist() if regions else []
-        task = calibration.task_probability(probabilities, row["near_misses"])
+        second = row["second_misses"]
+        agreement = [r.get("agreement") for r in regions]
+        if second is None or None in agreement:  # the second stage did not look at this task
+            second, agreement = None, None
+        probabilities, task = calibration.score([r["raw"] for r in regions], row["near_misses"], agreement, second)
         shown, _ = route(task, row["task_id"], self.accept_above, self.audit_share)
         prefix = f"{row['task_id']}-"
         result = []

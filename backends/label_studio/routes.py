@@ -44,6 +44,17 @@ class Metrics:
                               registry=self.registry)
         self.model_load = Gauge("openautoglm_model_load_seconds", "Model load time (the slowest worker's)",
                                 registry=self.registry, multiprocess_mode="max")
+        # a cascade's cost: its share of tasks is second_stage_tasks / tasks
+        self.second_stage_tasks = Counter("openautoglm_second_stage_tasks",
+                                          "Tasks a cascade's second stage looked at", registry=self.registry)
+        self.second_stage_seconds = Counter("openautoglm_second_stage_seconds",
+                                            "Time spent in a cascade's second stage", registry=self.registry)
+
+    def count_second_stage(self, outcomes) -> None:
+        looked = [o for o in outcomes if o.second_misses is not None]
+        if looked:
+            self.second_stage_tasks.inc(len(looked))
+            self.second_stage_seconds.inc(sum(o.second_stage_seconds for o in looked))
 
     def exposition(self, reviews: "ReviewFigures | None" = None) -> bytes:
         """Prometheus text for the whole server. Under `openautoglm serve` every worker counts into
@@ -179,6 +190,7 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
         except LabelConfigError as error:
             return jsonify(error=str(error)), 400
         metrics.tasks.inc(len(outcomes))
+        metrics.count_second_stage(outcomes)
         for outcome in outcomes:
             if outcome.error:
                 metrics.failures.labels(_reason(outcome.error)).inc()
@@ -188,7 +200,8 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
             store.save_predictions(predictor.model_version, [(o.task_id, o.regions, o.near_miss_scores, o.score)
                                                              for o in outcomes if not o.error and o.task_id is not None],
                                    {o.task_id for o, (_, audited) in zip(outcomes, shown) if audited},
-                                   body.get("project"), {o.task_id: o.result for o in outcomes})
+                                   body.get("project"), {o.task_id: o.result for o in outcomes},
+                                   {o.task_id: o.second_misses for o in outcomes if o.second_misses is not None})
             if version_sync is not None:
                 version_sync.after_predictions(body.get("project"), predictor.model_version)
         return jsonify(results=[{"result": o.result, "score": score, "model_version": predictor.model_version}

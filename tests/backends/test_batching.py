@@ -9,7 +9,7 @@ import time
 import pytest
 from PIL import Image
 
-from openautoglm.backends.label_studio.batching import DynamicBatcher
+from openautoglm.backends.batching import DynamicBatcher
 from openautoglm.backends.settings import Settings, batch_wait_ms
 from openautoglm.converters import Box, Region, Shape
 
@@ -94,3 +94,40 @@ def test_batching_is_off_on_cpu_and_on_for_cuda_unless_set() -> None:
     assert batch_wait_ms(Settings(device="cuda:1")) == 10.0
     assert batch_wait_ms(Settings(device="cpu", batch_wait_ms=5)) == 5.0
     assert batch_wait_ms(Settings.from_env({"OPENAUTOGLM_BATCH_WAIT_MS": "0", "OPENAUTOGLM_DEVICE": "cuda"})) == 0.0
+
+
+def test_concurrent_cvat_invocations_share_model_batches_and_keep_their_own_answers(make_client) -> None:
+    """CVAT auto-annotation invokes the function once per frame, from several workers at once:
+    with batching on, those calls are grouped like /predict requests, and each frame gets its own
+    shapes (the box is half its own image's width)."""
+    import base64
+    import io
+
+    class ClosedSetSlowPipeline(SlowPipeline):
+        class _Proposer:
+            class spec:
+                vocabulary = ("Cat",)
+
+        proposers = [_Proposer()]
+
+    pipeline = ClosedSetSlowPipeline()
+    client = make_client(pipeline, batch_wait_ms=200, max_batch=8)
+    widths = [40 + 8 * n for n in range(8)]
+    answers: dict[int, list] = {}
+
+    def invoke(n: int) -> None:
+        buffer = io.BytesIO()
+        Image.new("RGB", (widths[n], 30), "green").save(buffer, "PNG")
+        body = {"image": base64.b64encode(buffer.getvalue()).decode(), "threshold": 0.5}
+        answers[n] = client.post("/api/function_invocations", json=body,
+                                 headers={"x-nuclio-function-name": "openautoglm-yolo"}).get_json()
+
+    threads = [threading.Thread(target=invoke, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(pipeline.calls) < 8 and sum(count for count, _, _ in pipeline.calls) == 8  # grouped
+    for n, shapes in answers.items():
+        (shape,) = shapes
+        assert shape["label"] == "Cat" and shape["points"] == pytest.approx([0, 0, widths[n] / 2, 10])

@@ -172,7 +172,7 @@ def test_calibrate_from_the_review_store(val100, tmp_path: Path, capsys) -> None
         (stored,) = [store.prediction(record.image_id)[1]]
         human = [Region(label, box=Box(*xyxy), source="human") for label, xyxy, crowd in record.truths if not crowd]
         store.record(f"a{record.image_id}", record.image_id, version, match(stored, human))
-    store.record("other", 1, "other-weights@1+calibration-raw", [("cat", 0.9, 1, "prediction", 0.9)])
+    store.record("other", 1, "other-weights@1+calibration-raw", [("cat", 0.9, 1, "prediction", 0.9, None)])
     tasks = store.reviewed_tasks(pipeline.version)
     assert len(tasks) == len(reviewed)  # the other weights' review is left out
     out = tmp_path / "from-reviews.json"

@@ -1,7 +1,8 @@
-"""Dynamic batching: concurrent /predict requests of one worker for the same labels are grouped
-into one model batch, up to `max_batch` images or `max_wait_ms` after the first request, whichever
-comes first. It pays where one batch of n images costs much less than n batches of one (a GPU);
-on a CPU it only adds the wait, so it is off there by default (OPENAUTOGLM_BATCH_WAIT_MS)."""
+"""Dynamic batching: concurrent model calls of one worker (Label Studio /predict requests and CVAT
+invocations alike) for the same pipeline and labels are grouped into one model batch, up to
+`max_batch` images or `max_wait_ms` after the first request, whichever comes first. It pays where
+one batch of n images costs much less than n batches of one (a GPU); on a CPU it only adds the
+wait, so it is off there by default (OPENAUTOGLM_BATCH_WAIT_MS)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
+
+from openautoglm.model import scoring
 
 
 @dataclass
@@ -79,3 +82,31 @@ class DynamicBatcher:
                 request.error = error
         for request in group:
             request.done.set()
+
+
+class ModelCalls:
+    """One worker's model calls for every protocol: one at a time under the worker's model lock
+    (models are not thread-safe), and with batching on (`max_wait_ms` > 0) concurrent calls for the
+    same pipeline grouped by a DynamicBatcher of that pipeline."""
+
+    def __init__(self, max_batch: int, max_wait_ms: float):
+        self.lock = threading.Lock()
+        self.max_batch, self.max_wait_ms = max_batch, max_wait_ms
+        self._batchers: dict[int, tuple[object, DynamicBatcher]] = {}  # the pipeline is kept: ids stay unique
+        self._guard = threading.Lock()
+
+    def predict(self, pipeline, images: list, labels: list, synonyms: dict | None = None) -> list:
+        """Scored predictions (scoring.ImagePrediction) per image."""
+        if self.max_wait_ms <= 0:
+            with self.lock:
+                return scoring.predict(pipeline, images, labels, synonyms)
+        return self.batcher(pipeline).predict(images, labels, synonyms or {})
+
+    def batcher(self, pipeline) -> DynamicBatcher:
+        with self._guard:
+            if id(pipeline) not in self._batchers:
+                batcher = DynamicBatcher(lambda images, labels, synonyms: scoring.predict(pipeline, images, labels,
+                                                                                          synonyms),
+                                         self.max_batch, self.max_wait_ms, self.lock)
+                self._batchers[id(pipeline)] = (pipeline, batcher)
+            return self._batchers[id(pipeline)][1]
