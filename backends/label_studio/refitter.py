@@ -40,10 +40,10 @@ class ServedCalibration:
         self._polled = float("-inf")
         self.refresh()
 
-    def refresh(self) -> None:
-        """Cheap when nothing changed (one stat; with a shared store, one query every few seconds);
-        a file that cannot be used keeps the current one."""
-        if self.shared is not None and time.monotonic() - self._polled >= self.SHARED_POLL_S:
+    def refresh(self, now: bool = False) -> None:
+        """Cheap when nothing changed (one stat; with a shared store, one query every few seconds,
+        or at once with `now`); a file that cannot be used keeps the current one."""
+        if self.shared is not None and (now or time.monotonic() - self._polled >= self.SHARED_POLL_S):
             self._polled = time.monotonic()
             self._fetch_shared()
         try:
@@ -135,7 +135,7 @@ class Refitter:
                     self.store.db.try_lock(REFIT_LOCK) as ours:
                 if not (mine and ours):
                     return None  # another worker or replica is refitting; its result reaches this one by refresh()
-                self.served.refresh()
+                self.served.refresh(now=True)  # another replica's refit counts: never refit the same reviews twice
                 version = self.served.pipeline.version
                 new = self.store.reviewed_count(version) - self.served.reviewed_at_last_refit()
                 if not force and (self.every <= 0 or new < self.every):

@@ -121,3 +121,39 @@ def test_replicas_sharing_a_postgresql_store(make_client, image_server, bus, pos
         time.sleep(0.1)
     imported = [p["task"] for _, body in image_server.imported for p in body]
     assert imported == [3]  # the open task, re-scored once, by the replica that refitted
+
+
+def test_a_replica_never_refits_the_reviews_another_replica_refitted(make_client, image_server, bus, postgres_url,
+                                                                      shared, tmp_path, monkeypatch) -> None:
+    """Within the polling interval a replica has not seen another's refit yet; when it takes the
+    refit lock it asks the store first, so the same reviews are refitted once, not once per replica
+    (the load benchmark found twice as many refits as reviews called for)."""
+    from openautoglm.backends.label_studio.refitter import ServedCalibration
+    from openautoglm.model.pipeline import Pipeline
+
+    from .test_refit import _predict, _review
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    monkeypatch.setattr(ServedCalibration, "SHARED_POLL_S", 3600.0)
+    clients = [make_client(Pipeline.load("yolo"), store_path=postgres_url, home=tmp_path / name, refit_every=2)
+               for name in ("a", "b")]
+    results = _predict(clients[0], image_server, bus, 2)
+    _review(clients[0], 1, results[0]["result"])
+    _review(clients[1], 2, [])
+    store = ReviewStore(postgres_url)
+    version = Pipeline.load("yolo", calibration=None).version
+    deadline = time.monotonic() + 30
+    while store.calibration(version) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store.calibration(version) is not None
+    refitters = [client.app.blueprints["label_studio"].refitter for client in clients]
+    for refitter in refitters:
+        refitter.wait_idle()
+    assert [refitter.refit_if_due() for refitter in refitters] == [None, None]  # nothing new since that refit
+
+    def refits(client) -> float:
+        lines = client.get("/metrics").get_data(as_text=True).splitlines()
+        return sum(float(line.split()[-1]) for line in lines if line.startswith('openautoglm_refits_total{result="done"}'))
+
+    assert sum(refits(client) for client in clients) == 1
+    assert len({client.get("/health").get_json()["model_version"] for client in clients}) == 1
