@@ -5,10 +5,15 @@ masks are `rle` run lengths (background first, row-major) over the crop `left, t
 (width = right - left + 1); `occluded` and `z_order` are shape attributes; `source` is manual,
 auto, semi-auto or file; attribute values are strings ("true"/"false" for checkboxes, read back
 as booleans). Multi-ring polygons are written as one polygon per ring sharing a group_id, and read back as one object.
+An object's keypoints are a `<skeleton>` of `<points>`, one per keypoint (named by the label's
+sublabels, `outside="1"` for an unlabelled one, `occluded="1"` for a hidden one); a skeleton
+sharing a group_id with a shape of its label is that shape's keypoints (how an object keeps both
+its box or outline and its keypoints), a skeleton alone is a box around its points.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -113,7 +118,7 @@ def parse(text: str) -> Dataset:
         root = ET.fromstring(text)
     except ET.ParseError as error:
         raise AnnotationError(f"invalid XML: {error}") from None
-    names = [(label.findtext("name") or "").strip() for label in root.iter("label")]
+    names, sublabels = _label_names(root)
     items = []
     for index, node in enumerate(root.iter("image")):
         with element(f"<image> {index + 1} ({node.get('name')!r})"):
@@ -123,14 +128,59 @@ def parse(text: str) -> Dataset:
                 {"subset": node.get("subset")} if node.get("subset") not in (None, "default", "train") else {},
             )
             item = AnnotatedImage(image)
-            for s_index, child in enumerate(c for c in node if c.tag in _TAGS):
+            for s_index, child in enumerate(c for c in node if c.tag in _TAGS or c.tag == "skeleton"):
                 with element(f"<{child.tag}> {s_index + 1}"):
-                    item.regions.append(parse_shape(child, image.width, image.height))
+                    item.regions.append(parse_skeleton(child, sublabels) if child.tag == "skeleton" else
+                                        parse_shape(child, image.width, image.height))
             item.regions = _merge_groups(item.regions)
             items.append(item)
     if not items and (root.find("track") is not None or root.find("tag") is not None):
         items = _parse_video(root)
-    return Dataset([Category(n) for n in names if n], items).with_all_labels()
+    categories = [Category(n, attributes={"keypoints": sublabels[n]} if n in sublabels else {}) for n in names if n]
+    return Dataset(categories, items).with_all_labels()
+
+
+def _label_names(root: ET.Element) -> tuple[list[str], dict[str, list[str]]]:
+    """The labels that are objects, and each skeleton label's keypoint names in order (its
+    sublabels: labels with a `<parent>`, which are not objects of their own)."""
+    names, sublabels = [], {}
+    for label in root.iter("label"):
+        name, parent = (label.findtext("name") or "").strip(), (label.findtext("parent") or "").strip()
+        if parent:
+            sublabels.setdefault(parent, []).append(name)
+        else:
+            names.append(name)
+            if (label.findtext("type") or "").strip() == "skeleton":
+                sublabels.setdefault(name, [])
+    return names, sublabels
+
+
+def parse_skeleton(node: ET.Element, sublabels: dict[str, list[str]]) -> Region:
+    """A skeleton: a box around its points, with every keypoint in its label's sublabel order
+    (points of a name the meta does not declare follow, in order)."""
+    label = node.get("label") or ""
+    order = list(sublabels.get(label, []))
+    found: dict[str, tuple[float, float, int]] = {}
+    for index, point in enumerate(node.findall("points")):
+        with element(f"<points> {index + 1}"):
+            name = point.get("label") or str(index + 1)
+            ((x, y), *rest) = _points(point.get("points"))
+            if rest:
+                raise AnnotationError("a skeleton's point has one x,y pair")
+            visibility = 0 if point.get("outside") == "1" else 1 if point.get("occluded") not in (None, "0") else 2
+            found[name] = (x, y, visibility)
+            if name not in order:
+                order.append(name)
+    if not found:
+        raise AnnotationError("a skeleton without points")
+    keypoints = tuple(found.get(name, (0.0, 0.0, 0)) for name in order)
+    labelled = [(x, y) for x, y, v in keypoints if v] or [(x, y) for x, y, _ in found.values()]
+    xs, ys = [x for x, _ in labelled], [y for _, y in labelled]
+    shell = ET.Element("box", {k: v for k, v in node.attrib.items() if k != "points"})
+    shell.extend(node.findall("attribute"))
+    shell.attrib.update(xtl=str(min(xs)), ytl=str(min(ys)), xbr=str(max(xs)), ybr=str(max(ys)))
+    region = parse_shape(shell, 0, 0)
+    return dataclasses.replace(region, keypoints=keypoints, attributes={**region.attributes, "cvat.skeleton": True})
 
 
 def _parse_video(root: ET.Element) -> list[AnnotatedImage]:
@@ -209,8 +259,10 @@ def _split_rings(regions: list[Region]) -> list[Region]:
     result = []
     for region in regions:
         if region.shape is Shape.POLYGON and len(region.points) > 1:
-            attributes = {**region.attributes, "cvat.group_id": next_group}
-            next_group += 1
+            group = region.attributes.get("cvat.group_id")  # a group given already (its keypoints') holds
+            if not group:
+                group, next_group = next_group, next_group + 1
+            attributes = {**region.attributes, "cvat.group_id": group}
             result += [Region(region.label, Shape.POLYGON, points=(ring,), source=region.source,
                               attributes=attributes) for ring in region.points]
         else:
@@ -219,7 +271,9 @@ def _split_rings(regions: list[Region]) -> list[Region]:
 
 
 def _merge_groups(regions: list[Region]) -> list[Region]:
-    """Polygons of one label in one group are one object (as CVAT's own COCO export treats them)."""
+    """Polygons of one label in one group are one object (as CVAT's own COCO export treats them);
+    a skeleton grouped with a shape of its label gives that shape its keypoints."""
+    regions = _attach_skeletons(regions)
     groups: dict[tuple, list[int]] = {}
     for index, region in enumerate(regions):
         group = region.attributes.get("cvat.group_id")
@@ -232,10 +286,26 @@ def _merge_groups(regions: list[Region]) -> list[Region]:
         first = regions[indices[0]]
         attributes = {k: v for k, v in first.attributes.items() if k != "cvat.group_id"}
         merged[indices[0]] = Region(first.label, Shape.POLYGON, points=tuple(regions[i].points[0] for i in indices),
-                                    source=first.source, attributes=attributes)
+                                    source=first.source, attributes=attributes,
+                                    keypoints=next((regions[i].keypoints for i in indices if regions[i].keypoints), ()))
         for i in indices[1:]:
             merged[i] = None
     return [r for r in merged if r is not None]
+
+
+def _attach_skeletons(regions: list[Region]) -> list[Region]:
+    shapes = {(r.attributes.get("cvat.group_id"), r.label): index for index, r in enumerate(regions)
+              if r.attributes.get("cvat.group_id") and not r.attributes.get("cvat.skeleton")}
+    attached, dropped = list(regions), set()
+    for index, region in enumerate(regions):
+        if not region.attributes.get("cvat.skeleton"):
+            continue
+        partner = shapes.get((region.attributes.get("cvat.group_id"), region.label))
+        if partner is not None:
+            attached[partner] = dataclasses.replace(attached[partner], keypoints=region.keypoints)
+            dropped.add(index)
+    return [dataclasses.replace(r, attributes={k: v for k, v in r.attributes.items() if k != "cvat.skeleton"})
+            if r.attributes.get("cvat.skeleton") else r for i, r in enumerate(attached) if i not in dropped]
 
 
 def _label_attributes(dataset: Dataset) -> dict[str, dict[str, None]]:
@@ -246,15 +316,62 @@ def _label_attributes(dataset: Dataset) -> dict[str, dict[str, None]]:
     return used
 
 
+def _keypoint_names(dataset: Dataset) -> dict[str, list[str]]:
+    """Per label whose objects have keypoints, the sublabel names: the category's own (COCO
+    `keypoints`), numbered where there are none or too few."""
+    counts: dict[str, int] = {}
+    for item in dataset.items:
+        for region in item.regions:
+            if region.keypoints:
+                counts[region.label] = max(counts.get(region.label, 0), len(region.keypoints))
+    declared = {c.name: [str(n) for n in c.attributes.get("keypoints") or []] for c in dataset.categories}
+    return {label: (declared.get(label) or []) + [str(i + 1) for i in range(len(declared.get(label) or []), count)]
+            for label, count in counts.items()}
+
+
+def dump_skeleton(region: Region, names: list[str], group: int) -> str:
+    source = "manual" if region.source in (None, HUMAN) else region.source if region.source in _SOURCES else "auto"
+    points = "".join(
+        f'      <points label={quoteattr(name)} source={quoteattr(source)} outside="{int(v == 0)}" '
+        f'occluded="{int(v == 1)}" points="{_number(x)},{_number(y)}" z_order="0"></points>\n'
+        for name, (x, y, v) in zip(names, region.keypoints))
+    return (f'    <skeleton label={quoteattr(region.label)} source={quoteattr(source)} '
+            f'z_order="{int(region.attributes.get("z_order", 0))}" group_id="{group}">\n{points}    </skeleton>\n')
+
+
+def _with_skeletons(regions: list[Region]) -> tuple[list[Region], list[tuple[Region, int]]]:
+    """(the shapes to write, (object, group) per object with keypoints): each such object's shape
+    (a box for keypoints alone) and its skeleton share a group_id."""
+    next_group = 1 + max((int(r.attributes.get("cvat.group_id", 0)) for r in regions), default=0)
+    shapes, skeletons = [], []
+    for region in regions:
+        if not region.keypoints:
+            shapes.append(region)
+            continue
+        group = region.attributes.get("cvat.group_id")
+        if not group:
+            group, next_group = next_group, next_group + 1
+        alone = region.shape is Shape.POINTS and region.box is not None
+        shapes.append(dataclasses.replace(region, keypoints=(), shape=Shape.BOX if alone else region.shape,
+                                          points=() if alone else region.points,
+                                          attributes={**region.attributes, "cvat.group_id": group}))
+        skeletons.append((region, group))
+    return shapes, skeletons
+
+
 def dump(dataset: Dataset) -> str:
     dataset = dataset.with_all_labels()
+    keypoint_names = _keypoint_names(dataset)
     parts = ['<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n  <meta><task><labels>\n']
     for name, attributes in _label_attributes(dataset).items():
         declared = "".join(
             f"<attribute><name>{escape(a)}</name><mutable>False</mutable><input_type>text</input_type>"
             "<default_value></default_value><values></values></attribute>" for a in attributes
         )
-        parts.append(f"    <label><name>{escape(name)}</name><type>any</type><attributes>{declared}</attributes></label>\n")
+        kind = "skeleton" if name in keypoint_names else "any"
+        parts.append(f"    <label><name>{escape(name)}</name><type>{kind}</type><attributes>{declared}</attributes></label>\n")
+        parts.extend(f"    <label><name>{escape(point)}</name><type>points</type><attributes></attributes>"
+                     f"<parent>{escape(name)}</parent></label>\n" for point in keypoint_names.get(name, []))
     parts.append("  </labels></task></meta>\n")
     for index, item in enumerate(dataset.items):
         image = item.image
@@ -262,7 +379,9 @@ def dump(dataset: Dataset) -> str:
         subset = f' subset={quoteattr(str(image.attributes["subset"]))}' if "subset" in image.attributes else ""
         parts.append(f'  <image id="{image_id}" name={quoteattr(image.file_name)} width="{image.width}" '
                      f'height="{image.height}"{subset}>\n')
-        parts.extend(dump_shape(region, image.width, image.height) for region in _split_rings(item.regions))
+        shapes, skeletons = _with_skeletons(item.regions)
+        parts.extend(dump_shape(region, image.width, image.height) for region in _split_rings(shapes))
+        parts.extend(dump_skeleton(region, keypoint_names[region.label], group) for region, group in skeletons)
         parts.append("  </image>\n")
     parts.append("</annotations>\n")
     return "".join(parts)

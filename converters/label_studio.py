@@ -3,15 +3,20 @@
 Quirks kept: coordinates are percentages of `original_width`/`original_height`; a rectangle
 rotates about its top-left corner (x, y), not its centre; brush masks are Label Studio's RLE
 (`brush_rle`); polygons have one ring each, so a multi-ring object is written as a brush mask;
-an open polygon (`closed: false`) is a polyline; a keypoint is one point. Human annotations and
+an open polygon (`closed: false`) is a polyline; a keypoint is one point. An object's keypoints
+(COCO/YOLO pose) are one `keypointlabels` result each, grouped under the object's result by
+`parentID`, numbered by the id suffix `_kp<index>`, with the visibility in `value.visibility`
+(1 hidden, 2 visible; unlabelled ones are not written), so they come back together. Human annotations and
 model predictions are both kept: annotation regions have source "human", prediction regions the
 prediction's model_version and per-region scores, and the image's score is the prediction's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -115,12 +120,57 @@ def parse_task(task: Any, images_dir: Path | None = None, image_key: str | None 
             source = (str(entry.get("model_version") or "model")) if is_prediction else HUMAN
             if is_prediction and item.score is None:
                 item.score = fields.number(entry, "score", None)
+            regions, children = [], []
             for r_index, result in enumerate(fields.require(entry, "result", list, [])):
                 try:
-                    item.regions += parse_result(result, size[0], size[1], source, None if is_prediction else index)
+                    parsed = parse_result(result, size[0], size[1], source, None if is_prediction else index)
+                    child = _keypoint_child(result, parsed)
+                    if child is None:
+                        regions += parsed
+                    else:
+                        children.append((child, parsed, f"{group_name}[{index}].result[{r_index}]"))
                 except AnnotationError as error:
                     raise error.at(f"{group_name}[{index}].result[{r_index}]") from None
+            item.regions += _with_keypoints(regions, children)
     return item
+
+
+_KEYPOINT_INDEX = re.compile(r"_kp(\d+)$")
+
+
+def _keypoint_child(result: dict, parsed: list[Region]) -> tuple[str, int | None, float, float, int] | None:
+    """(parent id, index or None, x, y, visibility) for a keypoint result grouped under another
+    result by `parentID`; None for any other result."""
+    parent = result.get("parentID")
+    if parent is None or not parsed or parsed[0].shape is not Shape.POINTS:
+        return None
+    (((x, y),),) = parsed[0].points
+    found = _KEYPOINT_INDEX.search(str(result.get("id", "")))
+    visibility = result["value"].get("visibility", 2)
+    if visibility not in (1, 2):
+        raise AnnotationError(f"value.visibility must be 1 or 2, got {visibility!r}")
+    return str(parent), int(found.group(1)) if found else None, x, y, visibility
+
+
+def _with_keypoints(regions: list[Region], children: list) -> list[Region]:
+    """Each parent region with its grouped keypoints, at their indices (unnumbered ones after the
+    numbered, in order; gaps are unlabelled); a keypoint whose parent is not there stays a point."""
+    by_parent: dict[str, list] = {}
+    for child, parsed, _ in children:
+        by_parent.setdefault(child[0], []).append(child)
+    grouped = []
+    for region in regions:
+        mine = by_parent.pop(str(region.id), None) if region.id is not None else None
+        if not mine:
+            grouped.append(region)
+            continue
+        numbered = {index: (x, y, v) for _, index, x, y, v in mine if index is not None}
+        rest = [(x, y, v) for _, index, x, y, v in mine if index is None]
+        size = max(numbered, default=-1) + 1
+        keypoints = [numbered.get(k, (0.0, 0.0, 0)) for k in range(size)] + rest
+        grouped.append(dataclasses.replace(region, keypoints=tuple(keypoints)))
+    orphans = {id(child) for parent in by_parent.values() for child in parent}
+    return grouped + [region for child, parsed, _ in children if id(child) in orphans for region in parsed]
 
 
 def parse(doc: Any, images_dir: Path | None = None) -> Dataset:
@@ -139,9 +189,13 @@ def parse(doc: Any, images_dir: Path | None = None) -> Dataset:
 
 def dump_region(region: Region, width: int, height: int, region_id: str, from_name: str | None = None,
                 to_name: str = "image") -> list[dict[str, Any]]:
-    """One region -> Label Studio results (several only for multi-point keypoints). `from_name`
+    """One region -> Label Studio results (several for multi-point keypoints, and one more per
+    labelled keypoint of an object, grouped under it by `parentID`). `from_name`
     and `to_name` name the labeling config's control and image tags."""
     sx, sy = 100.0 / width, 100.0 / height
+    if region.keypoints and region.shape is Shape.POINTS and region.box is not None:
+        # keypoints alone (COCO without a segmentation): the box carries them, each point is written once
+        region = dataclasses.replace(region, shape=Shape.BOX, points=())
     if region.shape is Shape.POLYGON and len(region.points) > 1:
         # Label Studio polygons have one ring; a brush mask keeps the object whole.
         region = Region(region.label, Shape.MASK, mask=polygons_to_mask(region.points, width, height),
@@ -174,6 +228,16 @@ def dump_region(region: Region, width: int, height: int, region_id: str, from_na
         if region.score is not None:
             result["score"] = region.score
         results.append(result)
+    for index, (x, y, visibility) in enumerate(region.keypoints):
+        if visibility:  # unlabelled keypoints are left out; the indices in the ids keep the others' places
+            result = {"id": f"{region_id}_kp{index}", "type": "keypointlabels", "parentID": region_id,
+                      "from_name": _CONTROL_NAMES["keypointlabels"], "to_name": to_name,
+                      "value": {"x": x * sx, "y": y * sy, "width": 0.5, "keypointlabels": [region.label],
+                                "visibility": visibility},
+                      "original_width": width, "original_height": height, "image_rotation": 0}
+            if region.score is not None:
+                result["score"] = region.score
+            results.append(result)
     return results
 
 

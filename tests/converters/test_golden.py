@@ -309,3 +309,97 @@ def test_coco_keypoints_survive_beside_a_segmentation_with_their_indices(tmp_pat
     (tmp_path / "bad.json").write_text(json.dumps(doc))
     with pytest.raises(AnnotationError, match=r"annotations\[0\].*keypoints must be a flat list"):
         load(tmp_path / "bad.json", "coco")
+
+
+def _person_keypoints() -> dict:
+    """One person with 17 keypoints: 0 visible, 5 labelled but hidden, 16 visible, the rest unlabelled."""
+    keypoints = [0] * 51
+    keypoints[0:3], keypoints[15:18], keypoints[48:51] = [10, 12, 2], [14, 20, 1], [18, 40, 2]
+    return {"images": [{"id": 1, "file_name": "p.jpg", "width": 50, "height": 60}],
+            "categories": [{"id": 1, "name": "person", "keypoints": [f"k{i}" for i in range(17)]}],
+            "annotations": [{"id": 5, "image_id": 1, "category_id": 1, "bbox": [5, 5, 20, 40], "iscrowd": 0,
+                             "area": 800, "segmentation": [], "keypoints": keypoints, "num_keypoints": 3,
+                             "score": 0.9}]}
+
+
+def test_label_studio_keeps_an_objects_keypoints_grouped_under_it(tmp_path: Path) -> None:
+    (tmp_path / "in.json").write_text(json.dumps(_person_keypoints()))
+    (person,) = load(tmp_path / "in.json", "coco").items[0].regions
+    save(load(tmp_path / "in.json", "coco"), tmp_path / "ls.json", "label_studio")
+    (task,) = json.loads((tmp_path / "ls.json").read_text())
+    results = task["predictions"][0]["result"]
+    box, *points = results
+    assert box["type"] == "rectanglelabels" and len(points) == 3  # the unlabelled keypoints are not written
+    assert {p["parentID"] for p in points} == {box["id"]} and [p["id"][-4:] for p in points] == ["_kp0", "_kp5",
+                                                                                                    "kp16"]
+    assert [p["value"]["visibility"] for p in points] == [2, 1, 2]
+    (back,) = load(tmp_path / "ls.json", "label_studio").items[0].regions
+    assert back.shape is Shape.BOX and back.box == pytest.approx(person.box)
+    assert len(back.keypoints) == 17
+    np.testing.assert_allclose(np.array(back.keypoints), np.array(person.keypoints), atol=1e-9)
+    # a keypoint whose parent is not in the result stays a point of its own, and a bad visibility is named
+    points[0]["parentID"] = "elsewhere"
+    task["predictions"][0]["result"] = [box, *points]
+    (tmp_path / "orphan.json").write_text(json.dumps([task]))
+    regions = load(tmp_path / "orphan.json", "label_studio").items[0].regions
+    assert [r.shape for r in regions] == [Shape.BOX, Shape.POINTS] and regions[0].keypoints[0] == (0, 0, 0)
+    points[1]["value"]["visibility"] = 7
+    (tmp_path / "bad.json").write_text(json.dumps([task]))
+    with pytest.raises(AnnotationError, match=r"predictions\[0\]\.result\[2\].*visibility must be 1 or 2"):
+        load(tmp_path / "bad.json", "label_studio")
+
+
+CVAT_SKELETON = """<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version>
+<meta><task><labels>
+<label><name>hand</name><type>skeleton</type><attributes></attributes><svg>&lt;line x1="1"/&gt;</svg></label>
+<label><name>wrist</name><type>points</type><attributes></attributes><parent>hand</parent></label>
+<label><name>thumb</name><type>points</type><attributes></attributes><parent>hand</parent></label>
+<label><name>index</name><type>points</type><attributes></attributes><parent>hand</parent></label>
+<label><name>cup</name><type>rectangle</type><attributes></attributes></label>
+</labels></task></meta>
+<image id="0" name="a.jpg" width="64" height="48">
+  <box label="cup" source="manual" occluded="0" xtl="1" ytl="2" xbr="9" ybr="12" z_order="0"></box>
+  <skeleton label="hand" source="manual" z_order="0">
+    <points label="thumb" source="manual" outside="0" occluded="1" points="20.5,30"></points>
+    <points label="wrist" source="manual" outside="0" occluded="0" points="10,40"></points>
+    <points label="index" source="manual" outside="1" occluded="0" points="0,0"></points>
+  </skeleton>
+</image>
+</annotations>
+"""
+
+
+def test_cvat_skeletons_read_as_keypoints_in_their_sublabel_order(tmp_path: Path) -> None:
+    (tmp_path / "skeleton.xml").write_text(CVAT_SKELETON)
+    dataset = load(tmp_path / "skeleton.xml", "cvat")
+    assert dataset.label_names == ["hand", "cup"]  # the sublabels are keypoint names, not objects
+    assert dataset.categories[0].attributes["keypoints"] == ["wrist", "thumb", "index"]
+    cup, hand = dataset.items[0].regions
+    assert cup.label == "cup" and not cup.keypoints
+    assert hand.shape is Shape.BOX and hand.keypoints == ((10, 40, 2), (20.5, 30, 1), (0, 0, 0))
+    assert hand.box == Box(10, 30, 20.5, 40)  # around the labelled points
+    save(dataset, tmp_path / "out.json", "coco")
+    written = json.loads((tmp_path / "out.json").read_text())
+    assert written["categories"][0]["keypoints"] == ["wrist", "thumb", "index"]
+    assert written["annotations"][1]["keypoints"] == [10, 40, 2, 20.5, 30, 1, 0, 0, 0]
+
+
+@pytest.mark.parametrize("segmentation", [[], [[5, 5, 25, 5, 25, 45, 5, 45]]], ids=["keypoints-alone", "polygon"])
+def test_coco_keypoints_round_trip_through_cvat_skeletons(tmp_path: Path, segmentation) -> None:
+    doc = _person_keypoints()
+    doc["annotations"][0]["segmentation"] = segmentation
+    doc["annotations"][0].pop("score")
+    (tmp_path / "in.json").write_text(json.dumps(doc))
+    save(load(tmp_path / "in.json", "coco"), tmp_path / "out.xml", "cvat")
+    text = (tmp_path / "out.xml").read_text()
+    assert text.count("<skeleton ") == 1 and text.count("<points ") == 17 and "<parent>person</parent>" in text
+    (region,) = load(tmp_path / "out.xml", "cvat").items[0].regions  # the shape and its skeleton: one object
+    assert region.shape is (Shape.POLYGON if segmentation else Shape.BOX) and len(region.keypoints) == 17
+    save(load(tmp_path / "out.xml", "cvat"), tmp_path / "back.json", "coco")
+    (back,) = json.loads((tmp_path / "back.json").read_text())["annotations"]
+    original = doc["annotations"][0]
+    assert back["keypoints"] == original["keypoints"] and back["num_keypoints"] == 3
+    assert back["bbox"] == original["bbox"] and back["segmentation"] == segmentation
+    assert json.loads((tmp_path / "back.json").read_text())["categories"][0]["keypoints"] == [f"k{i}" for i in
+                                                                                              range(17)]
