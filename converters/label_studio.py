@@ -26,6 +26,7 @@ from . import brush_rle, fields
 from .coco import load_json
 from .files import atomic_file, displayed_size, find_image
 from .geometry import polygons_to_mask
+from .skipping import element
 from .types import AnnotatedImage, AnnotationError, Box, Dataset, ImageRecord, Mask, Region, Shape
 
 NAME = "label_studio"
@@ -122,15 +123,13 @@ def parse_task(task: Any, images_dir: Path | None = None, image_key: str | None 
                 item.score = fields.number(entry, "score", None)
             regions, children = [], []
             for r_index, result in enumerate(fields.require(entry, "result", list, [])):
-                try:
+                with element(f"{group_name}[{index}].result[{r_index}]"):
                     parsed = parse_result(result, size[0], size[1], source, None if is_prediction else index)
                     child = _keypoint_child(result, parsed)
                     if child is None:
                         regions += parsed
                     else:
-                        children.append((child, parsed, f"{group_name}[{index}].result[{r_index}]"))
-                except AnnotationError as error:
-                    raise error.at(f"{group_name}[{index}].result[{r_index}]") from None
+                        children.append((child, parsed))
             item.regions += _with_keypoints(regions, children)
     return item
 
@@ -156,7 +155,7 @@ def _with_keypoints(regions: list[Region], children: list) -> list[Region]:
     """Each parent region with its grouped keypoints, at their indices (unnumbered ones after the
     numbered, in order; gaps are unlabelled); a keypoint whose parent is not there stays a point."""
     by_parent: dict[str, list] = {}
-    for child, parsed, _ in children:
+    for child, _ in children:
         by_parent.setdefault(child[0], []).append(child)
     grouped = []
     for region in regions:
@@ -170,18 +169,16 @@ def _with_keypoints(regions: list[Region], children: list) -> list[Region]:
         keypoints = [numbered.get(k, (0.0, 0.0, 0)) for k in range(size)] + rest
         grouped.append(dataclasses.replace(region, keypoints=tuple(keypoints)))
     orphans = {id(child) for parent in by_parent.values() for child in parent}
-    return grouped + [region for child, parsed, _ in children if id(child) in orphans for region in parsed]
+    return grouped + [region for child, parsed in children if id(child) in orphans for region in parsed]
 
 
 def parse(doc: Any, images_dir: Path | None = None) -> Dataset:
     tasks = doc if isinstance(doc, list) else [doc]
     items = []
     for index, task in enumerate(tasks):
-        try:
+        ident = task.get("id") if isinstance(task, dict) else None
+        with element(f"task {index}" + (f" (id {ident})" if ident is not None else "")):
             items.append(parse_task(task, images_dir))
-        except AnnotationError as error:
-            ident = task.get("id") if isinstance(task, dict) else None
-            raise error.at(f"task {index}" + (f" (id {ident})" if ident is not None else "")) from None
     return Dataset([], items).with_all_labels()
 
 

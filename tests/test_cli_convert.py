@@ -300,3 +300,27 @@ def test_skip_invalid_leaves_out_one_bad_element_and_lists_it(tmp_path: Path, ca
     assert "skipped 1 invalid element(s)" in warning and "<image> 2 ('1.jpg'): <polyline> 2" in warning
     doc = json.loads((tmp_path / "out.json").read_text())
     assert len(doc["images"]) == 3 and len(doc["annotations"]) == 3  # the three boxes, the polyline left out
+
+
+def test_skip_invalid_in_label_studio_leaves_out_a_bad_result_or_task(tmp_path: Path, capsys) -> None:
+    def box(label: str) -> dict:
+        return {"id": label, "type": "rectanglelabels", "from_name": "label", "to_name": "image",
+                "original_width": 40, "original_height": 30,
+                "value": {"x": 10, "y": 10, "width": 20, "height": 20, "rectanglelabels": [label]}}
+
+    broken = box("dog")
+    broken["value"]["rectanglelabels"] = []
+    tasks = [{"id": 1, "data": {"image": "a.jpg"}, "annotations": [{"result": [box("cat"), broken]}]},
+             {"id": 2, "annotations": [{"result": [box("cat")]}]},  # no data: the task cannot be read
+             {"id": 3, "data": {"image": "c.jpg"}, "annotations": [{"result": [box("cat")]}]}]
+    source = tmp_path / "tasks.json"
+    source.write_text(json.dumps(tasks))
+    assert main(["convert", str(source), "--from", "label_studio", "--to", "coco", str(tmp_path / "strict.json")]) == 2
+    assert "task 0 (id 1): annotations[0].result[1]: value.rectanglelabels is empty" in capsys.readouterr().err
+    assert main(["convert", str(source), "--from", "label_studio", "--to", "coco", str(tmp_path / "out.json"),
+                 "--skip-invalid"]) == 0
+    warning = capsys.readouterr().err
+    assert "skipped 2 invalid element(s)" in warning and "task 0 (id 1): annotations[0].result[1]" in warning
+    assert "task 1 (id 2): " in warning
+    doc = json.loads((tmp_path / "out.json").read_text())
+    assert [i["file_name"] for i in doc["images"]] == ["a.jpg", "c.jpg"] and len(doc["annotations"]) == 2
