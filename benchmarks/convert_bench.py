@@ -173,6 +173,11 @@ def brush_benchmark(count: int = 20) -> dict:
             "ratio": theirs_s / ours_s, "byte_identical": ours == theirs}
 
 
+ONE_PROCESS = "openautoglm, 1 process"
+for _tools in RUNS.values():  # the baseline of the process pool: the same conversion in one process
+    _tools[ONE_PROCESS] = "import os; os.environ['OPENAUTOGLM_CONVERT_WORKERS'] = '1'; " + _tools["openautoglm"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=5000)
@@ -216,7 +221,8 @@ def main() -> None:
     summary = []
     for direction in RUNS:
         ours = next(r for r in results if r["direction"] == direction and r["tool"] == "openautoglm")
-        peers = [r for r in results if r["direction"] == direction and r["tool"] != "openautoglm" and not r["error"]]
+        peers = [r for r in results if r["direction"] == direction and not r["tool"].startswith("openautoglm")
+                 and not r["error"]]
         if not peers:
             print(f"{direction:<20}{'(no peer finished)':<18}")
             continue
@@ -224,6 +230,13 @@ def main() -> None:
         speed, memory = best["wall_s"] / ours["wall_s"], ours["peak_rss_mb"] / best["peak_rss_mb"]
         summary.append({"direction": direction, "peer": best["tool"], "speed_ratio": speed, "memory_ratio": memory})
         print(f"{direction:<20}{best['tool']:<18}{speed:>11.1f}x{memory:>13.2f}x")
+
+    print(f"\n{'direction':<20}{'1 process s':>12}{'all cores s':>12}{'ratio':>8}   (one process / the pool)")
+    for direction in RUNS:
+        ours = next(r for r in results if r["direction"] == direction and r["tool"] == "openautoglm")
+        one = next(r for r in results if r["direction"] == direction and r["tool"] == ONE_PROCESS)
+        print(f"{direction:<20}{one['wall_s']:>12.2f}{ours['wall_s']:>12.2f}{one['wall_s'] / ours['wall_s']:>7.2f}x")
+        summary.append({"direction": direction, "processes_ratio": one["wall_s"] / ours["wall_s"]})
 
     brush = brush_benchmark()
     print(textwrap.dedent(f"""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from xml.sax.saxutils import quoteattr, escape
 
 import numpy as np
@@ -360,31 +360,35 @@ def _with_skeletons(regions: list[Region]) -> tuple[list[Region], list[tuple[Reg
 
 
 def dump(dataset: Dataset) -> str:
+    return "".join(dump_parts(dataset))
+
+
+def dump_parts(dataset: Dataset) -> Iterator[str]:
+    """The XML in pieces, image by image, so that a writer need not hold it all."""
     dataset = dataset.with_all_labels()
     keypoint_names = _keypoint_names(dataset)
-    parts = ['<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n  <meta><task><labels>\n']
+    yield '<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n  <meta><task><labels>\n'
     for name, attributes in _label_attributes(dataset).items():
         declared = "".join(
             f"<attribute><name>{escape(a)}</name><mutable>False</mutable><input_type>text</input_type>"
             "<default_value></default_value><values></values></attribute>" for a in attributes
         )
         kind = "skeleton" if name in keypoint_names else "any"
-        parts.append(f"    <label><name>{escape(name)}</name><type>{kind}</type><attributes>{declared}</attributes></label>\n")
-        parts.extend(f"    <label><name>{escape(point)}</name><type>points</type><attributes></attributes>"
+        yield f"    <label><name>{escape(name)}</name><type>{kind}</type><attributes>{declared}</attributes></label>\n"
+        yield from (f"    <label><name>{escape(point)}</name><type>points</type><attributes></attributes>"
                      f"<parent>{escape(name)}</parent></label>\n" for point in keypoint_names.get(name, []))
-    parts.append("  </labels></task></meta>\n")
+    yield "  </labels></task></meta>\n"
     for index, item in enumerate(dataset.items):
         image = item.image
         image_id = image.id if isinstance(image.id, int) else index
         subset = f' subset={quoteattr(str(image.attributes["subset"]))}' if "subset" in image.attributes else ""
-        parts.append(f'  <image id="{image_id}" name={quoteattr(image.file_name)} width="{image.width}" '
-                     f'height="{image.height}"{subset}>\n')
+        yield (f'  <image id="{image_id}" name={quoteattr(image.file_name)} width="{image.width}" '
+               f'height="{image.height}"{subset}>\n')
         shapes, skeletons = _with_skeletons(item.regions)
-        parts.extend(dump_shape(region, image.width, image.height) for region in _split_rings(shapes))
-        parts.extend(dump_skeleton(region, keypoint_names[region.label], group) for region, group in skeletons)
-        parts.append("  </image>\n")
-    parts.append("</annotations>\n")
-    return "".join(parts)
+        yield from (dump_shape(region, image.width, image.height) for region in _split_rings(shapes))
+        yield from (dump_skeleton(region, keypoint_names[region.label], group) for region, group in skeletons)
+        yield "  </image>\n"
+    yield "</annotations>\n"
 
 
 def read(path: Path, images_dir: Path | None = None) -> Dataset:
@@ -399,6 +403,5 @@ def read(path: Path, images_dir: Path | None = None) -> Dataset:
 
 
 def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
-    text = dump(dataset)
     with atomic_file(Path(path)) as handle:
-        handle.write(text)
+        handle.writelines(dump_parts(dataset))

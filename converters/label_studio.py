@@ -13,8 +13,9 @@ prediction's model_version and per-region scores, and the image's score is the p
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import json
+import functools
 import math
 import re
 from pathlib import Path, PurePosixPath
@@ -23,10 +24,11 @@ from typing import Any
 import numpy as np
 
 from . import brush_rle, fields
-from .coco import load_json
+from .coco import encode, load_json, write_encoded_list
+from .parallel import mask_count, ordered_map
 from .files import atomic_file, displayed_size, find_image
 from .geometry import polygons_to_mask
-from .skipping import element
+from .skipping import element, note, skipping, skipping_invalid
 from .types import AnnotatedImage, AnnotationError, Box, Dataset, ImageRecord, Mask, Region, Shape
 
 NAME = "label_studio"
@@ -172,13 +174,30 @@ def _with_keypoints(regions: list[Region], children: list) -> list[Region]:
     return grouped + [region for child, parsed in children if id(child) in orphans for region in parsed]
 
 
+def _entries(task: dict) -> list:
+    return [e for key in ("annotations", "predictions") for e in task.get(key) or [] if isinstance(e, dict)]
+
+
+def _parse_numbered(index: int, task: Any, images_dir: Path | None,
+                    skip: bool) -> tuple[AnnotatedImage | None, list[str]]:
+    """One task, and what was skipped in it (`skip`: as `--skip-invalid` asks, also in a process)."""
+    ident = task.get("id") if isinstance(task, dict) else None
+    with skipping_invalid() if skip else contextlib.nullcontext([]) as skipped:
+        with element(f"task {index}" + (f" (id {ident})" if ident is not None else "")):
+            return parse_task(task, images_dir), skipped
+    return None, skipped
+
+
 def parse(doc: Any, images_dir: Path | None = None) -> Dataset:
     tasks = doc if isinstance(doc, list) else [doc]
     items = []
-    for index, task in enumerate(tasks):
-        ident = task.get("id") if isinstance(task, dict) else None
-        with element(f"task {index}" + (f" (id {ident})" if ident is not None else "")):
-            items.append(parse_task(task, images_dir))
+    brushes = sum(1 for task in tasks if isinstance(task, dict) for entry in _entries(task)
+                  for result in entry.get("result") or [] if isinstance(result, dict) and result.get("type") == "brushlabels")
+    parse_one = functools.partial(_parse_numbered, images_dir=images_dir, skip=skipping())
+    for item, skipped in ordered_map(parse_one, tasks, brushes):  # brush decoding over processes
+        note(skipped)
+        if item is not None:
+            items.append(item)
     return Dataset([], items).with_all_labels()
 
 
@@ -281,6 +300,10 @@ def read(path: Path, images_dir: Path | None = None) -> Dataset:
 
 
 def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
-    tasks = dump(dataset)
+    """Task by task, over processes when masks are many (`parallel`): memory stays that of a few tasks."""
     with atomic_file(Path(path)) as handle:
-        json.dump(tasks, handle, ensure_ascii=False, separators=(",", ":"))
+        write_encoded_list(handle, ordered_map(_task_json, dataset.items, mask_count(dataset.items)))
+
+
+def _task_json(index: int, item: AnnotatedImage) -> str:
+    return encode(dump_item(item, index))

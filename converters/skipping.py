@@ -38,3 +38,15 @@ def element(where: str) -> Iterator[None]:
         skipped.append(f"{': '.join(_where.get())}: {error}")
     finally:
         _where.reset(token)
+
+
+def skipping() -> bool:
+    """Whether the reader runs under `skipping_invalid()` (a conversion process is told so)."""
+    return _skipped.get() is not None
+
+
+def note(skipped: list[str]) -> None:
+    """Elements a conversion process skipped, listed with this process's own."""
+    listed = _skipped.get()
+    if listed is not None:
+        listed.extend(skipped)

@@ -29,6 +29,9 @@ class AnnotationError(ValueError):
         self.where = where
         super().__init__(f"{where}: {reason}" if where else reason)
 
+    def __reduce__(self):  # raised in a conversion process (`parallel`), re-raised here whole
+        return AnnotationError, (self.reason, self.where)
+
     def at(self, where: str) -> "AnnotationError":
         """The same error, located more precisely (outermost location first)."""
         return AnnotationError(self.reason, f"{where}: {self.where}" if self.where else where)

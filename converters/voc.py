@@ -9,6 +9,7 @@ and are read with `zero_based=True`. Coordinates are integers, so writing rounds
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from pathlib import Path, PurePosixPath
 from xml.sax.saxutils import escape
@@ -23,6 +24,7 @@ from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, Imag
 from .geometry import polygons_to_mask
 from .skipping import element
 from .subsets import split_name, subset_of, unique_stems
+from .parallel import mask_count, ordered_map
 
 NAME = "voc"
 _FLAGS = ("difficult", "truncated", "occluded")
@@ -244,19 +246,26 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
         (out / "labels.txt").write_text("".join(f"{n}\n" for n in dataset.label_names), encoding="utf-8")
         by_split: dict[str, list[str]] = {}
         stems = unique_stems(dataset.items)  # a.jpg in two subsets: Train/a.xml and Test/a.xml
-        for item, stem in zip(progress.track(dataset.items, "writing VOC"), stems):
+        # the XML and the instance PNG (the mask work) over processes when masks are many
+        written = ordered_map(functools.partial(_write_files, stems=stems, out=out), dataset.items,
+                              mask_count(dataset.items))
+        for item, stem, _ in zip(progress.track(dataset.items, "writing VOC"), stems, written):
             subset = subset_of(item)
             by_split.setdefault(split_name(subset) if subset else "default", []).append(str(stem))
-            xml_path = out / "Annotations" / stem.with_suffix(".xml")
-            xml_path.parent.mkdir(parents=True, exist_ok=True)
-            xml_path.write_text(dump_annotation(item), encoding="utf-8")
-            _write_instance_png(item, out / "SegmentationObject" / stem.with_suffix(".png"))
             if images_dir is not None:
                 _copy_image(Path(images_dir), item.image.file_name, subset, out / "JPEGImages" / stem.parent)
         main = out / "ImageSets" / "Main"
         main.mkdir(parents=True)
         for split, names in (by_split or {"default": []}).items():
             (main / f"{split}.txt").write_text("".join(f"{s}\n" for s in names), encoding="utf-8")
+
+
+def _write_files(index: int, item: AnnotatedImage, stems: list[PurePosixPath], out: Path) -> None:
+    stem = stems[index]
+    xml_path = out / "Annotations" / stem.with_suffix(".xml")
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    xml_path.write_text(dump_annotation(item), encoding="utf-8")
+    _write_instance_png(item, out / "SegmentationObject" / stem.with_suffix(".png"))
 
 
 def _write_instance_png(item: AnnotatedImage, png: Path) -> None:

@@ -12,6 +12,7 @@ are a box and its keypoints, x y [visibility] each; a dataset with keypoints is 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
@@ -23,6 +24,7 @@ from .skipping import element
 from .subsets import split_name, subset_of
 from .files import IMAGE_SUFFIXES, atomic_directory, atomic_file, displayed_size, find_image, link_or_copy, relative_name
 from .fields import parse_float, parse_int
+from .parallel import mask_count, ordered_map
 from .geometry import box_from_corners, mask_to_polygons
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Region, Shape
 
@@ -273,8 +275,11 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
     keypoints = max((len(r.keypoints) for item in dataset.items for r in item.regions), default=0)
     # splits as ultralytics names them (a CVAT project's Train/Validation/Test -> train/val/test)
     subsets = sorted({split_name(subset_of(item)) for item in dataset.items} or {"train"})
+    # the label lines (masks traced to outlines) over processes when masks are many
+    texts = ordered_map(functools.partial(_labels_of, index_by_label=index_by_label, task=task, keypoints=keypoints),
+                        dataset.items, mask_count(dataset.items))
     with atomic_directory(Path(path)) as out:
-        for item in progress.track(dataset.items, "writing YOLO"):
+        for item, text in zip(progress.track(dataset.items, "writing YOLO"), texts):
             image = item.image
             subset = split_name(subset_of(item))
             relative = relative_name(image.file_name)
@@ -282,8 +287,7 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
             if label_path.exists():
                 raise AnnotationError(f"two images named {relative} in split {subset}", image.file_name)
             label_path.parent.mkdir(parents=True, exist_ok=True)
-            label_path.write_text(dump_labels(item.regions, index_by_label, image.width, image.height, task,
-                                              keypoints))
+            label_path.write_text(text)
             if images_dir is not None:
                 original = subset_of(item)
                 source = Path(images_dir) / original / relative if original and (
@@ -298,6 +302,10 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
             config["kpt_shape"] = [keypoints, 3]
         with atomic_file(out / "data.yaml") as handle:
             yaml.safe_dump(config, handle, sort_keys=False, allow_unicode=True)
+
+
+def _labels_of(index: int, item: AnnotatedImage, index_by_label: dict[str, int], task: str, keypoints: int) -> str:
+    return dump_labels(item.regions, index_by_label, item.image.width, item.image.height, task, keypoints)
 
 
 def _place_image(source: Path, target: Path) -> None:

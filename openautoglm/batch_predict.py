@@ -10,16 +10,18 @@ predicts only the new images. Images are identified by file name, as every outpu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from openautoglm.autolabel import AutoLabeler, LabelerArguments
-from openautoglm.converters import AnnotatedImage, AnnotationError, Dataset, ImageRecord, coco, load, save
+from openautoglm.converters import AnnotatedImage, AnnotationError, Category, Dataset, ImageRecord, coco, load, save
 from openautoglm.converters.files import atomic_file
 from openautoglm.converters.progress import track
 
@@ -62,25 +64,58 @@ class Journal:
             return {"file": path.name, "path": str(path), "error": error}
         return {"file": path.name, "path": str(path), "coco": coco.dump(Dataset(items=[item]))}
 
-    def dataset(self) -> tuple[Dataset, list[dict]]:
-        """Every predicted image once (the latest entry of a name wins), numbered in journal order,
-        and the failures of images that never succeeded."""
-        items: dict[str, AnnotatedImage] = {}
+    def survey(self) -> "Survey":
+        """Which entry stands for each image (a name's latest success), and the failures of images
+        that never succeeded; one pass, holding line numbers and counts, not the predictions."""
+        latest: dict[str, tuple[int, int]] = {}  # name -> (line, regions)
         failures: dict[str, dict] = {}
-        for entry in self.entries():
+        labels: dict[str, None] = {}
+        for line, entry in enumerate(self.entries()):
             if "error" in entry:
                 failures[entry["file"]] = {"file_name": entry["path"], "error": entry["error"]}
                 continue
-            (item,) = coco.parse(entry["coco"]).items
-            items[entry["file"]] = item
+            latest[entry["file"]] = (line, len(entry["coco"].get("annotations", [])))
+            labels.update(dict.fromkeys(c["name"] for c in entry["coco"].get("categories", [])))
             failures.pop(entry["file"], None)
-        ordered = [AnnotatedImage(ImageRecord(index, i.image.file_name, i.image.width, i.image.height), i.regions,
-                                  i.score) for index, i in enumerate(items.values(), 1)]
-        return Dataset(items=ordered).with_all_labels(), [f for name, f in failures.items() if name not in items]
+        return Survey({line for line, _ in latest.values()}, sum(count for _, count in latest.values()),
+                      [f for name, f in failures.items() if name not in latest], list(labels))
+
+    def dataset(self, survey: "Survey") -> Dataset:
+        """Every predicted image once, numbered in journal order, read from the journal each time a
+        writer goes over them: memory stays flat in the number of images."""
+        return Dataset([Category(name) for name in survey.labels], JournalItems(self, survey.lines))
+
+
+@dataclass
+class Survey:
+    lines: set[int]  # the journal lines that stand for the predicted images
+    regions: int
+    failures: list[dict]
+    labels: list[str]  # in order of first use
+
+
+class JournalItems:
+    """A dataset's items as a re-readable view of the journal (`Dataset.items` is iterated, never indexed)."""
+
+    def __init__(self, journal: Journal, lines: set[int]):
+        self.journal, self.lines = journal, lines
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __iter__(self) -> Iterator[AnnotatedImage]:
+        number = 0
+        for line, entry in enumerate(self.journal.entries()):
+            if line in self.lines:
+                number += 1
+                (item,) = coco.parse(entry["coco"]).items
+                regions = [dataclasses.replace(region, id=None) for region in item.regions]  # numbered on writing
+                yield AnnotatedImage(ImageRecord(number, item.image.file_name, item.image.width, item.image.height),
+                                     regions, item.score)
 
 
 def run(arguments: LabelerArguments, paths: list[Path], output: Path, output_format: str, force: bool = False,
-        workers: int = 1, engine: str = "local", ray_address: str | None = None) -> tuple[Dataset, list]:
+        workers: int = 1, engine: str = "local", ray_address: str | None = None) -> Survey:
     """Predict `paths` into `output`: in this process, in `workers` processes, or on Ray actors,
     each with the AutoLabeler `arguments` describe."""
     check_names(paths)
@@ -108,10 +143,10 @@ def run(arguments: LabelerArguments, paths: list[Path], output: Path, output_for
         else:
             entries = (Journal.entry(*result) for result in AutoLabeler(*arguments).stream(todo))
         _predict_into(journal, entries, len(todo), size)
-    dataset, failures = journal.dataset()
-    _replace(output, lambda: save(dataset, output, output_format))
+    survey = journal.survey()
+    _replace(output, lambda: save(journal.dataset(survey), output, output_format))
     journal.path.unlink(missing_ok=True)
-    return dataset, failures
+    return survey
 
 
 def check_names(paths: list[Path]) -> None:

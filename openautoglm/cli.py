@@ -15,10 +15,12 @@ from openautoglm.model.interface import ModelError
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from openautoglm.converters.parallel import using_workers
     from openautoglm.converters.skipping import skipping_invalid
 
     options = {"task": args.yolo_task, "zero_based": args.voc_zero_based or None}
-    with progress.enabled(), skipping_invalid() if args.skip_invalid else contextlib.nullcontext([]) as skipped:
+    with progress.enabled(), using_workers(args.workers), \
+            skipping_invalid() if args.skip_invalid else contextlib.nullcontext([]) as skipped:
         dataset = formats.convert(Path(args.source), args.source_format, Path(args.output), args.target_format,
                                   Path(args.images) if args.images else None, **options)
     if skipped:
@@ -69,12 +71,12 @@ def _predict(args: argparse.Namespace) -> int:
     output = Path(args.output)
     arguments = LabelerArguments(args.model, tuple(args.labels or ()), args.device, args.batch_size)
     with progress.enabled():
-        dataset, failed = run(arguments, paths, output, args.format, args.force, args.workers, args.engine,
-                              args.ray_address)
+        survey = run(arguments, paths, output, args.format, args.force, args.workers, args.engine, args.ray_address)
+    failed = survey.failures
     for failure in failed:
         print(f"openautoglm: skipped {failure['file_name']}: {failure['error']}", file=sys.stderr)
-    count = sum(len(item.regions) for item in dataset.items)
-    print(f"{len(dataset.items)} images, {count} regions, {len(failed)} unreadable: {args.output}", file=sys.stderr)
+    print(f"{len(survey.lines)} images, {survey.regions} regions, {len(failed)} unreadable: {args.output}",
+          file=sys.stderr)
     if failed:
         print(f"failures listed in {write_failures(output, failed)}", file=sys.stderr)
     # a script must notice that images are missing from the output, unless it said it does not care
@@ -149,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--images", help="image directory: sizes for YOLO/Label Studio input, copied into VOC/YOLO output")
     convert.add_argument("--yolo-task", choices=("detect", "segment", "obb"),
                          help="YOLO line kind (default: from data.yaml when reading, from the data when writing)")
+    convert.add_argument("--workers", type=int, default=None,
+                         help="processes for the mask work of a large dataset (default: one per core)")
     convert.add_argument("--skip-invalid", action="store_true",
                          help="leave out an element that cannot be read (listed as a warning) instead of failing")
     convert.add_argument("--voc-zero-based", action="store_true",

@@ -403,3 +403,27 @@ def test_coco_keypoints_round_trip_through_cvat_skeletons(tmp_path: Path, segmen
     assert back["bbox"] == original["bbox"] and back["segmentation"] == segmentation
     assert json.loads((tmp_path / "back.json").read_text())["categories"][0]["keypoints"] == [f"k{i}" for i in
                                                                                               range(17)]
+
+
+@pytest.mark.parametrize("attributes", [{}, {"info": {"year": 2026}, "licenses": []}], ids=["bare", "with-info"])
+def test_streamed_writes_equal_the_whole_document(tmp_path: Path, attributes) -> None:
+    """COCO and Label Studio files are written object by object; the bytes are those of the whole
+    document dumped at once (ids renumbered the same way, keys in the same order)."""
+    from openautoglm.converters import Category, Dataset, Mask, Region, coco, label_studio
+    from openautoglm.converters.types import AnnotatedImage, ImageRecord
+
+    bitmap = np.zeros((30, 40), dtype=bool)
+    bitmap[5:20, 10:30] = True
+    items = [AnnotatedImage(ImageRecord(7, "a.jpg", 40, 30), [
+        Region("cat", Shape.BOX, Box(1, 2, 10, 20), score=0.5, id=3),
+        Region("dog", Shape.MASK, mask=Mask.from_array(bitmap), id=3),
+        Region("cat", Shape.TAG), Region("bird", Shape.POLYGON, points=(((1, 1), (9, 1), (5, 8)),))], score=0.4),
+        AnnotatedImage(ImageRecord(None, "ü.jpg", 40, 30)), AnnotatedImage(ImageRecord(7, "c.jpg", 40, 30),
+                                                                          [Region("cat", Shape.BOX, Box(0, 0, 1, 1))])]
+    dataset = Dataset([Category("dog", 18, {"supercategory": "animal"})], items, attributes)
+    for name, whole in (("coco", coco.dump(dataset)), ("label_studio", label_studio.dump(dataset))):
+        save(dataset, tmp_path / f"{name}.json", name)
+        expected = json.dumps(whole, ensure_ascii=False, separators=(",", ":"))
+        assert (tmp_path / f"{name}.json").read_text(encoding="utf-8") == expected
+    save(Dataset(), tmp_path / "empty.json", "coco")
+    assert json.loads((tmp_path / "empty.json").read_text()) == {"categories": [], "images": [], "annotations": []}
