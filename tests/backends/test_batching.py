@@ -29,6 +29,16 @@ class SlowPipeline(FakePipeline):
         return [[Region(labels[0], Shape.BOX, Box(0, 0, image.size[0] / 2, 10), score=0.8)] for image in images]
 
 
+def _all_at_once(call, count: int, pipeline) -> None:
+    """`call(n)` for n < count from as many threads at once; the model saw them in fewer batches."""
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(pipeline.calls) < count and sum(size for size, _, _ in pipeline.calls) == count  # grouped
+
+
 def test_concurrent_requests_share_model_batches_and_keep_their_own_answers(make_client, image_server,
                                                                                monkeypatch) -> None:
     from openautoglm.backends.label_studio.images import ImageFetcher
@@ -46,12 +56,7 @@ def test_concurrent_requests_share_model_batches_and_keep_their_own_answers(make
                 "label_config": CONFIG}
         answers[n] = client.post("/predict", json=body).get_json()["results"][0]
 
-    threads = [threading.Thread(target=ask, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(pipeline.calls) < 8 and sum(count for count, _, _ in pipeline.calls) == 8  # grouped
+    _all_at_once(ask, 8, pipeline)
     for n, answer in answers.items():
         (region,) = answer["result"]
         assert (region["original_width"], region["original_height"]) == sizes[n] and region["id"].startswith(f"{n}-")
@@ -122,12 +127,7 @@ def test_concurrent_cvat_invocations_share_model_batches_and_keep_their_own_answ
         answers[n] = client.post("/api/function_invocations", json=body,
                                  headers={"x-nuclio-function-name": "openautoglm-yolo"}).get_json()
 
-    threads = [threading.Thread(target=invoke, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(pipeline.calls) < 8 and sum(count for count, _, _ in pipeline.calls) == 8  # grouped
+    _all_at_once(invoke, 8, pipeline)
     for n, shapes in answers.items():
         (shape,) = shapes
         assert shape["label"] == "Cat" and shape["points"] == pytest.approx([0, 0, widths[n] / 2, 10])
