@@ -54,8 +54,7 @@ def ordered_map(function: Callable[[int, T], R], items: Iterable[T], masks: int)
     processes read the function and the items from their copy of this process's memory, so only
     index ranges go to them and only results come back."""
     count = workers()
-    if (count <= 1 or masks < MIN_MASKS or not isinstance(items, Sequence) or threading.active_count() > 1
-            or "fork" not in multiprocessing.get_all_start_methods()):
+    if count <= 1 or masks < MIN_MASKS or not isinstance(items, Sequence) or not _forking_is_safe():
         yield from itertools.starmap(function, enumerate(items))
         return
     global _job
@@ -74,6 +73,11 @@ def ordered_map(function: Callable[[int, T], R], items: Iterable[T], masks: int)
 
 
 _job: tuple[Callable, Sequence] | None = None  # what the forked processes work on
+
+
+def _forking_is_safe() -> bool:
+    """Fork exists here, and no other thread runs (one might hold a lock the child would inherit held)."""
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 def _apply(start: int, stop: int) -> list:

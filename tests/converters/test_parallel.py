@@ -34,8 +34,10 @@ def _files(path: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def pools(monkeypatch) -> list:
-    """Every process pool started, with a pool for as few as one mask."""
+    """Every process pool started, with a pool for as few as one mask, and forking taken as safe
+    (earlier tests of the session leave daemon threads running)."""
     monkeypatch.setattr(parallel, "MIN_MASKS", 1)
+    monkeypatch.setattr(parallel, "_forking_is_safe", lambda: True)
     started = []
 
     class CountingPool(parallel.ProcessPoolExecutor):
@@ -80,3 +82,22 @@ def test_reading_label_studio_over_processes_reports_errors_and_skips_as_one_pro
     assert "task 7 (id 8): annotations[0].result[0]" in capsys.readouterr().err
     assert len(pools) == 3
     assert len(json.loads((tmp_path / "out.json").read_text())["annotations"]) == 39
+
+
+def test_no_process_is_forked_while_another_thread_runs(tmp_path: Path, monkeypatch) -> None:
+    """Forking while another thread may hold a lock is unsafe: the work stays in this process."""
+    import threading
+
+    monkeypatch.setattr(parallel, "MIN_MASKS", 1)
+    started = []
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", lambda *args, **kwargs: started.append(args))
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with parallel.using_workers(2):
+            save(_masks_dataset(), tmp_path / "out.json", "label_studio")
+    finally:
+        stop.set()
+        other.join()
+    assert started == [] and len(json.loads((tmp_path / "out.json").read_text())) == 40
