@@ -179,7 +179,9 @@ def figures(cross_validated: dict, out: Path, name: str) -> None:
     figure, axes = plt.subplots(1, 2, figsize=(10, 4.5))
     for axis, kind in zip(axes, ("tasks", "regions")):
         for fold in folds:
-            for side, style in (("raw", "--"), ("calibrated", "-")):
+            for side, style in (("raw", "--"), ("calibrated", "-"), ("cascade", ":")):
+                if side not in fold:  # a cascade pipeline's report has the cascade's curve too
+                    continue
                 curve = fold[side]["curves"][kind]
                 axis.plot([c[0] for c in curve], [c[1] for c in curve], style, label=f"{side}, fold {fold['fold']}")
         axis.axhline(0.95, color="grey", linestyle=":", label="95 % caught")
