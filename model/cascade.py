@@ -26,7 +26,7 @@ from openautoglm.converters import Region
 from openautoglm.converters.geometry import box_iou
 
 from .interface import ModelError, check_proposals
-from .scoring import AGREEMENT, DUPLICATE_IOU, ImagePrediction, score_image
+from .scoring import AGREEMENT, DUPLICATE_IOU, ImagePrediction, score_image, uncovered
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,7 @@ def evidence(shown: Sequence[Region], found: Sequence[Region]) -> tuple[list[flo
     0 when there is none; the second stage's boxes that no shown region of their label covers that much)."""
     agreement = [max((f.score for f in found if f.label == r.label and box_iou(f.box, r.box) >= DUPLICATE_IOU),
                      default=0.0) for r in shown]
-    misses = [f for f in found
-              if not any(r.label == f.label and box_iou(f.box, r.box) >= DUPLICATE_IOU for r in shown)]
-    return agreement, misses
+    return agreement, uncovered(found, shown)
 
 
 class SecondStage:
