@@ -13,7 +13,7 @@ from .calibration import Calibration
 from .calibration_fit import fit_outcomes
 from .evaluation import Outcome
 from .interface import ModelError
-from .review_store import ReviewStore
+from .review_store import ReviewStore, second_stage_evidence
 
 
 def reviewed_outcomes(store: ReviewStore, pipeline_version: str) -> list[Outcome]:
@@ -27,11 +27,8 @@ def reviewed_outcomes(store: ReviewStore, pipeline_version: str) -> list[Outcome
 
 
 def _second_stage(task: dict) -> tuple[np.ndarray | None, list[float] | None]:
-    """(each region's agreement, the uncovered finds' scores) for a task a cascade's second stage
-    looked at; (None, None) for the others."""
-    if task["second_misses"] is None or any(a is None for a in task["agreement"]):
-        return None, None
-    return np.array(task["agreement"], dtype=float), task["second_misses"]
+    agreement, second_misses = second_stage_evidence(task["agreement"], task["second_misses"])
+    return None if agreement is None else np.array(agreement, dtype=float), second_misses
 
 
 def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, prior: Calibration | None,

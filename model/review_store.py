@@ -261,6 +261,14 @@ def open_store(location: str | Path) -> ReviewStore:
         raise ModelError(f"cannot open review store {Database(location).name}: {error}") from None
 
 
+def second_stage_evidence(agreement: list, second_misses: list | None) -> tuple[list | None, list | None]:
+    """(each region's agreement, the uncovered finds' scores) of a stored task a cascade's second
+    stage looked at; (None, None) for the others, or where a region lacks its agreement."""
+    if second_misses is None or None in agreement:
+        return None, None
+    return agreement, second_misses
+
+
 def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
     """(label, score, matched, kind, raw score, second-stage agreement) per predicted region, plus one 'missed' row per
     human region no prediction matched. Greedy by prediction score, as COCO evaluation does."""

@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import requests
 
 from openautoglm.model import scoring
-from openautoglm.model.review_store import ReviewStore
+from openautoglm.model.review_store import ReviewStore, second_stage_evidence
 
 from .project_version import ProjectVersionSync, label_studio_project_id
 from .routing import route
@@ -80,10 +80,7 @@ class QueueRescorer:
     def _rescored(self, calibration, row: dict) -> tuple[list[dict], float, float, list[dict]]:
         """(regions with new scores, task score, the score Label Studio is shown, result)."""
         regions = row["regions"]
-        second = row["second_misses"]
-        agreement = [r.get("agreement") for r in regions]
-        if second is None or None in agreement:  # the second stage did not look at this task
-            second, agreement = None, None
+        agreement, second = second_stage_evidence([r.get("agreement") for r in regions], row["second_misses"])
         probabilities, task = calibration.score([r["raw"] for r in regions], row["near_misses"], agreement, second)
         shown, _ = route(task, row["task_id"], self.accept_above, self.audit_share)
         prefix = f"{row['task_id']}-"
