@@ -158,8 +158,18 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
 MIN_CASCADE_TASKS = 20  # fewer tasks seen by the second stage than this: no cascade maps of their own
 
 
-def _second_stage_saw(outcome: Outcome, calibration: Calibration, below: float) -> bool:
-    return outcome.second_misses is not None and calibration.score(outcome.scores, outcome.near_miss_scores)[1] < below
+def _second_stage_saw(outcomes: Sequence[Outcome], calibration: Calibration,
+                      below: float) -> list[tuple[Outcome, list[float], float]]:
+    """(outcome, first-stage region probabilities, first-stage task probability) of each outcome
+    with second-stage evidence whose first-stage task score is below `below`."""
+    seen = []
+    for outcome in outcomes:
+        if outcome.second_misses is None:
+            continue
+        probabilities, task = calibration.score(outcome.scores, outcome.near_miss_scores)
+        if task < below:
+            seen.append((outcome, probabilities, task))
+    return seen
 
 
 def fit_cascade(pooled: Sequence[Outcome], project: Sequence[Outcome], calibration: Calibration,
@@ -170,16 +180,14 @@ def fit_cascade(pooled: Sequence[Outcome], project: Sequence[Outcome], calibrati
     None when there are fewer than MIN_CASCADE_TASKS such tasks or one outcome only."""
     from sklearn.linear_model import LogisticRegression
 
-    regions = [o for o in pooled if _second_stage_saw(o, calibration, below)]
-    tasks = [o for o in project if _second_stage_saw(o, calibration, below)]
+    regions = _second_stage_saw(pooled, calibration, below)
+    tasks = _second_stage_saw(project, calibration, below)
     if len(tasks) < MIN_CASCADE_TASKS:
         return None
-    region_x = np.concatenate([cascade_region_features(calibration.region_probability(o.scores), o.agreement)
-                               for o in regions] + [np.zeros((0, 2))])
-    region_y = np.concatenate([o.correct for o in regions] + [np.zeros(0, dtype=bool)])
-    task_x = np.array([cascade_task_features(calibration.score(o.scores, o.near_miss_scores)[1], o.agreement,
-                                             o.second_misses) for o in tasks])
-    task_y = np.array([not o.needs_edit for o in tasks])
+    region_x = np.concatenate([cascade_region_features(p, o.agreement) for o, p, _ in regions] + [np.zeros((0, 2))])
+    region_y = np.concatenate([o.correct for o, _, _ in regions] + [np.zeros(0, dtype=bool)])
+    task_x = np.array([cascade_task_features(task, o.agreement, o.second_misses) for o, _, task in tasks])
+    task_y = np.array([not o.needs_edit for o, _, _ in tasks])
     if len(np.unique(region_y)) < 2 or len(np.unique(task_y)) < 2:
         return None
     region = LogisticRegression(C=1.0, max_iter=2000).fit(region_x, region_y)
@@ -200,7 +208,7 @@ def scored(outcomes: Sequence[Outcome], calibration: Calibration | None,
             p, task = calibration.score(o.scores, o.near_miss_scores)
         looked = bool(cascade_below is not None and o.second_misses is not None and task < cascade_below)
         if looked and calibration is not None and calibration.cascade is not None:
-            p, task = calibration.score(o.scores, o.near_miss_scores, o.agreement, o.second_misses)
+            p, task = calibration.cascade.apply(p, task, o.agreement, o.second_misses)
         region_p.append(np.asarray(p, dtype=float))
         task_p.append(task)
         second.append(looked)
