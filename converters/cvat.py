@@ -226,10 +226,28 @@ def _attribute_text(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
+def _source(region: Region) -> str:
+    """CVAT's `source`: manual for a human's region, CVAT's own source names kept, else auto."""
+    return "manual" if region.source in (None, HUMAN) else region.source if region.source in _SOURCES else "auto"
+
+
+class _Groups:
+    """group_ids on one image: an object's own where it has one, else a new one above every
+    group_id already there."""
+
+    def __init__(self, regions: list[Region]):
+        self._next = 1 + max((int(r.attributes.get("cvat.group_id", 0)) for r in regions), default=0)
+
+    def of(self, region: Region) -> int:
+        group = region.attributes.get("cvat.group_id")
+        if not group:
+            group, self._next = self._next, self._next + 1
+        return group
+
+
 def dump_shape(region: Region, width: int, height: int) -> str:
     attrs = region.attributes
-    source = "manual" if region.source in (None, HUMAN) else region.source if region.source in _SOURCES else "auto"
-    head = f"<{region.shape.value} label={quoteattr(region.label)} source={quoteattr(source)}"
+    head = f"<{region.shape.value} label={quoteattr(region.label)} source={quoteattr(_source(region))}"
     if region.shape is not Shape.TAG:
         head += f' occluded="{int(bool(attrs.get("occluded")))}"'
     if region.shape is Shape.BOX:
@@ -255,14 +273,12 @@ def dump_shape(region: Region, width: int, height: int) -> str:
 
 def _split_rings(regions: list[Region]) -> list[Region]:
     """CVAT polygons have one ring: a multi-ring object becomes one polygon per ring in a new group."""
-    next_group = 1 + max((int(r.attributes.get("cvat.group_id", 0)) for r in regions), default=0)
+    groups = _Groups(regions)
     result = []
     for region in regions:
         if region.shape is Shape.POLYGON and len(region.points) > 1:
-            group = region.attributes.get("cvat.group_id")  # a group given already (its keypoints') holds
-            if not group:
-                group, next_group = next_group, next_group + 1
-            attributes = {**region.attributes, "cvat.group_id": group}
+            # a group given already (shared with its keypoints' skeleton) holds
+            attributes = {**region.attributes, "cvat.group_id": groups.of(region)}
             result += [Region(region.label, Shape.POLYGON, points=(ring,), source=region.source,
                               attributes=attributes) for ring in region.points]
         else:
@@ -330,7 +346,7 @@ def _keypoint_names(dataset: Dataset) -> dict[str, list[str]]:
 
 
 def dump_skeleton(region: Region, names: list[str], group: int) -> str:
-    source = "manual" if region.source in (None, HUMAN) else region.source if region.source in _SOURCES else "auto"
+    source = _source(region)
     points = "".join(
         f'      <points label={quoteattr(name)} source={quoteattr(source)} outside="{int(v == 0)}" '
         f'occluded="{int(v == 1)}" points="{_number(x)},{_number(y)}" z_order="0"></points>\n'
@@ -342,15 +358,13 @@ def dump_skeleton(region: Region, names: list[str], group: int) -> str:
 def _with_skeletons(regions: list[Region]) -> tuple[list[Region], list[tuple[Region, int]]]:
     """(the shapes to write, (object, group) per object with keypoints): each such object's shape
     (a box for keypoints alone) and its skeleton share a group_id."""
-    next_group = 1 + max((int(r.attributes.get("cvat.group_id", 0)) for r in regions), default=0)
+    groups = _Groups(regions)
     shapes, skeletons = [], []
     for region in regions:
         if not region.keypoints:
             shapes.append(region)
             continue
-        group = region.attributes.get("cvat.group_id")
-        if not group:
-            group, next_group = next_group, next_group + 1
+        group = groups.of(region)
         alone = region.shape is Shape.POINTS and region.box is not None
         shapes.append(dataclasses.replace(region, keypoints=(), shape=Shape.BOX if alone else region.shape,
                                           points=() if alone else region.points,
