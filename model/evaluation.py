@@ -56,7 +56,12 @@ class Outcome:
 
     @property
     def needs_edit(self) -> bool:
-        return bool(self.missed or not self.correct.all())
+        return task_needs_edit(self.missed, self.correct)
+
+
+def task_needs_edit(missed: int, correct) -> bool:
+    """The definition every figure uses: an object was missed, or a region is wrong."""
+    return bool(missed) or not all(correct)
 
 
 def judge(record: ImageRecord, labels: set[str] | None) -> Outcome:

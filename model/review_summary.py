@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .evaluation import ece
+from .evaluation import ece, task_needs_edit
 
 BANDS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)
 
@@ -25,7 +25,7 @@ def wilson_interval(errors: int, count: int, z: float = 1.96) -> tuple[float, fl
 
 def summary(tasks: list[dict], accept_above: float | None = None, latest: int = 200) -> dict:
     scored = [t for t in tasks if t["task_score"] is not None]
-    needs_edit = np.array([bool(t["missed"]) or not all(t["correct"]) for t in scored], dtype=bool)
+    needs_edit = np.array([task_needs_edit(t["missed"], t["correct"]) for t in scored], dtype=bool)
     task_scores = np.array([t["task_score"] for t in scored], dtype=float)
     bands = []
     for low, high in zip(BANDS, BANDS[1:]):
