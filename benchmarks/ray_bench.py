@@ -18,9 +18,9 @@ IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "coco1
 def main() -> int:
     import ray
 
-    from openautoglm import ray_engine
+    from openautoglm.cli import ray_engine
     from openautoglm.autolabel import AutoLabeler, LabelerArguments
-    from openautoglm.batch_predict import Journal
+    from openautoglm.cli.predict import Journal
 
     paths = sorted(IMAGES.glob("*.jpg")) * 4
     arguments = LabelerArguments("yolo", (), "cpu", 8)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from openautoglm.cli import main
+from openautoglm.cli.main import main
 
 FORMATS = ["coco", "voc", "yolo", "label_studio", "cvat", "labelme"]
 SUFFIX = {"coco": ".json", "label_studio": ".json", "cvat": ".xml", "voc": "", "yolo": "", "labelme": ""}

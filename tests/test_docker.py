@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKER = ROOT / "docker"
-SOURCE_FOLDERS = ("backends", "model", "openautoglm", "converters")
+SOURCE_FOLDERS = ("backends", "model", "api", "converters")
 
 
 def _read_by_code() -> set[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from openautoglm.model.review_store import ReviewStore, match
-from openautoglm.cli import main
+from openautoglm.cli.main import main
 from openautoglm.converters import Box, Region
 from openautoglm.model.review_summary import summary, wilson_interval
 

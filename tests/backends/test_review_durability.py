@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from openautoglm.cli import gunicorn_command
+from openautoglm.cli.serve import gunicorn_command
 from tests.backends.test_serve import ROOT, _free_port, _slow_app_environment, _wait_for_health
 
 EVENTS = 300

@@ -13,7 +13,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from openautoglm.cli import gunicorn_command, serve_environment
+from openautoglm.cli.serve import gunicorn_command, serve_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 

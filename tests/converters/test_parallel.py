@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openautoglm.cli import main
+from openautoglm.cli.main import main
 from openautoglm.converters import Dataset, Mask, Region, Shape, load, parallel, save
 from openautoglm.converters.types import AnnotatedImage, ImageRecord
 

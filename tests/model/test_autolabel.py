@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from openautoglm.cli import main
+from openautoglm.cli.main import main
 
 
 @pytest.fixture

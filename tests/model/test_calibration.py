@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openautoglm.cli import main
+from openautoglm.cli.main import main
 from openautoglm.model.calibration import TASK_FEATURES, Calibration, CalibrationError
 from openautoglm.model.calibration_fit import collect, fit, metrics, scored
 from openautoglm.model.evaluation import Detection, ImageRecord, ece, ece_floor, judge, review

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from openautoglm.cli import main
+from openautoglm.cli.main import main
 from openautoglm.converters import Box, Region, Shape
 from openautoglm.model.calibration import Calibration
 from openautoglm.model.calibration_fit import fit_cascade, fit_outcomes

@@ -59,7 +59,7 @@ class _Labeler:
         self.labeler = AutoLabeler(*arguments)
 
     def __call__(self, batch):
-        from openautoglm.batch_predict import Journal
+        from openautoglm.cli.predict import Journal
 
         paths = [Path(p) for p in batch["path"]]
         batch["entry"] = [json.dumps(Journal.entry(*result)) for result in self.labeler.stream(paths)]

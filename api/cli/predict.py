@@ -133,7 +133,7 @@ def run(arguments: LabelerArguments, paths: list[Path], output: Path, output_for
     size = arguments.batch_size
     with contextlib.ExitStack() as stack:
         if engine == "ray":
-            from openautoglm import ray_engine
+            from openautoglm.cli import ray_engine
 
             entries = ray_engine.entries(arguments, todo, ray_address, workers if workers > 1 else None)
         elif workers > 1:

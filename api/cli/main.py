@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from openautoglm.converters import formats, progress
 from openautoglm.converters.types import AnnotationError
 from openautoglm.model.interface import ModelError
+
+from .serve import run_serve
 
 
 def _convert(args: argparse.Namespace) -> int:
@@ -65,7 +65,7 @@ def format_name(value: str) -> str:
 
 def _predict(args: argparse.Namespace) -> int:
     from openautoglm.autolabel import LabelerArguments
-    from openautoglm.batch_predict import run, write_failures
+    from openautoglm.cli.predict import run, write_failures
 
     paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
     output = Path(args.output)
@@ -84,63 +84,32 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from openautoglm.calibrate import run_calibrate
+    from openautoglm.cli.calibrate import run_calibrate
 
     return run_calibrate(args)
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from openautoglm.calibrate import run_eval
+    from openautoglm.cli.calibrate import run_eval
 
     return run_eval(args)
 
 
 def _report(args: argparse.Namespace) -> int:
-    from openautoglm.review_report import run_report
+    from openautoglm.cli.report import run_report
 
     return run_report(args)
-
-
-def gunicorn_command(app: str, host: str, port: int, workers: int, threads: int, timeout: int,
-                     control_socket: Path | None = None) -> list[str]:
-    """How the backend runs: gthread workers, so a slow prediction holds one thread while /health
-    answers on another; each worker accepts only as many connections as it has threads, so queued
-    requests wait in the shared listen backlog for whichever worker frees up first, instead of
-    piling up behind one worker's model while another worker's model sits idle. gunicorn's control
-    socket goes where asked (the server's data folder), not to the user's home; none if not asked."""
-    return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--worker-class", "gthread",
-            "--workers", str(workers), "--threads", str(threads), "--worker-connections", str(threads),
-            "--keep-alive", "0", "--timeout", str(timeout),
-            *(["--control-socket", str(control_socket)] if control_socket else ["--no-control-socket"]), app]
-
-
-def serve_environment(environ: dict[str, str]) -> dict[str, str]:
-    """The workers' environment: PROMETHEUS_MULTIPROC_DIR names a fresh folder (unless set) where
-    every worker keeps its metrics, so /metrics reports the whole server and not whichever worker
-    answered the scrape. Counts left by an earlier run would be added in, hence a new folder."""
-    if environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return dict(environ)
-    return {**environ, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="openautoglm-metrics-")}
-
-
-def _serve(args: argparse.Namespace) -> int:
-    environ = serve_environment(os.environ)
-    if args.model:
-        environ["OPENAUTOGLM_MODEL"] = args.model  # read once by the app's Settings in every worker
-    from openautoglm.backends.settings import Settings
-
-    home = Settings.from_env(environ).home
-    home.mkdir(parents=True, exist_ok=True)
-    command = gunicorn_command("openautoglm.backends.app:create_app()", args.host, args.port, args.workers,
-                               args.threads, args.timeout, control_socket=home / f"gunicorn-{args.port}.ctl")
-    os.execve(sys.executable, command, environ)
-    return 0  # not reached
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openautoglm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_convert, _add_models, _add_predict, _add_fitting, _add_report, _add_serve):
+        add(commands)
+    return parser
 
+
+def _add_convert(commands) -> None:
     convert = commands.add_parser("convert", help="convert annotations between formats")
     convert.add_argument("source", help="input file (COCO, Label Studio, CVAT) or directory (VOC, YOLO)")
     convert.add_argument("--from", dest="source_format", required=True, type=format_name, metavar="FORMAT",
@@ -159,9 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
                          help="read VOC boxes as 0-based (files written by CVAT or datumaro)")
     convert.set_defaults(run=_convert)
 
+
+def _add_models(commands) -> None:
     models = commands.add_parser("models", help="list known models, their licences and which weights are here")
     models.set_defaults(run=_models)
 
+
+def _add_predict(commands) -> None:
     predict = commands.add_parser("predict", help="pre-annotate images or folders and save them in a format")
     predict.add_argument("images", nargs="+", help="image files or folders")
     predict.add_argument("--model", default="yolo", help="pipeline name or a pipeline .yaml file")
@@ -184,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="exit 0 even when some images could not be read (they are listed either way)")
     predict.set_defaults(run=_predict)
 
+
+def _add_fitting(commands) -> None:
     for name, run, about in (("calibrate", _calibrate, "fit a pipeline's calibration on images with COCO ground truth"),
                              ("eval", _eval, "measure raw and calibrated scores against COCO ground truth")):
         command = commands.add_parser(name, help=about)
@@ -202,11 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.choices["eval"].add_argument("--folds", type=int, default=2, help="cross-validation folds (default 2)")
     commands.choices["eval"].add_argument("--out", required=True, help="folder for report.json, report.md, PNGs")
 
+
+def _add_report(commands) -> None:
     report = commands.add_parser("report", help="how the scores held up against the reviews in a review store")
     report.add_argument("--store", required=True, help="review store (SQLite file; the server's OPENAUTOGLM_STORE)")
     report.add_argument("--accept-above", type=float, help="also the measured error of tasks scored at least this")
     report.set_defaults(run=_report)
 
+
+def _add_serve(commands) -> None:
     serve = commands.add_parser("serve", help="start the ML backend under gunicorn")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=9090)
@@ -214,8 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=4)
     serve.add_argument("--model", help="pipeline name or .yaml file (default: OPENAUTOGLM_MODEL or yolo)")
     serve.add_argument("--timeout", type=int, default=120, help="seconds before gunicorn restarts a stuck worker")
-    serve.set_defaults(run=_serve)
-    return parser
+    serve.set_defaults(run=run_serve)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,6 +204,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"openautoglm: error: {error}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

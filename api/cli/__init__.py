@@ -1,0 +1,1 @@
+"""The `openautoglm` command line; `main.main` is its entry point."""

@@ -1,0 +1,5 @@
+import sys
+
+from openautoglm.cli.main import main
+
+sys.exit(main())
