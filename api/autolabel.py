@@ -9,7 +9,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 from openautoglm.converters import AnnotatedImage, AnnotationError, Dataset, ImageRecord, save
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.progress import track
-from openautoglm.model.pipeline import Pipeline
+from openautoglm.model.inference.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from .label_studio.images import ImageFetcher
 from .label_studio.predictor import Predictor
 from .label_studio.project_version import ProjectVersionSync
 from .label_studio.refitter import ServedCalibration, team_calibration_path
-from openautoglm.model.review_store import ReviewStore
+from openautoglm.model.reviews.store import ReviewStore
 from .label_studio.routes import Metrics, blueprint, register_errors
 from .cvat.functions import FunctionCatalog
 from .cvat.routes import blueprint as cvat_blueprint
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
     settings = settings or Settings.from_env()
     metrics = Metrics()
     if pipeline is None:
-        from openautoglm.model.pipeline import Pipeline
+        from openautoglm.model.inference.pipeline import Pipeline
 
         started = time.perf_counter()
         pipeline = Pipeline.load(settings.model, settings.device)
@@ -87,7 +87,7 @@ def _catalog(settings: Settings, loaded) -> FunctionCatalog:
     def load(name: str):
         if name == settings.model:
             return loaded
-        from openautoglm.model.pipeline import Pipeline
+        from openautoglm.model.inference.pipeline import Pipeline
 
         return Pipeline.load(name, settings.device)
 

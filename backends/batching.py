@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from openautoglm.model import scoring
+from openautoglm.model.scores import scoring
 
 
 @dataclass

@@ -17,7 +17,7 @@ import cvat_sdk.models as models
 from cvat_sdk.masks import encode_mask
 
 from openautoglm.converters.geometry import mask_outline
-from openautoglm.model.pipeline import Pipeline
+from openautoglm.model.inference.pipeline import Pipeline
 
 
 class OpenautoglmFunction:

@@ -8,6 +8,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from openautoglm.model.inference.registry import calibration_choice
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -81,7 +83,7 @@ class Settings:
             accept_above=number("OPENAUTOGLM_ACCEPT_ABOVE", None),
             audit_share=number("OPENAUTOGLM_AUDIT_SHARE", defaults.audit_share),
             refit_every=number("OPENAUTOGLM_REFIT_EVERY", defaults.refit_every, int),
-            calibration_pinned=bool((env.get("OPENAUTOGLM_CALIBRATION") or "").strip()),
+            calibration_pinned=bool(calibration_choice(env)),
         )
 
 
@@ -107,7 +109,7 @@ def batch_wait_ms(settings: "Settings") -> float:
 
 
 def _store(value: str | None) -> Path | str | None:
-    from openautoglm.model.store_db import is_url
+    from openautoglm.model.reviews.database import is_url
 
     if not (value or "").strip():
         return None

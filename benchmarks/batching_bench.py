@@ -37,7 +37,7 @@ def throughput(predictor, images: list, clients: int = 8, each: int = 12) -> flo
 
 def main() -> int:
     from openautoglm.backends.label_studio.predictor import Predictor
-    from openautoglm.model.pipeline import Pipeline
+    from openautoglm.model.inference.pipeline import Pipeline
 
     pipeline = Pipeline.load("yolo", "cpu")
     loaded = {str(p): Image.open(p).convert("RGB") for p in sorted(IMAGES.glob("*.jpg"))[:32]}

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from openautoglm.converters.files import load_displayed
-from openautoglm.model.pipeline import Pipeline
+from openautoglm.model.inference.pipeline import Pipeline
 
 VAL100 = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco-val100" / "images"
 

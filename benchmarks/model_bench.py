@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from openautoglm.converters.files import load_displayed
-from openautoglm.model.litert_yolo import LiteRtYoloProposer
-from openautoglm.model.registry import find_local
-from openautoglm.model.ultralytics_yolo import UltralyticsProposer
-from openautoglm.model.yolox import YoloxProposer
+from openautoglm.model.inference.litert_yolo import LiteRtYoloProposer
+from openautoglm.model.inference.registry import find_local
+from openautoglm.model.inference.ultralytics_yolo import UltralyticsProposer
+from openautoglm.model.inference.yolox import YoloxProposer
 
 COCO128 = Path(__file__).resolve().parents[2] / "shared" / "data" / "coco128-train" / "images"
 
@@ -78,9 +78,9 @@ def main() -> None:
 def loaded_rss_mb(load: str) -> float:
     """Peak resident memory of a new interpreter that imports the proposer and loads the weights."""
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent (this process)
-    script = ("from pathlib import Path; from openautoglm.model.litert_yolo import LiteRtYoloProposer; "
-              "from openautoglm.model.ultralytics_yolo import UltralyticsProposer; "
-              f"from openautoglm.model.yolox import YoloxProposer; {load}; "
+    script = ("from pathlib import Path; from openautoglm.model.inference.litert_yolo import LiteRtYoloProposer; "
+              "from openautoglm.model.inference.ultralytics_yolo import UltralyticsProposer; "
+              f"from openautoglm.model.inference.yolox import YoloxProposer; {load}; "
               "print(next(int(line.split()[1]) for line in Path('/proc/self/status').read_text().splitlines() "
               "if line.startswith('VmHWM')) / 1024)")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

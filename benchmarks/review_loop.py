@@ -2,7 +2,7 @@
 backend refits every 32 reviewed tasks, starting from a calibration fitted on coco-train209 only
 (images YOLOv8n was trained on, so that calibration is over-confident on new images).
 
-Reviews are played from the ground truth with the definitions of `model/evaluation.py` (what the
+Reviews are played from the ground truth with the definitions of `model/scores/evaluation.py` (what the
 review store records from a real annotation), and each refit is the server's: the reviewed tasks
 pooled with the starting calibration as a prior (`fit_outcomes(..., prior=)`). After each refit,
 on the tasks not reviewed yet: task ECE, the accepted share at 95 % of needing-edit tasks caught,
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from openautoglm.converters import progress
-from openautoglm.model.calibration_fit import collect, fit, fit_outcomes, scored
-from openautoglm.model.evaluation import TRAFFIC_LABELS, ece, judge, review
-from openautoglm.model.pipeline import Pipeline
+from openautoglm.model.scores.fitting import collect, fit, fit_outcomes, scored
+from openautoglm.model.scores.evaluation import TRAFFIC_LABELS, ece, judge, review
+from openautoglm.model.inference.pipeline import Pipeline
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BATCH, REFIT_EVERY, ORDERS, ACCEPT_AT = 16, 32, 20, 0.95

@@ -91,7 +91,7 @@ class BarePipeline:
 
     def __init__(self):
         from openautoglm.converters.files import load_displayed
-        from openautoglm.model.pipeline import Pipeline
+        from openautoglm.model.inference.pipeline import Pipeline
 
         self.load, self.pipeline = load_displayed, Pipeline.load("yolo")
         self.labels = ["person", "car", "bus", "dog"]
@@ -110,7 +110,7 @@ class BareProcesses:
     the thread CPU seconds of the two steps over every image so far."""
 
     SCRIPT = ("import sys, time; from pathlib import Path; from openautoglm.converters.files import load_displayed; "
-              "from openautoglm.model.pipeline import Pipeline; p = Pipeline.load('yolo'); d = Path(sys.argv[1]); "
+              "from openautoglm.model.inference.pipeline import Pipeline; p = Pipeline.load('yolo'); d = Path(sys.argv[1]); "
               "labels = ['person', 'car', 'bus', 'dog']\n"
               "for line in sys.stdin:\n"
               "    c, a = time.process_time(), time.thread_time(); image = load_displayed(d / line.strip())\n"

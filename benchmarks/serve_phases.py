@@ -33,7 +33,7 @@ def timed_app():
     """The server's app with each step of /predict timed in thread CPU; GET /phases reads the sums."""
     from openautoglm.backends.app import create_app
     from openautoglm.backends.label_studio import images, predictor
-    from openautoglm.model import review_store as reviews
+    from openautoglm.model.reviews import store as reviews
 
     sums, lock = collections.Counter(), threading.Lock()
 

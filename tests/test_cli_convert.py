@@ -146,7 +146,7 @@ def test_an_unknown_format_names_the_accepted_spellings(coco_file: Path, tmp_pat
 
 
 def test_models_table_columns_never_run_together(capsys) -> None:
-    from openautoglm.model import registry
+    from openautoglm.model.inference import registry
 
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()

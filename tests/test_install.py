@@ -30,8 +30,13 @@ def _free_port() -> int:
 def installed(tmp_path_factory) -> Path:
     """The wheel with the `serve` extra (LiteRT, onnxruntime: no torch) in a fresh venv; its bin/."""
     folder = tmp_path_factory.mktemp("install")
+    # built from a copy: setuptools keeps build/lib between builds, so a module deleted from the
+    # checkout would still ship from a stale build/ folder there
+    source = folder / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".cache", "build", "dist", "*.egg-info",
+                                                                "__pycache__", ".pytest_cache", ".hypothesis"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(folder / "dist"), str(ROOT)], check=True, cwd=folder)
+                    str(folder / "dist"), str(source)], check=True, cwd=folder)
     (wheel,) = (folder / "dist").glob("openautoglm-*.whl")
     subprocess.run([sys.executable, "-m", "venv", str(folder / "venv")], check=True)
     bin_dir = folder / "venv" / "bin"

@@ -43,6 +43,6 @@ def test_the_dockerfile_installs_an_extra_with_the_default_pipelines_runtime() -
 def test_every_data_file_a_package_reads_is_declared() -> None:
     """Pipelines (.yaml) and shipped calibrations (.json) must reach a non-editable install."""
     data = dict(_setup()["options.package_data"])
-    assert data.get("openautoglm.model.pipelines") == "*.yaml"
-    assert data.get("openautoglm.model.calibrations") == "*.json"
-    assert list((ROOT / "model" / "calibrations").glob("*.json")), "the default calibration is shipped"
+    assert data.get("openautoglm.model.inference.pipelines") == "*.yaml"
+    assert data.get("openautoglm.model.scores.calibrations") == "*.json"
+    assert list((ROOT / "model" / "scores" / "calibrations").glob("*.json")), "the default calibration is shipped"

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from openautoglm.model.review_store import ReviewStore, match
+from openautoglm.model.reviews.store import ReviewStore, match
 from openautoglm.cli.main import main
 from openautoglm.converters import Box, Region
-from openautoglm.model.review_summary import summary, wilson_interval
+from openautoglm.model.reviews.summary import summary, wilson_interval
 
 
 def _store(path: Path) -> ReviewStore:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 
 from openautoglm.converters import progress
-from openautoglm.model.calibration import Calibration
-from openautoglm.model.calibration_fit import collect, cross_validate, cross_validate_outcomes, fit, metrics, scored
-from openautoglm.model.evaluation import TRAFFIC_LABELS, judge
-from openautoglm.model.interface import ModelError
-from openautoglm.model.pipeline import Pipeline
-from openautoglm.model.refit import refit, reviewed_outcomes
-from openautoglm.model.review_store import open_store
+from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.fitting import collect, cross_validate, cross_validate_outcomes, fit, metrics, scored
+from openautoglm.model.scores.evaluation import TRAFFIC_LABELS, judge
+from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.pipeline import Pipeline
+from openautoglm.model.reviews.refit import refit, reviewed_outcomes
+from openautoglm.model.reviews.store import open_store
 
 LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
 

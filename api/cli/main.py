@@ -9,7 +9,7 @@ from pathlib import Path
 
 from openautoglm.converters import formats, progress
 from openautoglm.converters.types import AnnotationError
-from openautoglm.model.interface import ModelError
+from openautoglm.model.errors import ModelError
 
 from .serve import run_serve
 
@@ -35,8 +35,8 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from openautoglm.model import registry
-    from openautoglm.model.pipeline import builtin_names
+    from openautoglm.model.inference import registry
+    from openautoglm.model.inference.pipeline import builtin_names
 
     print(f"model directory: {registry.model_dir() or '(OPENAUTOGLM_MODEL_DIR not set)'}")
     rows = [(row["name"], row["family"], row["licence"],

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import sys
 
-from openautoglm.model.review_summary import summary
+from openautoglm.model.reviews.summary import summary
 
 
 def run_report(args) -> int:
-    from openautoglm.model.review_store import open_store
+    from openautoglm.model.reviews.store import open_store
 
     report = summary(open_store(args.store).reviewed_tasks(), args.accept_above)
     print(f"reviewed tasks: {report['reviewed_tasks']} ({report['with_task_score']} with a stored task score)")

@@ -14,7 +14,7 @@ from openautoglm.converters import Region
 from openautoglm.converters.cvat import mask_crop
 from openautoglm.converters.cvat_wire import to_nuclio
 from openautoglm.converters.geometry import mask_outline
-from openautoglm.model import scoring
+from openautoglm.model.scores import scoring
 
 log = logging.getLogger(__name__)
 CONFIDENCE = "confidence"
@@ -62,7 +62,7 @@ class FunctionCatalog:
             pipeline = self.pipeline(name)
             if pipeline is not None and pipeline.segmenter is not None:
                 return pipeline.segmenter
-        from openautoglm.model.segmenters import GrabCutSegmenter
+        from openautoglm.model.inference.segmenters import GrabCutSegmenter
 
         return GrabCutSegmenter()  # weight-free fallback: no segmenter is configured
 

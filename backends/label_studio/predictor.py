@@ -14,8 +14,8 @@ from PIL import Image
 from openautoglm.converters import Box, Mask, Region, Shape
 from openautoglm.converters.geometry import mask_outline
 from openautoglm.converters.label_studio import dump_region
-from openautoglm.model.labels import merge_synonyms
-from openautoglm.model import scoring
+from openautoglm.model.inference.labels import merge_synonyms
+from openautoglm.model.scores import scoring
 
 from . import label_config
 from ..batching import DynamicBatcher, ModelCalls

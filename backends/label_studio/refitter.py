@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 from openautoglm.converters.files import atomic_file
-from openautoglm.model.calibration import Calibration, CalibrationError
-from openautoglm.model.refit import refit
-from openautoglm.model.review_store import ReviewStore
+from openautoglm.model.scores.calibration import Calibration, CalibrationError
+from openautoglm.model.reviews.refit import refit
+from openautoglm.model.reviews.store import ReviewStore
 
 log = logging.getLogger(__name__)
 REFIT_LOCK = 0x6F61676D  # PostgreSQL advisory lock: one refit at a time across replicas

@@ -17,8 +17,8 @@ from urllib.parse import urljoin
 
 import requests
 
-from openautoglm.model import scoring
-from openautoglm.model.review_store import ReviewStore, second_stage_evidence
+from openautoglm.model.scores import scoring
+from openautoglm.model.reviews.store import ReviewStore, second_stage_evidence
 
 from .project_version import ProjectVersionSync, label_studio_project_id
 from .routing import route

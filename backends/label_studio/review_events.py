@@ -10,7 +10,7 @@ import time
 
 from openautoglm.converters.label_studio import parse_result
 
-from openautoglm.model.review_store import ReviewStore, match
+from openautoglm.model.reviews.store import ReviewStore, match
 
 log = logging.getLogger(__name__)
 

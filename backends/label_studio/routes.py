@@ -24,7 +24,7 @@ from .refitter import Refitter, ServedCalibration
 from .rescore import QueueRescorer
 from .review_events import ReviewWorker
 from .routing import route
-from openautoglm.model.review_store import ReviewStore
+from openautoglm.model.reviews.store import ReviewStore
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class ReviewFigures:
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
-        from openautoglm.model.review_summary import summary
+        from openautoglm.model.reviews.summary import summary
 
         if time.monotonic() - self._at >= self.EVERY_S:
             self._at = time.monotonic()

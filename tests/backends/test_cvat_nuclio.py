@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from openautoglm.converters.cvat_wire import from_nuclio
-from openautoglm.model.segmenters import GrabCutSegmenter
+from openautoglm.model.inference.segmenters import GrabCutSegmenter
 from tests.backends.conftest import FakePipeline
 from tests.backends.cvat_ui import decode_interactor_answer
 
@@ -143,7 +143,7 @@ def test_wrong_method_and_missing_header(make_client) -> None:
 
 
 def test_real_yolov8n_on_bus_through_function_invocations(make_client, shared, bus, monkeypatch) -> None:
-    from openautoglm.model.pipeline import Pipeline
+    from openautoglm.model.inference.pipeline import Pipeline
 
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
     client = make_client(Pipeline.load("yolo"))

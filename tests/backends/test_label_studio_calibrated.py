@@ -7,9 +7,9 @@ import io
 import pytest
 from PIL import Image
 
-from openautoglm.model.pipeline import Pipeline
-from openautoglm.model.review_store import ReviewStore
-from openautoglm.model.scoring import AGREEMENT
+from openautoglm.model.inference.pipeline import Pipeline
+from openautoglm.model.reviews.store import ReviewStore
+from openautoglm.model.scores.scoring import AGREEMENT
 
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
           '<Label value="person"/><Label value="bus"/></RectangleLabels></View>')
@@ -52,7 +52,7 @@ def test_a_cascade_pipeline_counts_its_second_stage_and_stores_its_evidence(make
     """The image goes to the second stage when its task score is below the cascade's threshold
     (set here just above the first stage's score): /metrics counts it and its time, and the store
     keeps the evidence refitting needs."""
-    from openautoglm.model.cascade import CascadeSpec, SecondStage
+    from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
 
     pipeline = Pipeline.load("yolo-cascade")
     second = pipeline.second_stage

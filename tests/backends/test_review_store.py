@@ -5,7 +5,7 @@ from __future__ import annotations
 from multiprocessing import get_context
 from pathlib import Path
 
-from openautoglm.model.review_store import ReviewStore
+from openautoglm.model.reviews.store import ReviewStore
 
 
 def _open_store(path: str) -> str | None:

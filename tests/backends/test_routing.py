@@ -4,7 +4,7 @@ random audit share shown just below it, whose reviews measure the accepted tasks
 from __future__ import annotations
 
 from openautoglm.backends.label_studio.routing import is_audited, route
-from openautoglm.model.review_summary import summary
+from openautoglm.model.reviews.summary import summary
 
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
           '<Label value="cat"/></RectangleLabels></View>')

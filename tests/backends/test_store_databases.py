@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from openautoglm.converters import Box, Region, Shape
-from openautoglm.model.review_store import ReviewStore, match
+from openautoglm.model.reviews.store import ReviewStore, match
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -97,7 +97,7 @@ def test_events_are_handled_once_in_order_by_concurrent_workers(location) -> Non
 def test_replicas_sharing_a_postgresql_store(make_client, image_server, bus, postgres_url, shared, tmp_path,
                                              monkeypatch) -> None:
     from openautoglm.backends.label_studio.refitter import ServedCalibration
-    from openautoglm.model.pipeline import Pipeline
+    from openautoglm.model.inference.pipeline import Pipeline
 
     from .test_refit import _predict, _review, _wait_for_version
 
@@ -129,7 +129,7 @@ def test_a_replica_never_refits_the_reviews_another_replica_refitted(make_client
     refit lock it asks the store first, so the same reviews are refitted once, not once per replica
     (the load benchmark found twice as many refits as reviews called for)."""
     from openautoglm.backends.label_studio.refitter import ServedCalibration
-    from openautoglm.model.pipeline import Pipeline
+    from openautoglm.model.inference.pipeline import Pipeline
 
     from .test_refit import _predict, _review
 

@@ -141,7 +141,7 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
     tasks = api("GET", f"/api/tasks?project={project}&fields=all")["tasks"]
     assert len(tasks) == len(IMAGES)
 
-    from openautoglm.model.pipeline import Pipeline
+    from openautoglm.model.inference.pipeline import Pipeline
 
     pipeline = Pipeline.load("yolo")
     found = 0

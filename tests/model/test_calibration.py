@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from openautoglm.cli.main import main
-from openautoglm.model.calibration import TASK_FEATURES, Calibration, CalibrationError
-from openautoglm.model.calibration_fit import collect, fit, metrics, scored
-from openautoglm.model.evaluation import Detection, ImageRecord, ece, ece_floor, judge, review
-from openautoglm.model.pipeline import Pipeline
+from openautoglm.model.scores.calibration import TASK_FEATURES, Calibration, CalibrationError
+from openautoglm.model.scores.fitting import collect, fit, metrics, scored
+from openautoglm.model.scores.evaluation import Detection, ImageRecord, ece, ece_floor, judge, review
+from openautoglm.model.inference.pipeline import Pipeline
 
 
 def _calibration(**changes) -> Calibration:
@@ -159,7 +159,7 @@ def test_calibrate_then_eval_from_the_command_line(shared: Path, tmp_path: Path,
 def test_calibrate_from_the_review_store(val100, tmp_path: Path, capsys) -> None:
     """Reviews as Label Studio's webhooks leave them in the store (the truth played as the reviewer)
     refit the calibration: scores on the other half's images improve over raw."""
-    from openautoglm.model.review_store import ReviewStore, match
+    from openautoglm.model.reviews.store import ReviewStore, match
     from openautoglm.converters import Box, Region
 
     pipeline, reviewed, held_out = val100
@@ -193,7 +193,7 @@ def test_calibrate_needs_truth_or_a_store(tmp_path: Path, capsys) -> None:
 
 def test_geometry_signals_of_each_shown_region() -> None:
     from openautoglm.converters import Box, Region, Shape
-    from openautoglm.model.scoring import with_geometry
+    from openautoglm.model.scores.scoring import with_geometry
 
     regions = [Region("cat", Shape.BOX, Box(10, 20, 30, 40), score=0.4, attributes={"signals": {"detector_score": 0.4}}),
                Region("dog", Shape.BOX, Box(0, 0, 50, 25), score=0.9)]

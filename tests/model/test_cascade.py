@@ -14,15 +14,15 @@ from PIL import Image
 
 from openautoglm.cli.main import main
 from openautoglm.converters import Box, Region, Shape
-from openautoglm.model.calibration import Calibration
-from openautoglm.model.calibration_fit import fit_cascade, fit_outcomes
-from openautoglm.model.cascade import CascadeSpec, SecondStage, evidence
-from openautoglm.model.evaluation import Outcome
-from openautoglm.model.interface import ModelError
-from openautoglm.model.pipeline import Pipeline, PipelineSpec
-from openautoglm.model.refit import reviewed_outcomes
-from openautoglm.model.review_store import ReviewStore, match
-from openautoglm.model.scoring import AGREEMENT
+from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.fitting import fit_cascade, fit_outcomes
+from openautoglm.model.inference.cascade import CascadeSpec, SecondStage, evidence
+from openautoglm.model.scores.evaluation import Outcome
+from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.pipeline import Pipeline, PipelineSpec
+from openautoglm.model.reviews.refit import reviewed_outcomes
+from openautoglm.model.reviews.store import ReviewStore, match
+from openautoglm.model.scores.scoring import AGREEMENT
 
 
 def _box(label: str, x: float, score: float) -> Region:
@@ -88,9 +88,9 @@ def test_cascade_maps_learn_from_agreement_and_survive_a_file_round_trip(tmp_pat
 def test_a_calibration_file_without_a_cascade_keeps_its_digest() -> None:
     from importlib import resources
 
-    shipped = Calibration.load(Path(str(resources.files("openautoglm.model.calibrations").joinpath("yolo.json"))))
+    shipped = Calibration.load(Path(str(resources.files("openautoglm.model.scores.calibrations").joinpath("yolo.json"))))
     assert shipped.cascade is None and shipped.digest == "eb0df49182a1"
-    cascade = Calibration.load(Path(str(resources.files("openautoglm.model.calibrations")
+    cascade = Calibration.load(Path(str(resources.files("openautoglm.model.scores.calibrations")
                                          .joinpath("yolo-cascade.json"))))
     assert cascade.cascade is not None and cascade.pipeline_version.startswith("yolo-cascade+yolov8n@")
     probabilities, task = cascade.score([0.5], [], [0.9], [])

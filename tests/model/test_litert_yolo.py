@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openautoglm.model.interface import ModelError
-from openautoglm.model.litert_yolo import LiteRtYoloProposer, export_metadata, is_litert_detector
+from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.litert_yolo import LiteRtYoloProposer, export_metadata, is_litert_detector
 
 NAMES = {0: "person", 1: "bicycle"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from openautoglm.model.detections import CLASS_OFFSET, class_aware_nms
+from openautoglm.model.inference.detections import CLASS_OFFSET, class_aware_nms
 
 
 def _torchvision_keep(xyxy: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float) -> list[int]:

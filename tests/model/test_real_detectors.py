@@ -8,26 +8,26 @@ from pathlib import Path
 import pytest
 
 from openautoglm.converters import Region
-from openautoglm.model.pipeline import Pipeline
+from openautoglm.model.inference.pipeline import Pipeline
 
 
 @pytest.fixture(scope="module")
 def yolov8n(models: Path):
-    from openautoglm.model.litert_yolo import LiteRtYoloProposer
+    from openautoglm.model.inference.litert_yolo import LiteRtYoloProposer
 
     return LiteRtYoloProposer("yolov8n", str(models / "yolov8n-coco" / "yolov8n_int8.tflite"))
 
 
 @pytest.fixture(scope="module")
 def yolov8n_ultralytics(models: Path):
-    from openautoglm.model.ultralytics_yolo import UltralyticsProposer
+    from openautoglm.model.inference.ultralytics_yolo import UltralyticsProposer
 
     return UltralyticsProposer("yolov8n", str(models / "yolov8n-coco" / "yolov8n_int8.tflite"))
 
 
 @pytest.fixture(scope="module")
 def yolox(models: Path):
-    from openautoglm.model.yolox import YoloxProposer
+    from openautoglm.model.inference.yolox import YoloxProposer
 
     return YoloxProposer("yolox-nano", str(models / "yolox-nano-coco" / "yolox_nano.onnx"))
 
@@ -67,8 +67,8 @@ def test_litert_yolov8n_gives_ultralytics_boxes_on_coco128(shared: Path, models:
     the scores' stable ranks instead, so both sides order ties alike and every other decision
     (every IoU, in float32 of class-shifted boxes) is compared exactly on any CPU."""
     from openautoglm.converters.files import load_displayed
-    from openautoglm.model.litert_yolo import LiteRtYoloProposer
-    from openautoglm.model.ultralytics_yolo import UltralyticsProposer
+    from openautoglm.model.inference.litert_yolo import LiteRtYoloProposer
+    from openautoglm.model.inference.ultralytics_yolo import UltralyticsProposer
 
     weights = str(models / "yolov8n-coco" / "yolov8n_int8.tflite")
     # a low threshold keeps many overlapping low-score boxes, so NMS decisions are compared too
@@ -97,7 +97,7 @@ def test_litert_yolov8n_gives_ultralytics_boxes_on_coco128(shared: Path, models:
 
 
 def test_project_labels_and_synonyms_filter_and_rename(bus, models: Path) -> None:
-    from openautoglm.model.yolox import YoloxProposer
+    from openautoglm.model.inference.yolox import YoloxProposer
 
     proposer = YoloxProposer("yolox-nano", str(models / "yolox-nano-coco" / "yolox_nano.onnx"),
                              synonyms={"Pedestrian": ["person"]})

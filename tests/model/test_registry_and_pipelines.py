@@ -6,9 +6,10 @@ import pytest
 from PIL import Image
 
 from openautoglm.converters import Box, Region
-from openautoglm.model import registry
-from openautoglm.model.interface import ModelError, ProposerSpec, check_proposals
-from openautoglm.model.pipeline import builtin_names, load_spec
+from openautoglm.model.inference import registry
+from openautoglm.model.inference.interface import ProposerSpec, check_proposals
+from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.pipeline import builtin_names, load_spec
 
 
 def test_missing_weights_offline_name_the_model_file_and_folder(tmp_path: Path, monkeypatch) -> None:

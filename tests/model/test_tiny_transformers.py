@@ -9,14 +9,14 @@ import pytest
 from PIL import Image, ImageDraw
 
 from openautoglm.converters import Box, Shape
-from openautoglm.model.pipeline import Pipeline, PipelineSpec
+from openautoglm.model.inference.pipeline import Pipeline, PipelineSpec
 
 IMAGES = [Image.new("RGB", (300, 200), "red"), Image.new("RGB", (100, 150), "blue")]
 
 
 @pytest.fixture(scope="module", params=["owlv2", "grounding-dino"])
 def zero_shot(request, tiny):
-    from openautoglm.model.zero_shot import ZeroShotProposer
+    from openautoglm.model.inference.zero_shot import ZeroShotProposer
 
     return ZeroShotProposer(request.param, str(tiny[request.param]), conf=0.0)
 
@@ -64,7 +64,7 @@ def test_zero_shot_without_labels_proposes_nothing(zero_shot) -> None:
 
 @pytest.mark.parametrize("kind", ["sam", "sam2", "mobile_sam"])
 def test_segmenters_give_full_size_masks_and_scores(tiny, kind: str) -> None:
-    from openautoglm.model.pipeline import create_segmenter
+    from openautoglm.model.inference.pipeline import create_segmenter
 
     segmenter = create_segmenter({"model": str(tiny[kind])})
     assert type(segmenter).__name__ == ("UltralyticsSamSegmenter" if kind == "mobile_sam" else "SamSegmenter")
@@ -75,7 +75,7 @@ def test_segmenters_give_full_size_masks_and_scores(tiny, kind: str) -> None:
 
 
 def test_grabcut_finds_a_clear_object() -> None:
-    from openautoglm.model.segmenters import GrabCutSegmenter
+    from openautoglm.model.inference.segmenters import GrabCutSegmenter
 
     image = Image.new("RGB", (120, 100), "black")
     ImageDraw.Draw(image).ellipse((30, 20, 90, 80), fill="white")
@@ -92,7 +92,7 @@ def test_grabcut_gives_the_same_mask_whatever_ran_before(shared) -> None:
     """Its k-means draws from OpenCV's per-thread RNG; unseeded, the same box came out differently
     after other calls (seen as a CVAT mask that differed from the backend's own answer)."""
     from openautoglm.converters.files import load_displayed
-    from openautoglm.model.segmenters import GrabCutSegmenter
+    from openautoglm.model.inference.segmenters import GrabCutSegmenter
 
     image = load_displayed(shared / "data" / "coco128-train" / "images" / "000000000009.jpg")
     segmenter, box = GrabCutSegmenter(), Box(10, 10, 300, 300)
@@ -111,13 +111,13 @@ def test_pipeline_from_local_paths_adds_masks(tiny, tmp_path: Path) -> None:
 
 
 def test_grabcut_fallback_only_without_weights(tmp_path: Path, monkeypatch) -> None:
-    from openautoglm.model.pipeline import create_segmenter
-    from openautoglm.model.segmenters import GrabCutSegmenter
+    from openautoglm.model.inference.pipeline import create_segmenter
+    from openautoglm.model.inference.segmenters import GrabCutSegmenter
 
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("OPENAUTOGLM_OFFLINE", "1")
     assert isinstance(create_segmenter({"model": "sam-vit-base", "fallback": "grabcut"}), GrabCutSegmenter)
-    from openautoglm.model.interface import ModelError
+    from openautoglm.model.errors import ModelError
 
     with pytest.raises(ModelError, match="sam-vit-base"):
         create_segmenter({"model": "sam-vit-base"})

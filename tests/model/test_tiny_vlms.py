@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from openautoglm.model.vlm import box_tokens
+from openautoglm.model.inference.vlm import box_tokens
 
 IMAGES = [Image.new("RGB", (300, 200), "red"), Image.new("RGB", (100, 150), "blue")]
 ANSWERS = {  # what each family writes, from the model cards
@@ -23,7 +23,7 @@ def vlm(request, tmp_path_factory):
     pytest.importorskip("transformers")
     import os
 
-    from openautoglm.model.vlm import VlmProposer
+    from openautoglm.model.inference.vlm import VlmProposer
     from tests.model import tiny_models
 
     os.environ["HF_HUB_OFFLINE"] = "1"

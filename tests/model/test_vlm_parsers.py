@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from openautoglm.model.vlm_parsers import (
+from openautoglm.model.inference.vlm_parsers import (
     parse_florence2, parse_glm, parse_moondream, parse_paligemma, parse_qwen25, parse_qwen3,
 )
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibration import Calibration
-from .calibration_fit import fit_outcomes
-from .evaluation import Outcome
-from .interface import ModelError
-from .review_store import ReviewStore, second_stage_evidence
+from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.fitting import fit_outcomes
+from openautoglm.model.scores.evaluation import Outcome
+from openautoglm.model.errors import ModelError
+from openautoglm.model.reviews.store import ReviewStore, second_stage_evidence
 
 
 def reviewed_outcomes(store: ReviewStore, pipeline_version: str) -> list[Outcome]:

@@ -7,8 +7,8 @@ import numpy as np
 
 from openautoglm.converters import Box, Region
 
-from .interface import ProposerSpec
-from .labels import LabelMap
+from openautoglm.model.inference.interface import ProposerSpec
+from openautoglm.model.inference.labels import LabelMap
 
 
 # ultralytics separates classes by shifting each class's boxes this far (its `max_wh`)

@@ -13,8 +13,8 @@ from PIL import Image
 from openautoglm.converters import Box, Mask
 from openautoglm.converters.geometry import box_iou
 
-from .device import pick_device
-from .interface import ModelError
+from openautoglm.model.inference.device import pick_device
+from openautoglm.model.errors import ModelError
 
 
 class SamSegmenter:

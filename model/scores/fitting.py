@@ -15,12 +15,12 @@ import numpy as np
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.progress import track
 
-from .calibration import (CascadeMaps, Calibration, cascade_region_features, cascade_task_features,
+from openautoglm.model.scores.calibration import (CascadeMaps, Calibration, cascade_region_features, cascade_task_features,
                           task_features)
-from .evaluation import (Detection, ImageRecord, Outcome, accept_threshold, auroc_wrong, bootstrap_interval, ece,
+from openautoglm.model.scores.evaluation import (Detection, ImageRecord, Outcome, accept_threshold, auroc_wrong, bootstrap_interval, ece,
                          ece_floor, judge, review)
-from .interface import ModelError
-from .scoring import AGREEMENT, raw_score
+from openautoglm.model.errors import ModelError
+from openautoglm.model.scores.scoring import AGREEMENT, raw_score
 
 
 def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -> list[ImageRecord]:

@@ -1,22 +1,22 @@
-"""Where a pipeline's calibration comes from: OPENAUTOGLM_CALIBRATION (a file, or `raw` for none),
-else `<name>.calibration.json` in the model directory, else the one shipped with the package.
+"""Where a pipeline's calibration comes from: the one asked for (OPENAUTOGLM_CALIBRATION: a file, or
+`raw` for none), else `<name>.calibration.json` in the model directory, else the one shipped with
+the package.
 A file fitted for other weights is not used: the scores would mean something else."""
 
 from __future__ import annotations
 
 import logging
-import os
 from importlib import resources
 from pathlib import Path
 
-from .calibration import Calibration, CalibrationError
-from .registry import model_dir
+from openautoglm.model.scores.calibration import Calibration, CalibrationError
 
 log = logging.getLogger(__name__)
 
 
-def find_calibration(pipeline_name: str, pipeline_version: str) -> Calibration | None:
-    chosen = os.environ.get("OPENAUTOGLM_CALIBRATION", "").strip()
+def find_calibration(pipeline_name: str, pipeline_version: str, chosen: str = "",
+                     model_dir: Path | None = None) -> Calibration | None:
+    chosen = chosen.strip()
     if chosen.lower() == "raw":
         return None
     if chosen:  # asked for by name: any problem is an error, never a silent fallback to raw scores
@@ -26,9 +26,9 @@ def find_calibration(pipeline_name: str, pipeline_version: str) -> Calibration |
                                    f"not {pipeline_version}")
         return calibration
     candidates = []
-    if model_dir():
-        candidates.append(Path(model_dir()) / f"{pipeline_name}.calibration.json")
-    shipped = resources.files("openautoglm.model.calibrations").joinpath(f"{pipeline_name}.json")
+    if model_dir:
+        candidates.append(Path(model_dir) / f"{pipeline_name}.calibration.json")
+    shipped = resources.files("openautoglm.model.scores.calibrations").joinpath(f"{pipeline_name}.json")
     candidates.append(Path(str(shipped)))
     for path in candidates:
         if not path.is_file():

@@ -12,9 +12,10 @@ from PIL import Image
 
 from openautoglm.converters import Box, Mask, Region, Shape
 
-from .device import pick_device
-from .interface import ModelError, ProposerSpec
-from .labels import LabelMap, merge_synonyms
+from openautoglm.model.inference.device import pick_device
+from openautoglm.model.inference.interface import ProposerSpec
+from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.labels import LabelMap, merge_synonyms
 
 
 def weights_version(path: str) -> str:

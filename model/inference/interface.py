@@ -14,10 +14,7 @@ from typing import Protocol, Sequence, runtime_checkable
 from PIL import Image
 
 from openautoglm.converters import Box, Mask, Region
-
-
-class ModelError(RuntimeError):
-    """A model could not be loaded or returned something invalid; the message says which and why."""
+from openautoglm.model.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import numpy as np
 
 from openautoglm.converters.files import atomic_file
 
-from .interface import ModelError
+from openautoglm.model.errors import ModelError
 
 FORMAT = "openautoglm-calibration"
 FORMAT_VERSION = 1

@@ -18,8 +18,8 @@ from typing import Any
 
 from openautoglm.converters import Box, Region
 from openautoglm.converters.geometry import box_iou
-from .scoring import AGREEMENT, raw_score
-from .store_db import Database
+from openautoglm.model.scores.scoring import AGREEMENT, raw_score
+from openautoglm.model.reviews.database import Database
 
 log = logging.getLogger(__name__)
 MATCH_IOU = 0.5
@@ -250,8 +250,8 @@ class ReviewStore:
 def open_store(location: str | Path) -> ReviewStore:
     """An existing store for the CLI: a SQLite file must exist (a typo must not create an empty
     one), a PostgreSQL URL must answer."""
-    from .interface import ModelError
-    from .store_db import is_url
+    from openautoglm.model.errors import ModelError
+    from openautoglm.model.reviews.database import is_url
 
     if not is_url(location) and not Path(location).is_file():
         raise ModelError(f"review store {location} does not exist")

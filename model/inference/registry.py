@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .interface import ModelError
+from openautoglm.model.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,11 @@ KNOWN: dict[str, KnownModel] = {m.name: m for m in [
 def model_dir() -> Path | None:
     value = os.environ.get("OPENAUTOGLM_MODEL_DIR")
     return Path(value).expanduser() if value else None
+
+
+def calibration_choice(env=None) -> str:
+    """OPENAUTOGLM_CALIBRATION as asked: '' (look it up), 'raw' (none) or a calibration file."""
+    return (os.environ if env is None else env).get("OPENAUTOGLM_CALIBRATION", "").strip()
 
 
 def offline() -> bool:

@@ -25,8 +25,9 @@ from PIL import Image
 from openautoglm.converters import Region
 from openautoglm.converters.geometry import box_iou
 
-from .interface import ModelError, check_proposals
-from .scoring import AGREEMENT, DUPLICATE_IOU, ImagePrediction, score_image, uncovered
+from openautoglm.model.inference.interface import check_proposals
+from openautoglm.model.errors import ModelError
+from openautoglm.model.scores.scoring import AGREEMENT, DUPLICATE_IOU, ImagePrediction, score_image, uncovered
 
 
 @dataclass(frozen=True)

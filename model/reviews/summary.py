@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .evaluation import ece, task_needs_edit
+from openautoglm.model.scores.evaluation import ece, task_needs_edit
 
 BANDS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)
 

@@ -16,12 +16,13 @@ from PIL import Image
 
 from openautoglm.converters import Region, Shape
 
-from .calibration import EVIDENCE_FLOOR, Calibration
-from .calibration_files import find_calibration
-from .cascade import CascadeSpec, SecondStage
-from .interface import ModelError, Proposer, Segmenter, check_proposals
-from .registry import find_local, offline, resolve
-from .scoring import with_geometry, ImagePrediction, score_image, uncovered
+from openautoglm.model.scores.calibration import EVIDENCE_FLOOR, Calibration
+from openautoglm.model.scores.calibration_files import find_calibration
+from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
+from openautoglm.model.inference.interface import Proposer, Segmenter, check_proposals
+from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.registry import calibration_choice, find_local, model_dir, offline, resolve
+from openautoglm.model.scores.scoring import with_geometry, ImagePrediction, score_image, uncovered
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class PipelineSpec:
 
 
 def builtin_names() -> list[str]:
-    return sorted(p.name[:-5] for p in resources.files("openautoglm.model.pipelines").iterdir()
+    return sorted(p.name[:-5] for p in resources.files("openautoglm.model.inference.pipelines").iterdir()
                   if p.name.endswith(".yaml"))
 
 
@@ -61,7 +62,7 @@ def load_spec(name_or_path: str) -> PipelineSpec:
     if path.suffix in (".yaml", ".yml") and path.is_file():
         text, where = path.read_text(encoding="utf-8"), str(path)
     elif name_or_path in builtin_names():
-        text = resources.files("openautoglm.model.pipelines").joinpath(f"{name_or_path}.yaml").read_text()
+        text = resources.files("openautoglm.model.inference.pipelines").joinpath(f"{name_or_path}.yaml").read_text()
         where = f"pipeline {name_or_path}"
     else:
         raise ModelError(f"unknown pipeline {name_or_path!r}: use one of {', '.join(builtin_names())} or a .yaml file")
@@ -79,23 +80,23 @@ def create_proposer(entry: dict, synonyms: dict, device: str | None = None) -> P
     options = {k: v for k, v in entry.items() if k not in ("model", "fallback")}
     entry = {**entry, "model": name}
     if family == "ultralytics":
-        from .litert_yolo import LiteRtYoloProposer, is_litert_detector
-        from .ultralytics_yolo import UltralyticsProposer
+        from openautoglm.model.inference.litert_yolo import LiteRtYoloProposer, is_litert_detector
+        from openautoglm.model.inference.ultralytics_yolo import UltralyticsProposer
 
         if is_litert_detector(weights):  # same boxes as ultralytics, without importing torch
             return LiteRtYoloProposer(entry["model"], weights, synonyms=synonyms, **options)
 
         return UltralyticsProposer(entry["model"], weights, device=device, synonyms=synonyms, **options)
     if family == "yolox":
-        from .yolox import YoloxProposer
+        from openautoglm.model.inference.yolox import YoloxProposer
 
         return YoloxProposer(entry["model"], weights, synonyms=synonyms, **options)
     if family == "zero-shot":
-        from .zero_shot import ZeroShotProposer
+        from openautoglm.model.inference.zero_shot import ZeroShotProposer
 
         return ZeroShotProposer(entry["model"], weights, device=device, synonyms=synonyms, **options)
     if family == "vlm":
-        from .vlm import VlmProposer
+        from openautoglm.model.inference.vlm import VlmProposer
 
         return VlmProposer(entry["model"], weights, device=device, synonyms=synonyms, **options)
     raise ModelError(f"model {entry['model']!r} ({family}) cannot be used as a proposer in this version")
@@ -106,7 +107,7 @@ def create_segmenter(entry: dict | None, device: str | None = None) -> Segmenter
     applies because no weights for the named model are on this machine and it is offline."""
     if not entry:
         return None
-    from .segmenters import GrabCutSegmenter, SamSegmenter
+    from openautoglm.model.inference.segmenters import GrabCutSegmenter, SamSegmenter
 
     name = entry.get("model")
     if name == "grabcut" or (entry.get("fallback") == "grabcut" and not find_local(name) and offline()):
@@ -115,7 +116,7 @@ def create_segmenter(entry: dict | None, device: str | None = None) -> Segmenter
         return GrabCutSegmenter()
     known, weights = resolve(name)
     if (known and known.family == "ultralytics-sam") or weights.endswith(".pt"):
-        from .segmenters import UltralyticsSamSegmenter
+        from openautoglm.model.inference.segmenters import UltralyticsSamSegmenter
 
         return UltralyticsSamSegmenter(name, weights, device)
     return SamSegmenter(name, weights, device)
@@ -151,7 +152,8 @@ class Pipeline:
         self.segmenter = create_segmenter(spec.segmenter, device)
         self.second_stage = SecondStage(spec.cascade, create_proposer(spec.cascade.proposer, spec.synonyms, device)) \
             if spec.cascade else None
-        self.calibration = find_calibration(spec.name, self.version) if calibration == "auto" else calibration
+        self.calibration = find_calibration(spec.name, self.version, calibration_choice(), model_dir()) \
+            if calibration == "auto" else calibration
 
     @classmethod
     def load(cls, name_or_path: str, device: str | None = None,

@@ -26,10 +26,11 @@ from PIL import Image
 
 from openautoglm.converters import Region
 
-from .interface import ModelError, ProposerSpec
-from .labels import LabelMap, merge_synonyms
-from .detections import class_aware_nms, detections_to_regions
-from .ultralytics_yolo import weights_version
+from openautoglm.model.inference.interface import ProposerSpec
+from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.labels import LabelMap, merge_synonyms
+from openautoglm.model.inference.detections import class_aware_nms, detections_to_regions
+from openautoglm.model.inference.ultralytics_yolo import weights_version
 
 PADDING = 114
 MAX_DETECTIONS = 300

@@ -12,10 +12,11 @@ from PIL import Image
 
 from openautoglm.converters import Box, Region
 
-from .device import half_precision_dtype, pick_device
-from .interface import ModelError, ProposerSpec
-from .labels import LabelMap, merge_synonyms
-from .vlm_parsers import PARSERS, ParsedBox
+from openautoglm.model.inference.device import half_precision_dtype, pick_device
+from openautoglm.model.inference.interface import ProposerSpec
+from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.labels import LabelMap, merge_synonyms
+from openautoglm.model.inference.vlm_parsers import PARSERS, ParsedBox
 
 _QWEN_PROMPT = ('Locate every instance of these objects in the image: {labels}. Report them in JSON as '
                 '[{{"bbox_2d": [x1, y1, x2, y2], "label": "<one of the names>"}}].')
