@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from openautoglm.converters import Box, Region
-from openautoglm.converters.geometry import box_iou
-from openautoglm.model.scores.scoring import AGREEMENT, raw_score
 from openautoglm.model.reviews.database import Database
+from openautoglm.model.scores.evaluation import greedy_match
+from openautoglm.model.scores.scoring import AGREEMENT, raw_score
 
 log = logging.getLogger(__name__)
-MATCH_IOU = 0.5
-
 _SCHEMA = {
     "sqlite": """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -272,19 +270,11 @@ def second_stage_evidence(agreement: list, second_misses: list | None) -> tuple[
 def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:
     """(label, score, matched, kind, raw score, second-stage agreement) per predicted region, plus one 'missed' row per
     human region no prediction matched. Greedy by prediction score, as COCO evaluation does."""
-    rows, used = [], set()
-    for prediction in sorted(predicted, key=lambda p: -(p["score"] or 0)):
-        box = Box(*prediction["box"])
-        best, best_iou = None, MATCH_IOU
-        for index, region in enumerate(annotated):
-            if index in used or region.label != prediction["label"] or region.box is None:
-                continue
-            overlap = box_iou(box, Box(*region.box.bounds()))
-            if overlap >= best_iou:
-                best, best_iou = index, overlap
-        if best is not None:
-            used.add(best)
-        rows.append((prediction["label"], prediction["score"], int(best is not None), "prediction",
-                     prediction.get("raw", prediction["score"]), prediction.get("agreement")))
-    rows += [(r.label, None, 0, "missed", None, None) for i, r in enumerate(annotated) if i not in used and r.box is not None]
-    return rows
+    ordered = sorted(predicted, key=lambda p: -(p["score"] or 0))
+    boxed = [r for r in annotated if r.box is not None]
+    matches = greedy_match([(p["label"], Box(*p["box"])) for p in ordered],
+                           [(r.label, Box(*r.box.bounds())) for r in boxed])
+    rows = [(p["label"], p["score"], int(m is not None), "prediction", p.get("raw", p["score"]), p.get("agreement"))
+            for p, m in zip(ordered, matches)]
+    used = set(matches)
+    return rows + [(r.label, None, 0, "missed", None, None) for i, r in enumerate(boxed) if i not in used]

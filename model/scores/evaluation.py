@@ -64,26 +64,36 @@ def task_needs_edit(missed: int, correct) -> bool:
     return bool(missed) or not all(correct)
 
 
-def judge(record: ImageRecord, labels: set[str] | None) -> Outcome:
-    keep = (lambda label: True) if labels is None else (lambda label: label in labels)
-    shown = sorted((d for d in record.shown if keep(d.label)), key=lambda d: -d.score)
-    truths = [(label, Box(*xyxy)) for label, xyxy, crowd in record.truths if keep(label) and not crowd]
-    used, correct = set(), []
-    for detection in shown:
-        box, best, best_iou = Box(*detection.box), None, MATCH_IOU
-        for index, (label, truth) in enumerate(truths):
-            if index in used or label != detection.label:
+def greedy_match(predicted: list[tuple[str, Box]], truths: list[tuple[str, Box]]) -> list[int | None]:
+    """For each predicted (label, box), in the order given (highest score first), the index of the
+    not-yet-matched truth of its label it overlaps most with IoU >= MATCH_IOU, else None: the
+    matching every figure and every stored review uses (COCO evaluation's greedy rule)."""
+    used: set[int] = set()
+    matches: list[int | None] = []
+    for label, box in predicted:
+        best, best_iou = None, MATCH_IOU
+        for index, (truth_label, truth) in enumerate(truths):
+            if index in used or truth_label != label:
                 continue
             overlap = box_iou(box, truth)
             if overlap >= best_iou:
                 best, best_iou = index, overlap
         if best is not None:
             used.add(best)
-        correct.append(best is not None)
+        matches.append(best)
+    return matches
+
+
+def judge(record: ImageRecord, labels: set[str] | None) -> Outcome:
+    keep = (lambda label: True) if labels is None else (lambda label: label in labels)
+    shown = sorted((d for d in record.shown if keep(d.label)), key=lambda d: -d.score)
+    truths = [(label, Box(*xyxy)) for label, xyxy, crowd in record.truths if keep(label) and not crowd]
+    matches = greedy_match([(d.label, Box(*d.box)) for d in shown], truths)
     near = [d.score for d in record.near_misses if keep(d.label)]
     looked = record.second_misses is not None
-    return Outcome(np.array([d.score for d in shown], dtype=float), np.array(correct, dtype=bool), near,
-                   len(truths) - len(used),
+    matched = sum(m is not None for m in matches)
+    return Outcome(np.array([d.score for d in shown], dtype=float), np.array([m is not None for m in matches], dtype=bool),
+                   near, len(truths) - matched,
                    np.array([d.agreement for d in shown], dtype=float) if looked else None,
                    [d.score for d in record.second_misses if keep(d.label)] if looked else None)
 
