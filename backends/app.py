@@ -58,10 +58,9 @@ def _served_calibration(settings: Settings, pipeline, predictor: Predictor,
                         store: ReviewStore) -> ServedCalibration | None:
     """The team's refitted calibration takes over from the loaded one, unless OPENAUTOGLM_CALIBRATION
     pins it (or the pipeline object does not calibrate)."""
-    if settings.calibration_pinned or not (hasattr(pipeline, "calibration") and hasattr(pipeline, "spec")):
+    if settings.calibration_pinned:
         return None
-    return ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.spec.name), predictor.model_lock,
-                             store)
+    return ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.name), store)
 
 
 def _log_requests(app: Flask) -> None:

@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from openautoglm.model.scores import scoring
 
 
 @dataclass
@@ -96,17 +95,15 @@ class ModelCalls:
         self._guard = threading.Lock()
 
     def predict(self, pipeline, images: list, labels: list, synonyms: dict | None = None) -> list:
-        """Scored predictions (scoring.ImagePrediction) per image."""
+        """Scored predictions (ImagePrediction) per image."""
         if self.max_wait_ms <= 0:
             with self.lock:
-                return scoring.predict(pipeline, images, labels, synonyms)
+                return pipeline.predict(images, labels, synonyms)
         return self.batcher(pipeline).predict(images, labels, synonyms or {})
 
     def batcher(self, pipeline) -> DynamicBatcher:
         with self._guard:
             if id(pipeline) not in self._batchers:
-                batcher = DynamicBatcher(lambda images, labels, synonyms: scoring.predict(pipeline, images, labels,
-                                                                                          synonyms),
-                                         self.max_batch, self.max_wait_ms, self.lock)
+                batcher = DynamicBatcher(pipeline.predict, self.max_batch, self.max_wait_ms, self.lock)
                 self._batchers[id(pipeline)] = (pipeline, batcher)
             return self._batchers[id(pipeline)][1]

@@ -23,8 +23,7 @@ from openautoglm.model.inference.pipeline import Pipeline
 class OpenautoglmFunction:
     def __init__(self, model: str = "yolo", labels: str = "", threshold: float = 0.25, device: str | None = None):
         self.pipeline = Pipeline.load(model, device)  # once per process; detect is called per frame
-        vocabulary = [v for p in self.pipeline.proposers for v in (p.spec.vocabulary or ())]
-        self.labels = [n.strip() for n in labels.split(",") if n.strip()] or list(dict.fromkeys(vocabulary))
+        self.labels = [n.strip() for n in labels.split(",") if n.strip()] or list(self.pipeline.vocabulary or ())
         if not self.labels:
             raise cvataa.BadFunctionError(f"pipeline {model!r} is open-vocabulary: pass -p labels=str:a,b,c")
         self.threshold = threshold
@@ -38,9 +37,9 @@ class OpenautoglmFunction:
         label_ids = {name: index for index, name in enumerate(self.labels)}
         shapes = []
         for region in regions:
-            if region.score < threshold:
+            if region.confidence < threshold:
                 continue
-            label_id, score = label_ids[region.label], float(region.score)
+            label_id, score = label_ids[region.label], float(region.confidence)
             if region.mask is None or not region.mask.area():
                 shapes.append(cvataa.rectangle(label_id, list(region.box.bounds()), score=score))
             elif context.conv_mask_to_poly:

@@ -28,6 +28,7 @@ from openautoglm.converters import Box, Region, Shape
 from openautoglm.model.scores.calibration import Calibration
 from openautoglm.model.reviews.refit import refit
 from openautoglm.model.reviews.store import ReviewStore, match
+from openautoglm.model.scores.scoring import ImageEvidence
 
 VERSION = "yolo+bench@1"
 
@@ -37,7 +38,8 @@ def fill(store: ReviewStore, tasks: int, seed: int = 0) -> None:
     for task in range(tasks):
         regions = [Region("car", Shape.BOX, Box(i * 20, 0, i * 20 + 15, 15), score=float(rng.uniform(0.25, 1)),
                            source=VERSION) for i in range(6)]
-        store.save_predictions(f"{VERSION}+calibration-raw", [(task, regions, rng.uniform(0.05, 0.25, 3).tolist(), 0.5)])
+        evidence = ImageEvidence.of_scores([r.score for r in regions], rng.uniform(0.05, 0.25, 3).tolist())
+        store.save_predictions(f"{VERSION}+calibration-raw", [(task, regions, evidence, 0.5)])
         kept = [r for r in regions if rng.random() < r.score]  # what the reviewer left standing
         drawn = kept + ([Region("car", Shape.BOX, Box(500, 500, 520, 520))] if task % 5 == 0 else [])
         predicted = store.prediction(task)[1]
@@ -50,7 +52,8 @@ def fill_open(store: ReviewStore, count: int, version: str) -> None:
     for task in range(count):
         regions = [Region("car", Shape.BOX, Box(i * 20, 0, i * 20 + 15, 15), score=float(rng.uniform(0.25, 1)),
                           source=VERSION) for i in range(6)]
-        rows.append((100_000 + task, regions, rng.uniform(0.05, 0.25, 3).tolist(), 0.5))
+        evidence = ImageEvidence.of_scores([r.score for r in regions], rng.uniform(0.05, 0.25, 3).tolist())
+        rows.append((100_000 + task, regions, evidence, 0.5))
         results[100_000 + task] = [{"id": f"{100_000 + task}-{i}-label", "type": "rectanglelabels", "score": r.score,
                                     "value": {"x": 1, "y": 1, "width": 5, "height": 5, "rectanglelabels": ["car"]}}
                                    for i, r in enumerate(regions)]

@@ -179,8 +179,8 @@ def _dump_region(region: Region, annotation_id: int, image_id: int, category_id:
     obj["area"] = region.attributes.get(EXTRA + "area", _area(region, obj))
     if box.rotation:
         obj["rotation"] = box.rotation
-    if region.score is not None:
-        obj["score"] = region.score
+    if region.confidence is not None:
+        obj["score"] = region.confidence
     if region.source is not None:
         obj["source"] = region.source
     for key, value in region.attributes.items():

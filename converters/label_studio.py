@@ -215,7 +215,8 @@ def dump_region(region: Region, width: int, height: int, region_id: str, from_na
     if region.shape is Shape.POLYGON and len(region.points) > 1:
         # Label Studio polygons have one ring; a brush mask keeps the object whole.
         region = Region(region.label, Shape.MASK, mask=polygons_to_mask(region.points, width, height),
-                        score=region.score, source=region.source, id=region.id)
+                        score=region.score, calibrated_score=region.calibrated_score, source=region.source,
+                        id=region.id)
     kind = {Shape.BOX: "rectanglelabels", Shape.POLYGON: "polygonlabels", Shape.POLYLINE: "polygonlabels",
             Shape.MASK: "brushlabels", Shape.POINTS: "keypointlabels", Shape.TAG: "choices"}[region.shape]
     values: list[dict[str, Any]]
@@ -241,8 +242,8 @@ def dump_region(region: Region, width: int, height: int, region_id: str, from_na
                   "from_name": from_name or _CONTROL_NAMES[kind], "to_name": to_name, "value": value}
         if region.shape is not Shape.TAG:
             result.update(original_width=width, original_height=height, image_rotation=0)
-        if region.score is not None:
-            result["score"] = region.score
+        if region.confidence is not None:
+            result["score"] = region.confidence
         results.append(result)
     for index, (x, y, visibility) in enumerate(region.keypoints):
         if visibility:  # unlabelled keypoints are left out; the indices in the ids keep the others' places
@@ -251,8 +252,8 @@ def dump_region(region: Region, width: int, height: int, region_id: str, from_na
                       "value": {"x": x * sx, "y": y * sy, "width": 0.5, "keypointlabels": [region.label],
                                 "visibility": visibility},
                       "original_width": width, "original_height": height, "image_rotation": 0}
-            if region.score is not None:
-                result["score"] = region.score
+            if region.confidence is not None:
+                result["score"] = region.confidence
             results.append(result)
     return results
 

@@ -206,8 +206,8 @@ def _shapes(region: Region, groups) -> list[dict]:
     free = {k: v for k, v in attributes.items() if "." not in k}
     if free:
         base["attributes"] = free
-    if region.score is not None:
-        base["score"] = region.score
+    if region.confidence is not None:
+        base["score"] = region.confidence
 
     def shape(kind: str, points, **extra) -> dict:
         return {**base, "shape_type": kind, "points": [[float(x), float(y)] for x, y in points], **extra}

@@ -206,6 +206,12 @@ class Region:
     # visibility 0 not labelled, 1 labelled but hidden, 2 visible; every one kept, so indices hold
     keypoints: tuple[tuple[float, float, int], ...] = ()
 
+    @property
+    def confidence(self) -> float | None:
+        """The score a person is shown and a writer writes: the calibrated one where there is one,
+        else the raw model score (what a file read back holds)."""
+        return self.calibrated_score if self.calibrated_score is not None else self.score
+
     def __post_init__(self) -> None:
         if self.keypoints:
             keypoints = tuple((float(x), float(y), int(v)) for x, y, v in self.keypoints)

@@ -14,7 +14,6 @@ from openautoglm.converters import Region
 from openautoglm.converters.cvat import mask_crop
 from openautoglm.converters.cvat_wire import to_nuclio
 from openautoglm.converters.geometry import mask_outline
-from openautoglm.model.scores import scoring
 
 log = logging.getLogger(__name__)
 CONFIDENCE = "confidence"
@@ -46,8 +45,7 @@ class FunctionCatalog:
             return self._pipelines.get(name)
 
     def labels(self, pipeline) -> list[str]:
-        vocabulary = [v for p in pipeline.proposers for v in (p.spec.vocabulary or ())]
-        return list(dict.fromkeys(vocabulary)) or list(self.open_labels)
+        return list(pipeline.vocabulary or ()) or list(self.open_labels)
 
     def detectors(self) -> dict[str, dict]:
         functions = {}
@@ -84,7 +82,7 @@ def detector_object(name: str, pipeline, labels: list[str]) -> dict:
     spec = [{"id": i, "name": label, "type": shape_type,
              "attributes": [{"name": CONFIDENCE, "input_type": "text", "mutable": False, "values": [""]}]}
             for i, label in enumerate(labels)]
-    full_version = scoring.model_version(pipeline)  # changes with the pipeline, its weights or its calibration
+    full_version = pipeline.model_version  # changes with the pipeline, its weights or its calibration
     version = str(function_version(full_version))
     annotations = {"type": "detector", "name": f"openautoglm {name}", "version": version,
                    "spec": json.dumps(spec), "framework": "openautoglm",
@@ -108,9 +106,9 @@ def detector_shapes(regions: list[Region], threshold: float, masks: bool) -> lis
     `masks`: the function declared mask labels (its pipeline has a segmenter), else rectangles."""
     shapes = []
     for region in regions:
-        if region.score is not None and region.score < threshold:
+        if region.confidence is not None and region.confidence < threshold:
             continue
-        confidence = f"{region.score:.4f}" if region.score is not None else ""
+        confidence = f"{region.confidence:.4f}" if region.confidence is not None else ""
         shape = {"label": region.label, "confidence": confidence,
                  "attributes": [{"name": CONFIDENCE, "value": confidence}]}
         if masks and region.mask is not None and region.mask.area():

@@ -31,8 +31,7 @@ class TaskOutcome:
     score: float
     regions: list[Region]  # what was predicted, kept for matching reviews later
     error: str | None = None
-    near_miss_scores: list[float] = field(default_factory=list)  # the task score's evidence, kept for refitting
-    second_misses: list[float] | None = None  # a cascade's second stage's uncovered finds, when it looked
+    evidence: scoring.ImageEvidence = field(default_factory=scoring.ImageEvidence)  # kept for refitting
     second_stage_seconds: float = 0.0
 
 
@@ -51,7 +50,7 @@ class Predictor:
 
     @property
     def model_version(self) -> str:
-        return scoring.model_version(self.pipeline)
+        return self.pipeline.model_version
 
     def predict(self, tasks: Sequence[dict], config: str, context: dict | None = None) -> list[TaskOutcome]:
         if not tasks:
@@ -76,15 +75,12 @@ class Predictor:
                 predictions = self.calls.predict(self.pipeline, images, labels, synonyms)
             for (index, image), prediction in zip(batch, predictions):
                 regions, score = prediction.regions, prediction.score
-                if context:
+                if context:  # a draft for the annotator, never stored: its score is the chosen regions' least
                     regions = self._interactive(image, regions, context)
-                    score = scoring.image_score(regions)
+                    score = min((r.confidence for r in regions), default=1.0)
                 task = tasks[index]
                 outcomes[index] = TaskOutcome(task.get("id"), self._encode(regions, targets, image.size, task.get("id")),
-                                              score, regions,
-                                              near_miss_scores=[scoring.raw_score(r) for r in prediction.near_misses],
-                                              second_misses=None if prediction.second_misses is None or context
-                                              else [r.score for r in prediction.second_misses],
+                                              score, regions, evidence=prediction.evidence,
                                               second_stage_seconds=prediction.second_stage_seconds)
         return outcomes
 
@@ -127,14 +123,13 @@ class Predictor:
         chosen = []
         for label, prompt in prompts:
             under = [r for r in regions if _covers(r.box, prompt) and (label is None or r.label == label)]
-            best = max(under, key=lambda r: r.score, default=None)
-            segmenter = getattr(self.pipeline, "segmenter", None)
+            best = max(under, key=lambda r: r.confidence, default=None)
+            segmenter = self.pipeline.segmenter
             if segmenter is not None and prompt.width > 0:
                 with self.model_lock:
                     ((mask, mask_score),) = segmenter.segment(image, [prompt])
                 chosen.append(Region(label or (best.label if best else "object"), Shape.MASK, mask=mask,
-                                     score=mask_score, source=self.model_version,
-                                     attributes={"signals": {"mask_score": mask_score}}))
+                                     score=mask_score, source=self.model_version))
             elif best is not None:
                 chosen.append(best)
         return chosen
@@ -153,7 +148,8 @@ def _as_kind(region: Region, kind: str, width: int, height: int) -> Region:
     """The region in the shape the control draws."""
     if kind == "rectanglelabels" and region.shape is Shape.BOX:
         return region  # already drawable (most detections): no copy to build and validate
-    replace = dict(label=region.label, score=region.score, source=region.source, id=region.id)
+    replace = dict(label=region.label, score=region.score, calibrated_score=region.calibrated_score,
+                   source=region.source, id=region.id)
     if kind == "rectanglelabels":
         return Region(shape=Shape.BOX, box=region.box, **replace)
     if kind == "brushlabels":

@@ -17,6 +17,8 @@ from openautoglm.model.scores.calibration import Calibration, CalibrationError
 from openautoglm.model.reviews.refit import refit
 from openautoglm.model.reviews.store import ReviewStore
 
+from ..served import ServedPipeline
+
 log = logging.getLogger(__name__)
 REFIT_LOCK = 0x6F61676D  # PostgreSQL advisory lock: one refit at a time across replicas
 
@@ -32,9 +34,9 @@ class ServedCalibration:
 
     SHARED_POLL_S = 5.0  # how often a replica asks a shared (PostgreSQL) store for another's refit
 
-    def __init__(self, pipeline, path: Path, lock: threading.Lock, store: ReviewStore | None = None):
-        self.pipeline, self.path, self.lock = pipeline, Path(path), lock
-        self.base: Calibration | None = pipeline.calibration
+    def __init__(self, pipeline: ServedPipeline, path: Path, store: ReviewStore | None = None):
+        self.pipeline, self.path = pipeline, Path(path)
+        self.base: Calibration | None = pipeline.calibrations.base
         self._seen: tuple | None = None
         self.shared = store if store is not None and store.db.dialect == "postgresql" else None
         self._polled = float("-inf")
@@ -63,8 +65,7 @@ class ServedCalibration:
             log.warning("calibration %s was fitted for %s, not %s: not used", self.path,
                         calibration.pipeline_version, self.pipeline.version)
             return
-        with self.lock:  # never in the middle of a batch
-            self.pipeline.calibration = calibration
+        self.pipeline.calibrations.replace(calibration, self.pipeline.version)  # read once per batch
         log.info("calibration %s from %s (%s reviewed tasks)", calibration.digest, self.path,
                  calibration.provenance.get("reviewed_tasks"))
 
@@ -141,10 +142,9 @@ class Refitter:
                 if not force and (self.every <= 0 or new < self.every):
                     self._rescore()  # finishes a pass a stop or an error cut short; nothing to do otherwise
                     return None
-                second_stage = getattr(self.served.pipeline, "second_stage", None)
                 calibration = refit(self.store, version, self.display_threshold, self.served.base,
                                     self.served.path, {"trigger": "start training" if force else f"{new} new reviews"},
-                                    cascade_below=second_stage.below if second_stage else None)
+                                    cascade_below=self.served.pipeline.cascade_below)
                 self.served.publish(calibration)
                 self.served.refresh()
                 self._rescore()

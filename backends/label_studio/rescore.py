@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import requests
 
 from openautoglm.model.scores import scoring
-from openautoglm.model.reviews.store import ReviewStore, second_stage_evidence
+from openautoglm.model.reviews.store import ReviewStore, stored_evidence
 
 from .project_version import ProjectVersionSync, label_studio_project_id
 from .routing import route
@@ -45,7 +45,7 @@ class QueueRescorer:
         self.last: dict = {}  # the latest pass: tasks, seconds, error
 
     def rescore(self, pipeline) -> dict:
-        calibration, version = pipeline.calibration, scoring.model_version(pipeline)
+        calibration, version = pipeline.calibration, pipeline.model_version
         started, done, projects, error = time.perf_counter(), 0, set(), None
         while self.url and calibration is not None:
             rows = self.store.unreviewed(pipeline.version, version, self.BATCH)
@@ -80,8 +80,8 @@ class QueueRescorer:
     def _rescored(self, calibration, row: dict) -> tuple[list[dict], float, float, list[dict]]:
         """(regions with new scores, task score, the score Label Studio is shown, result)."""
         regions = row["regions"]
-        agreement, second = second_stage_evidence([r.get("agreement") for r in regions], row["second_misses"])
-        probabilities, task = calibration.score([r["raw"] for r in regions], row["near_misses"], agreement, second)
+        evidence = stored_evidence(regions, row["near_misses"], row["second_misses"])
+        probabilities, task = scoring.score(evidence, calibration)
         shown, _ = route(task, row["task_id"], self.accept_above, self.audit_share)
         prefix = f"{row['task_id']}-"
         result = []

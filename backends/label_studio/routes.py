@@ -51,7 +51,7 @@ class Metrics:
                                             "Time spent in a cascade's second stage", registry=self.registry)
 
     def count_second_stage(self, outcomes) -> None:
-        looked = [o for o in outcomes if o.second_misses is not None]
+        looked = [o for o in outcomes if o.evidence.second_misses is not None]
         if looked:
             self.second_stage_tasks.inc(len(looked))
             self.second_stage_seconds.inc(sum(o.second_stage_seconds for o in looked))
@@ -197,11 +197,10 @@ def blueprint(settings: Settings, predictor: Predictor, store: ReviewStore, metr
         shown = [route(o.score, o.task_id, settings.accept_above, settings.audit_share) if not context
                  else (o.score, False) for o in outcomes]
         if not context:  # interactive answers are drafts, not predictions to review
-            store.save_predictions(predictor.model_version, [(o.task_id, o.regions, o.near_miss_scores, o.score)
+            store.save_predictions(predictor.model_version, [(o.task_id, o.regions, o.evidence, o.score)
                                                              for o in outcomes if not o.error and o.task_id is not None],
                                    {o.task_id for o, (_, audited) in zip(outcomes, shown) if audited},
-                                   body.get("project"), {o.task_id: o.result for o in outcomes},
-                                   {o.task_id: o.second_misses for o in outcomes if o.second_misses is not None})
+                                   body.get("project"), {o.task_id: o.result for o in outcomes})
             if version_sync is not None:
                 version_sync.after_predictions(body.get("project"), predictor.model_version)
         return jsonify(results=[{"result": o.result, "score": score, "model_version": predictor.model_version}

@@ -27,7 +27,7 @@ from openautoglm.converters.geometry import box_iou
 
 from openautoglm.model.inference.interface import check_proposals
 from openautoglm.model.errors import ModelError
-from openautoglm.model.scores.scoring import AGREEMENT, DUPLICATE_IOU, ImagePrediction, score_image, uncovered
+from openautoglm.model.scores.scoring import DUPLICATE_IOU, ImagePrediction, scored_prediction, uncovered
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class SecondStage:
     def below(self) -> float:
         return self.spec.below
 
-    def refine(self, images: Sequence[Image.Image], labels: Sequence[str], synonyms, shown: list[list[Region]],
+    def refine(self, images: Sequence[Image.Image], labels: Sequence[str], synonyms,
                predictions: list[ImagePrediction], calibration, every_image: bool = False) -> list[ImagePrediction]:
         """Run the second stage on the images scored below `below` (all of them with `every_image`,
         as fitting needs) and score those again with its evidence; the others are returned as they were."""
@@ -75,10 +75,11 @@ class SecondStage:
         seconds = (time.perf_counter() - started) / len(unsure)
         refined = list(predictions)
         for index, regions in zip(unsure, found):
-            regions = [r for r in regions if not r.attributes.get("near_miss")]
-            agreement, misses = evidence(shown[index], regions)
-            marked = [dataclasses.replace(r, attributes={**r.attributes, "signals": {
-                **r.attributes.get("signals", {}), AGREEMENT: a}}) for r, a in zip(shown[index], agreement)]
-            again = score_image(marked, predictions[index].near_misses, calibration, misses)
+            first = predictions[index]
+            agreement, misses = evidence(first.regions, [r for r in regions if not r.attributes.get("near_miss")])
+            looked = dataclasses.replace(
+                first.evidence, second_misses=tuple(r.score for r in misses),
+                regions=tuple(dataclasses.replace(e, agreement=a) for e, a in zip(first.evidence.regions, agreement)))
+            again = scored_prediction(first.regions, looked, calibration, first.near_misses, misses)
             refined[index] = dataclasses.replace(again, second_stage_seconds=seconds)
         return refined

@@ -64,9 +64,7 @@ def detections_to_regions(detections: tuple[np.ndarray, np.ndarray, np.ndarray],
         label = label_map.to_project(spec.vocabulary[int(class_index)])
         if label is None:
             continue
-        attributes = {"signals": {"detector_score": float(score)}}
-        if display_threshold is not None and score <= display_threshold:
-            attributes["near_miss"] = True
+        attributes = {"near_miss": True} if display_threshold is not None and score <= display_threshold else {}
         regions.append(Region(label, box=Box(*xyxy.tolist()), score=float(score), source=spec.source,
                               attributes=attributes))
     return regions

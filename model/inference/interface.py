@@ -1,9 +1,9 @@
 """What every proposer and segmenter is: a frozen, validated spec plus one batched call.
 
 A proposer takes a batch of images (PIL, RGB, as displayed) and the project's label names and
-returns, per image, canonical Regions: label (a project label), box, optional mask, the raw score
-and, in `attributes["signals"]`, the raw signals the score came from. `propose` is batched; a
-batch gives the same result as calling it image by image.
+returns, per image, canonical Regions: label (a project label), box, optional mask and the raw
+score (candidates below the display threshold kept as evidence carry `attributes["near_miss"]`).
+`propose` is batched; a batch gives the same result as calling it image by image.
 """
 
 from __future__ import annotations

@@ -18,11 +18,12 @@ from openautoglm.converters import Region, Shape
 
 from openautoglm.model.scores.calibration import EVIDENCE_FLOOR, Calibration
 from openautoglm.model.scores.calibration_files import find_calibration
+from openautoglm.model.scores.source import CalibrationSource
 from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
 from openautoglm.model.inference.interface import Proposer, Segmenter, check_proposals
 from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.registry import calibration_choice, find_local, model_dir, offline, resolve
-from openautoglm.model.scores.scoring import with_geometry, ImagePrediction, score_image, uncovered
+from openautoglm.model.scores.scoring import ImageEvidence, ImagePrediction, region_evidence, scored_prediction, uncovered
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +153,33 @@ class Pipeline:
         self.segmenter = create_segmenter(spec.segmenter, device)
         self.second_stage = SecondStage(spec.cascade, create_proposer(spec.cascade.proposer, spec.synonyms, device)) \
             if spec.cascade else None
-        self.calibration = find_calibration(spec.name, self.version, calibration_choice(), model_dir()) \
+        found = find_calibration(spec.name, self.version, calibration_choice(), model_dir()) \
             if calibration == "auto" else calibration
+        self.calibrations = CalibrationSource(found)
 
     @classmethod
     def load(cls, name_or_path: str, device: str | None = None,
              calibration: Calibration | str | None = "auto") -> "Pipeline":
         return cls(load_spec(name_or_path), device, calibration)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self.calibrations.current
+
+    @property
+    def vocabulary(self) -> tuple[str, ...] | None:
+        """The class names of a closed-set pipeline (every proposer's); None for open vocabulary."""
+        names = [v for p in self.proposers for v in (p.spec.vocabulary or ())]
+        return tuple(dict.fromkeys(names)) if names else None
+
+    @property
+    def cascade_below(self) -> float | None:
+        """The task score under which a cascade's second stage looks again; None without one."""
+        return self.second_stage.below if self.second_stage else None
 
     @property
     def version(self) -> str:
@@ -187,27 +208,29 @@ class Pipeline:
         """`second_stage_on_all`: a cascade's second stage looks at every image, not only the unsure
         ones (what fitting and evaluating a cascade need)."""
         shown: list[list[Region]] = [[] for _ in images]
-        evidence: list[list[Region]] = [[] for _ in images]
+        below: list[list[Region]] = [[] for _ in images]  # candidates under the display threshold
         for proposer in self.proposers:
             found = check_proposals(proposer.spec, images, labels, proposer.propose(images, labels, synonyms))
-            for regions, near, new in zip(shown, evidence, found):
+            for regions, near, new in zip(shown, below, found):
                 for region in new:
                     (near if region.attributes.get("near_miss") else regions).append(region)
+        masks: list[list[float | None] | None] = [None] * len(images)
         if self.segmenter is not None:
-            shown = [self._with_masks(image, regions) for image, regions in zip(images, shown)]
+            masked = [self._with_masks(image, regions) for image, regions in zip(images, shown)]
+            shown, masks = [regions for regions, _ in masked], [scores for _, scores in masked]
         calibration = self.calibration  # one for the whole batch, even if a refit lands meanwhile
-        shown = [with_geometry(regions, *image.size) for regions, image in zip(shown, images)]
-        predictions = [score_image(regions, uncovered(near, regions), calibration)
-                       for regions, near in zip(shown, evidence)]
+        predictions = []
+        for image, regions, near, mask_scores in zip(images, shown, below, masks):
+            near = uncovered(near, regions)
+            found = ImageEvidence(region_evidence(regions, *image.size, mask_scores), tuple(r.score for r in near))
+            predictions.append(scored_prediction(regions, found, calibration, near))
         if self.second_stage is None:
             return predictions
-        return self.second_stage.refine(images, labels, synonyms, shown, predictions, calibration, second_stage_on_all)
+        return self.second_stage.refine(images, labels, synonyms, predictions, calibration, second_stage_on_all)
 
-    def _with_masks(self, image: Image.Image, regions: list[Region]) -> list[Region]:
+    def _with_masks(self, image: Image.Image, regions: list[Region]) -> tuple[list[Region], list[float]]:
+        """The regions with the segmenter's masks, and each mask's score."""
         masks = self.segmenter.segment(image, [r.box for r in regions])
-        return [
-            dataclasses.replace(region, shape=Shape.MASK, box=mask.bounding_box() if mask.area() else region.box,
-                                mask=mask, attributes={**region.attributes, "signals": {
-                                    **region.attributes.get("signals", {}), "mask_score": mask_score}})
-            for region, (mask, mask_score) in zip(regions, masks)
-        ]
+        return ([dataclasses.replace(region, shape=Shape.MASK, box=mask.bounding_box() if mask.area() else region.box,
+                                     mask=mask) for region, (mask, _) in zip(regions, masks)],
+                [float(mask_score) for _, mask_score in masks])

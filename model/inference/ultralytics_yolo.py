@@ -74,6 +74,5 @@ class UltralyticsProposer:
                 bitmap = np.asarray(Image.fromarray(masks[index] > 0.5).resize((width, height)))
                 mask = Mask.from_array(bitmap)
             regions.append(Region(label, Shape.MASK if mask else Shape.BOX, Box(x1, y1, x2, y2), mask=mask,
-                                  score=float(score), source=self.spec.source,
-                                  attributes={"signals": {"detector_score": float(score)}}))
+                                  score=float(score), source=self.spec.source))
         return regions

@@ -104,9 +104,8 @@ class VlmProposer:
         score = math.exp(mean_logprob) if tokens else 0.0
         x1, y1, x2, y2 = np.clip([found.x1, found.y1, found.x2, found.y2], 0,
                                  [image.width, image.height, image.width, image.height]).tolist()
-        signals = {"token_logprob_mean": mean_logprob, "tokens": len(tokens)}
         return Region(label_map.to_project(found.label) or found.label, box=Box(x1, y1, x2, y2),
-                      score=float(np.clip(score, 0.0, 1.0)), source=self.spec.source, attributes={"signals": signals})
+                      score=float(np.clip(score, 0.0, 1.0)), source=self.spec.source)
 
 
 def _as_list(value) -> list:

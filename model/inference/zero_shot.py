@@ -90,12 +90,9 @@ class ZeroShotProposer:
             x1, y1, x2, y2 = boxes[k].tolist()
             if x2 <= x1 or y2 <= y1:
                 continue
-            text, label = prompts[best[keep[k]]]
+            label = prompts[best[keep[k]]][1]
             score = float(scores[keep[k]])
-            signals = {"detector_score": score, "query": text,
-                       "label_scores": {t: float(p) for (t, _), p in zip(prompts, probabilities[keep[k]])}}
-            regions.append(Region(label, box=Box(x1, y1, x2, y2), score=score, source=self.spec.source,
-                                  attributes={"signals": signals}))
+            regions.append(Region(label, box=Box(x1, y1, x2, y2), score=score, source=self.spec.source))
         return regions
 
 

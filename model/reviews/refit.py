@@ -7,28 +7,23 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 
 from openautoglm.model.scores.calibration import Calibration
 from openautoglm.model.scores.fitting import fit_outcomes
 from openautoglm.model.scores.evaluation import Outcome
 from openautoglm.model.errors import ModelError
-from openautoglm.model.reviews.store import ReviewStore, second_stage_evidence
+from openautoglm.model.reviews.store import ReviewStore
+from openautoglm.model.scores.scoring import ImageEvidence
 
 
 def reviewed_outcomes(store: ReviewStore, pipeline_version: str) -> list[Outcome]:
     """Each reviewed task as fitting sees it: raw scores of its predicted regions, which were right,
     how many objects were missed, and its near-miss scores. None at all is an error: nothing to fit."""
-    outcomes = [Outcome(np.array(t["scores"], dtype=float), np.array(t["correct"], dtype=bool), t["near_misses"],
-                        t["missed"], *_second_stage(t)) for t in store.reviewed_tasks(pipeline_version)]
+    outcomes = [Outcome.of(ImageEvidence.of_scores(t["scores"], t["near_misses"], t["agreement"], t["second_misses"]),
+                           t["correct"], t["missed"]) for t in store.reviewed_tasks(pipeline_version)]
     if not outcomes:
         raise ModelError(f"review store {store.name} holds no reviews of predictions by {pipeline_version}")
     return outcomes
-
-
-def _second_stage(task: dict) -> tuple[np.ndarray | None, list[float] | None]:
-    agreement, second_misses = second_stage_evidence(task["agreement"], task["second_misses"])
-    return None if agreement is None else np.array(agreement, dtype=float), second_misses
 
 
 def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, prior: Calibration | None,

@@ -19,7 +19,7 @@ from typing import Any
 from openautoglm.converters import Box, Region
 from openautoglm.model.reviews.database import Database
 from openautoglm.model.scores.evaluation import greedy_match
-from openautoglm.model.scores.scoring import AGREEMENT, raw_score
+from openautoglm.model.scores.scoring import ImageEvidence
 
 log = logging.getLogger(__name__)
 _SCHEMA = {
@@ -101,26 +101,25 @@ class ReviewStore:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration.format(real=real)}")
 
     def save_predictions(self, model_version: str,
-                         predictions: list[tuple[Any, list[Region], list[float], float | None]],
+                         predictions: list[tuple[Any, list[Region], ImageEvidence, float | None]],
                          audited: set | frozenset = frozenset(), project: Any = None,
-                         results: dict | None = None, second_misses: dict | None = None) -> None:
-        """What was predicted per task (task_id, regions, near-miss scores, task score; `audited`: the
-        task ids shown below the accept threshold for an audit), with what
-        refitting needs (each region's raw detector score, the task's near-miss scores), what
-        drift reports compare (the scores shown), and what re-scoring after a refit sends Label
-        Studio again (its project, and `results`: the task's Label Studio result by task id), and
-        for the tasks a cascade's second stage looked at, its evidence (each region's agreement, and
-        `second_misses`: by task id, the scores of its uncovered finds), one transaction for a
-        whole /predict batch."""
-        results, second_misses = results or {}, second_misses or {}
+                         results: dict | None = None) -> None:
+        """What was predicted per task (task_id, regions, their evidence, task score; `audited`: the
+        task ids shown below the accept threshold for an audit), with what refitting needs (each
+        region's raw detector score, the task's near-miss scores, a cascade's second-stage evidence
+        where it looked), what drift reports compare (the scores shown), and what re-scoring after a
+        refit sends Label Studio again (its project, and `results`: the task's Label Studio result
+        by task id), one transaction for a whole /predict batch."""
+        results = results or {}
         rows = [(str(task_id), model_version,
-                 json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.score,
-                              "raw": raw_score(r), "agreement": r.attributes.get("signals", {}).get(AGREEMENT)}
-                             for r in regions]), json.dumps(near_misses), task_score, int(task_id in audited),
+                 json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.confidence,
+                              "raw": e.detector_score, "agreement": e.agreement}
+                             for r, e in zip(regions, evidence.regions)]),
+                 json.dumps(list(evidence.near_misses)), task_score, int(task_id in audited),
                  None if project is None else str(project),
                  json.dumps(results[task_id]) if task_id in results else None,
-                 json.dumps(second_misses[task_id]) if task_id in second_misses else None)
-                for task_id, regions, near_misses, task_score in predictions]
+                 None if evidence.second_misses is None else json.dumps(list(evidence.second_misses)))
+                for task_id, regions, evidence, task_score in predictions]
         with self.db.transaction() as db:
             db.executemany(_UPSERT_PREDICTION[db.dialect], rows)
 
@@ -259,12 +258,10 @@ def open_store(location: str | Path) -> ReviewStore:
         raise ModelError(f"cannot open review store {Database(location).name}: {error}") from None
 
 
-def second_stage_evidence(agreement: list, second_misses: list | None) -> tuple[list | None, list | None]:
-    """(each region's agreement, the uncovered finds' scores) of a stored task a cascade's second
-    stage looked at; (None, None) for the others, or where a region lacks its agreement."""
-    if second_misses is None or None in agreement:
-        return None, None
-    return agreement, second_misses
+def stored_evidence(regions: list[dict], near_misses: list[float], second_misses: list[float] | None) -> ImageEvidence:
+    """A stored task's evidence as scoring reads it."""
+    return ImageEvidence.of_scores([r["raw"] for r in regions], near_misses, [r.get("agreement") for r in regions],
+                                   second_misses)
 
 
 def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:

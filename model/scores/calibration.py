@@ -123,19 +123,6 @@ class Calibration:
         logit = float(np.dot(z, self.task_coef) + self.task_intercept)
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, logit))))
 
-    def score(self, raw_scores: Sequence[float], near_miss_scores: Sequence[float],
-              agreement: Sequence[float] | None = None,
-              second_misses: Sequence[float] | None = None) -> tuple[list[float], float]:
-        """(each region's probability of being right, the task's of needing no edit) from what was
-        predicted: raw scores, near-miss scores and, for an image the second stage of a cascade
-        looked at, each region's agreement with it and the scores of what it found that no region
-        covers. The one way every caller (the pipeline, re-scoring, fitting) turns signals into scores."""
-        probabilities = self.region_probability(raw_scores).tolist() if len(raw_scores) else []
-        task = self.task_probability(probabilities, near_miss_scores)
-        if self.cascade is None or agreement is None or second_misses is None:
-            return probabilities, task
-        return self.cascade.apply(probabilities, task, agreement, second_misses)
-
     def to_dict(self) -> dict:
         values = asdict(self)
         if self.cascade is None:  # files without a cascade keep the digest they always had

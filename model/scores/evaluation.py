@@ -17,6 +17,7 @@ import numpy as np
 
 from openautoglm.converters import Box
 from openautoglm.converters.geometry import box_iou
+from openautoglm.model.scores.scoring import ImageEvidence
 
 MATCH_IOU = 0.5
 CATCH = 0.95
@@ -53,6 +54,17 @@ class Outcome:
     missed: int
     agreement: np.ndarray | None = None  # per region, when a cascade's second stage looked at the image
     second_misses: list[float] | None = None
+
+    @classmethod
+    def of(cls, evidence: ImageEvidence, correct, missed: int) -> "Outcome":
+        looked = evidence.second_misses is not None
+        return cls(np.array(evidence.raw_scores, dtype=float), np.array(correct, dtype=bool), list(evidence.near_misses),
+                   missed, np.array(evidence.agreement, dtype=float) if looked else None,
+                   list(evidence.second_misses) if looked else None)
+
+    @property
+    def evidence(self) -> ImageEvidence:
+        return ImageEvidence.of_scores(self.scores, self.near_miss_scores, self.agreement, self.second_misses)
 
     @property
     def needs_edit(self) -> bool:

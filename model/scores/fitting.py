@@ -20,7 +20,7 @@ from openautoglm.model.scores.calibration import (CascadeMaps, Calibration, casc
 from openautoglm.model.scores.evaluation import (Detection, ImageRecord, Outcome, accept_threshold, auroc_wrong, bootstrap_interval, ece,
                          ece_floor, judge, review)
 from openautoglm.model.errors import ModelError
-from openautoglm.model.scores.scoring import AGREEMENT, raw_score
+from openautoglm.model.scores.scoring import score
 
 
 def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -> list[ImageRecord]:
@@ -45,12 +45,11 @@ def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -
         second = sum(p.second_stage_seconds for p in predictions)
         first = (time.perf_counter() - started - second) / len(infos)
         for info, prediction in zip(infos, predictions):
-            def raw(regions):
-                return [Detection(r.label, raw_score(r), r.box.bounds(), r.attributes.get("signals", {}).get(AGREEMENT))
-                        for r in regions]
+            shown = [Detection(r.label, e.detector_score, r.box.bounds(), e.agreement)
+                     for r, e in zip(prediction.regions, prediction.evidence.regions)]
+            near = [Detection(r.label, r.score, r.box.bounds()) for r in prediction.near_misses]
             looked = prediction.second_misses is not None
-            records.append(ImageRecord(info["id"], info["file_name"], raw(prediction.regions),
-                                       raw(prediction.near_misses), objects.get(info["id"], []),
+            records.append(ImageRecord(info["id"], info["file_name"], shown, near, objects.get(info["id"], []),
                                        _second_misses(prediction) if looked else None, first,
                                        prediction.second_stage_seconds))
     return records
@@ -166,7 +165,7 @@ def _second_stage_saw(outcomes: Sequence[Outcome], calibration: Calibration,
     for outcome in outcomes:
         if outcome.second_misses is None:
             continue
-        probabilities, task = calibration.score(outcome.scores, outcome.near_miss_scores)
+        probabilities, task = score(outcome.evidence.first_stage, calibration)
         if task < below:
             seen.append((outcome, probabilities, task))
     return seen
@@ -202,13 +201,9 @@ def scored(outcomes: Sequence[Outcome], calibration: Calibration | None,
     a calibration's cascade maps apply to the tasks scored below it that have second-stage evidence."""
     region_p, task_p, second = [], [], []
     for o in outcomes:
-        if calibration is None:  # raw: the lowest region score stands for the task (scoring.image_score)
-            p, task = o.scores, float(np.min(o.scores, initial=1.0))
-        else:
-            p, task = calibration.score(o.scores, o.near_miss_scores)
-        looked = bool(cascade_below is not None and o.second_misses is not None and task < cascade_below)
-        if looked and calibration is not None and calibration.cascade is not None:
-            p, task = calibration.cascade.apply(p, task, o.agreement, o.second_misses)
+        first = score(o.evidence.first_stage, calibration)
+        looked = bool(cascade_below is not None and o.second_misses is not None and first[1] < cascade_below)
+        p, task = score(o.evidence, calibration) if looked else first
         region_p.append(np.asarray(p, dtype=float))
         task_p.append(task)
         second.append(looked)

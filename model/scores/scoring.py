@@ -1,11 +1,15 @@
 """Scores users see: a region's probability of being right and an image's probability of needing
-no edit, from a calibration when the pipeline has one, else the detector's raw scores."""
+no edit, from a calibration when there is one, else the detector's raw scores.
+
+What a score is computed from is typed evidence (`ImageEvidence`), kept beside the regions and
+never inside them; `score` is the one function that turns it into scores, used by the pipeline,
+by fitting and by re-scoring stored predictions."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Sequence
 
 from openautoglm.converters import Region
 from openautoglm.converters.geometry import box_iou
@@ -13,46 +17,100 @@ from openautoglm.converters.geometry import box_iou
 DUPLICATE_IOU = 0.5  # a candidate overlapping a shown box of its label this much is that box again, not a miss
 
 
+@dataclass(frozen=True)
+class RegionEvidence:
+    """What one shown region's score comes from. Geometry (relative area, aspect, distance to the
+    nearest border relative to the shorter side, rank by raw score, 0 = most confident) is what
+    calibration research finds informative (Küppers et al. 2020); kept for fitting experiments."""
+    detector_score: float
+    agreement: float | None = None  # a cascade's second stage: its best score on this box (0: none); None: did not look
+    mask_score: float | None = None  # the segmenter's, for a region given a mask
+    relative_area: float = 0.0
+    aspect: float = 0.0
+    border_distance: float = 0.0
+    rank: int = 0
+
+
+@dataclass(frozen=True)
+class ImageEvidence:
+    """One image's evidence: per shown region (in order), the raw scores of the candidates below the
+    display threshold that no shown box covers, and what a cascade's second stage found that no
+    shown region covers (None when it did not look)."""
+    regions: tuple[RegionEvidence, ...] = ()
+    near_misses: tuple[float, ...] = ()
+    second_misses: tuple[float, ...] | None = None
+
+    @property
+    def raw_scores(self) -> list[float]:
+        return [r.detector_score for r in self.regions]
+
+    @property
+    def first_stage(self) -> "ImageEvidence":
+        """The same evidence without a second stage's."""
+        return dataclasses.replace(self, second_misses=None)
+
+    @property
+    def agreement(self) -> list[float] | None:
+        """Each region's agreement where a second stage looked at the image and scored every region."""
+        values = [r.agreement for r in self.regions]
+        return None if self.second_misses is None or None in values else values
+
+    @classmethod
+    def of_scores(cls, raw: Sequence[float], near_misses: Sequence[float] = (),
+                  agreement: Sequence[float | None] | None = None,
+                  second_misses: Sequence[float] | None = None) -> "ImageEvidence":
+        """From stored or judged numbers (the review store, fitting). A second stage's evidence is
+        kept only where it looked and every region has its agreement (rows stored before a cascade
+        have none): the one rule for reading it back."""
+        looked = second_misses is not None and agreement is not None and not any(a is None for a in agreement)
+        regions = tuple(RegionEvidence(float(s), float(a) if looked else None)
+                        for s, a in zip(raw, agreement if looked else [None] * len(raw)))
+        return cls(regions, tuple(float(s) for s in near_misses),
+                   tuple(float(s) for s in second_misses) if looked else None)
+
+
 @dataclass
 class ImagePrediction:
-    regions: list[Region]  # shown; `score` calibrated where a calibration applies, the raw one in signals
+    regions: list[Region]  # shown; `score` the detector's, `calibrated_score` where a calibration applies
     score: float  # the image's (task's) score
     near_misses: list[Region] = field(default_factory=list)  # candidates below the display threshold, never shown
-    # a cascade's second stage looked at this image: what it found that no shown region covers
-    # (each region's agreement is in its signals); None when it did not look
-    second_misses: list[Region] | None = None
+    second_misses: list[Region] | None = None  # a cascade's second stage's uncovered finds; None: it did not look
     second_stage_seconds: float = 0.0  # this image's share of the second stage's time
+    evidence: ImageEvidence = field(default_factory=ImageEvidence)
 
 
-def raw_score(region: Region) -> float:
-    """The detector's own score, kept in the signals once `score` is calibrated."""
-    return float(region.attributes.get("signals", {}).get("detector_score", region.score))
+def score(evidence: ImageEvidence, calibration) -> tuple[list[float], float]:
+    """(each region's probability of being right, the image's of needing no edit). Without a
+    calibration, the raw scores and the least confident region for the image (1.0 with none: nothing
+    says how often an empty image is a miss). A calibration's cascade maps apply where the evidence
+    holds a second stage's."""
+    raw = evidence.raw_scores
+    if calibration is None:
+        return list(raw), min(raw, default=1.0)
+    probabilities = calibration.region_probability(raw).tolist() if raw else []
+    task = calibration.task_probability(probabilities, evidence.near_misses)
+    agreement = evidence.agreement
+    if calibration.cascade is None or agreement is None:
+        return probabilities, task
+    return calibration.cascade.apply(probabilities, task, agreement, evidence.second_misses)
 
 
-def with_geometry(regions: list[Region], width: int, height: int) -> list[Region]:
-    """The box-geometry signals calibration research finds informative (size and position carry
-    signal: Küppers et al. 2020), added to each shown region's signals: relative area, aspect
-    (width / height), distance to the nearest image border relative to the shorter side, and the
-    region's rank by raw score in its image (0 = most confident)."""
-    order = sorted(range(len(regions)), key=lambda i: -raw_score(regions[i]))
+def region_evidence(regions: Sequence[Region], width: int, height: int,
+                    mask_scores: Sequence[float | None] | None = None) -> tuple[RegionEvidence, ...]:
+    """Each shown region's evidence: its detector score, geometry and mask score."""
+    order = sorted(range(len(regions)), key=lambda i: -regions[i].score)
     rank = {index: position for position, index in enumerate(order)}
     shorter = max(1, min(width, height))
-    geometric = []
-    for index, region in enumerate(regions):
+    masks = list(mask_scores) if mask_scores is not None else [None] * len(regions)
+    evidence = []
+    for index, (region, mask_score) in enumerate(zip(regions, masks)):
         x1, y1, x2, y2 = region.box.bounds()
-        signals = {**region.attributes.get("signals", {}),
-                   "relative_area": max(0.0, (x2 - x1) * (y2 - y1)) / max(1, width * height),
-                   "aspect": (x2 - x1) / (y2 - y1) if y2 > y1 else 0.0,
-                   "border_distance": max(0.0, min(x1, y1, width - x2, height - y2)) / shorter,
-                   "rank": rank[index]}
-        geometric.append(dataclasses.replace(region, attributes={**region.attributes, "signals": signals}))
-    return geometric
-
-
-def image_score(regions: Iterable[Region]) -> float:
-    """Without a calibration: the least confident region stands for the image, so uncertain images
-    sort first; an image with no regions scores 1.0, since nothing says how often that is a miss."""
-    return min((r.score for r in regions if r.score is not None), default=1.0)
+        evidence.append(RegionEvidence(
+            float(region.score), mask_score=mask_score,
+            relative_area=max(0.0, (x2 - x1) * (y2 - y1)) / max(1, width * height),
+            aspect=(x2 - x1) / (y2 - y1) if y2 > y1 else 0.0,
+            border_distance=max(0.0, min(x1, y1, width - x2, height - y2)) / shorter, rank=rank[index]))
+    return tuple(evidence)
 
 
 def uncovered(near_misses: list[Region], shown: list[Region]) -> list[Region]:
@@ -62,30 +120,10 @@ def uncovered(near_misses: list[Region], shown: list[Region]) -> list[Region]:
                        for r in shown)]
 
 
-AGREEMENT = "second_stage_agreement"  # the signal a cascade's second stage adds to each region it looked at
-
-
-def score_image(regions: list[Region], near_misses: list[Region], calibration,
-                second_misses: list[Region] | None = None) -> ImagePrediction:
-    if calibration is None:
-        return ImagePrediction(regions, image_score(regions), near_misses, second_misses)
-    agreement = None if second_misses is None else [r.attributes["signals"][AGREEMENT] for r in regions]
-    probabilities, task = calibration.score([raw_score(r) for r in regions], [r.score for r in near_misses],
-                                            agreement, None if second_misses is None else
-                                            [r.score for r in second_misses])
-    calibrated = [dataclasses.replace(r, score=p, calibrated_score=p) for r, p in zip(regions, probabilities)]
-    return ImagePrediction(calibrated, task, near_misses, second_misses)
-
-
-def model_version(pipeline) -> str:
-    """What Label Studio and CVAT are told: the pipeline's own, or `+calibration-raw` for a
-    pipeline object that does not calibrate."""
-    return getattr(pipeline, "model_version", None) or f"{pipeline.version}+calibration-raw"
-
-
-def predict(pipeline, images, labels, synonyms=None) -> list[ImagePrediction]:
-    """Scored predictions from any pipeline object: `predict` where it has one, else its proposals
-    with raw scores."""
-    if hasattr(pipeline, "predict"):
-        return pipeline.predict(images, labels, synonyms)
-    return [score_image(regions, [], None) for regions in pipeline.propose(images, labels, synonyms)]
+def scored_prediction(regions: list[Region], evidence: ImageEvidence, calibration, near_misses: list[Region],
+                      second_misses: list[Region] | None = None) -> ImagePrediction:
+    """The regions with their calibrated scores beside the detector's, and the image's score."""
+    probabilities, task = score(evidence, calibration)
+    if calibration is not None:
+        regions = [dataclasses.replace(r, calibrated_score=p) for r, p in zip(regions, probabilities)]
+    return ImagePrediction(regions, task, near_misses, second_misses, evidence=evidence)

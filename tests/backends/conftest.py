@@ -15,19 +15,40 @@ from PIL import Image
 from openautoglm.backends.app import create_app
 from openautoglm.backends.settings import Settings
 from openautoglm.converters import Box, Mask, Region, Shape
+from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.scoring import ImageEvidence, ImagePrediction, region_evidence, scored_prediction
+from openautoglm.model.scores.source import CalibrationSource
 
 FIXTURES = "fixtures/label-studio-1.23.2-requests.jsonl"
 
 
 class FakePipeline:
     """Finds one object per image: the centre half of the image, labelled with the first project
-    label, score 0.8, with an elliptical mask. Records what it was asked."""
+    label, score 0.8, with an elliptical mask. Records what it was asked. Implements all of
+    backends.served.ServedPipeline, scored as the real pipeline scores (raw without a calibration)."""
 
+    name = "fake"
     version = "fake@1"
     segmenter = None
+    vocabulary = None
+    display_threshold = 0.25
+    cascade_below = None
 
-    def __init__(self):
+    def __init__(self, calibration: Calibration | None = None):
         self.calls = []
+        self.calibrations = CalibrationSource(calibration)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self.calibrations.current
+
+    @property
+    def model_version(self) -> str:
+        return f"{self.version}+calibration-{self.calibration.digest if self.calibration else 'raw'}"
+
+    def predict(self, images, labels, synonyms=None) -> list[ImagePrediction]:
+        return [scored_prediction(regions, ImageEvidence(region_evidence(regions, *image.size)), self.calibration, [])
+                for image, regions in zip(images, self.propose(images, labels, synonyms))]
 
     def propose(self, images, labels, synonyms=None):
         self.calls.append((len(images), list(labels), dict(synonyms or {})))

@@ -8,11 +8,12 @@ import time
 
 from openautoglm.backends.app import create_app
 from openautoglm.converters import Box, Region
+from tests.backends.conftest import FakePipeline
 
 
-class SlowPipeline:
+class SlowPipeline(FakePipeline):
+    name = "slow"
     version = "slow@1"
-    segmenter = None
 
     def propose(self, images, labels, synonyms=None):
         time.sleep(float(os.environ.get("SLOW_SECONDS", "3")))

@@ -109,11 +109,7 @@ def test_concurrent_cvat_invocations_share_model_batches_and_keep_their_own_answ
     import io
 
     class ClosedSetSlowPipeline(SlowPipeline):
-        class _Proposer:
-            class spec:
-                vocabulary = ("Cat",)
-
-        proposers = [_Proposer()]
+        vocabulary = ("Cat",)
 
     pipeline = ClosedSetSlowPipeline()
     client = make_client(pipeline, batch_wait_ms=200, max_batch=8)

@@ -16,13 +16,8 @@ from tests.backends.conftest import FakePipeline
 from tests.backends.cvat_ui import decode_interactor_answer
 
 
-class FakeProposer:
-    class spec:
-        vocabulary = ("Cat", "Dog")
-
-
 class ClosedSetPipeline(FakePipeline):
-    proposers = [FakeProposer()]
+    vocabulary = ("Cat", "Dog")
 
 
 class SegmentingPipeline(ClosedSetPipeline):

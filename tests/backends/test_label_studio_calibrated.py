@@ -9,7 +9,6 @@ from PIL import Image
 
 from openautoglm.model.inference.pipeline import Pipeline
 from openautoglm.model.reviews.store import ReviewStore
-from openautoglm.model.scores.scoring import AGREEMENT
 
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
           '<Label value="person"/><Label value="bus"/></RectangleLabels></View>')
@@ -41,7 +40,7 @@ def test_predict_returns_calibrated_region_and_task_scores(make_client, image_se
     image = Image.open(io.BytesIO(image_server.png))
     (expected,) = calibrated.predict([image.convert("RGB")], ["person", "bus"])
     scores = [r["score"] for r in answers["calibrated"]["result"]]
-    assert scores == pytest.approx([r.score for r in expected.regions])
+    assert scores == pytest.approx([r.calibrated_score for r in expected.regions])
     raw_scores = [r["score"] for r in answers["raw"]["result"]]
     assert scores == pytest.approx(calibrated.calibration.region_probability(raw_scores).tolist())
     assert answers["calibrated"]["score"] == pytest.approx(expected.score)
@@ -74,4 +73,4 @@ def test_a_cascade_pipeline_counts_its_second_stage_and_stores_its_evidence(make
     assert float(seconds.split()[-1]) > 0
     (row,) = ReviewStore(client.settings.store_path).unreviewed(pipeline.version, "another version")
     assert row["second_misses"] == [r.score for r in expected.second_misses]
-    assert [r["agreement"] for r in row["regions"]] == [r.attributes["signals"][AGREEMENT] for r in expected.regions]
+    assert [r["agreement"] for r in row["regions"]] == [e.agreement for e in expected.evidence.regions]

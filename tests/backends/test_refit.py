@@ -223,22 +223,21 @@ def test_rescoring_a_task_the_second_stage_saw_uses_its_evidence(image_server, t
     from openautoglm.backends.label_studio.rescore import QueueRescorer
     from openautoglm.converters import Box, Region, Shape
     from openautoglm.model.reviews.store import ReviewStore
-    from openautoglm.model.scores.scoring import AGREEMENT
+    from openautoglm.model.scores.scoring import ImageEvidence, score
 
     calibration = Calibration.load(Path(__file__).parents[2] / "model" / "scores" / "calibrations" / "yolo-cascade.json")
     assert calibration.cascade is not None
-    regions = [Region("bus", Shape.BOX, Box(0, 0, 50, 50), score=0.6,
-                      attributes={"signals": {"detector_score": 0.6, AGREEMENT: 0.9}})]
+    regions = [Region("bus", Shape.BOX, Box(0, 0, 50, 50), score=0.6)]
+    looked, plain_evidence = ImageEvidence.of_scores([0.6], [0.1], [0.9], [0.7]), ImageEvidence.of_scores([0.6], [0.1])
     result = [{"id": f"{task}-0-label", "type": "rectanglelabels", "value": {}} for task in (3, 4)]
     store = ReviewStore(tmp_path / "reviews.sqlite3")
-    store.save_predictions("p@1+calibration-old", [(3, regions, [0.1], 0.4), (4, regions, [0.1], 0.4)],
-                           project="7.1700000000", results={3: [result[0]], 4: [result[1]]},
-                           second_misses={3: [0.7]})
+    store.save_predictions("p@1+calibration-old", [(3, regions, looked, 0.4), (4, regions, plain_evidence, 0.4)],
+                           project="7.1700000000", results={3: [result[0]], 4: [result[1]]})
     pipeline = SimpleNamespace(version="p@1", calibration=calibration, model_version="p@1+calibration-new")
     done = QueueRescorer(image_server.url, dict, store, None, 0.0).rescore(pipeline)
     assert done["tasks"] == 2 and done["error"] is None
     sent = {p["task"]: p for _, body in image_server.imported for p in body}
-    cascaded, plain = calibration.score([0.6], [0.1], [0.9], [0.7]), calibration.score([0.6], [0.1])
+    cascaded, plain = score(looked, calibration), score(plain_evidence, calibration)
     assert sent[3]["score"] == pytest.approx(cascaded[1]) and sent[4]["score"] == pytest.approx(plain[1])
     assert sent[3]["result"][0]["score"] == pytest.approx(cascaded[0][0])
     assert sent[4]["result"][0]["score"] == pytest.approx(plain[0][0])

@@ -11,6 +11,7 @@ import pytest
 
 from openautoglm.converters import Box, Region, Shape
 from openautoglm.model.reviews.store import ReviewStore, match
+from openautoglm.model.scores.scoring import ImageEvidence
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -20,18 +21,20 @@ def location(request, tmp_path: Path) -> str | Path:
     return request.getfixturevalue("postgres_url")
 
 
-def _regions(*scores: float) -> list[Region]:
-    return [Region("car", Shape.BOX, Box(i * 20, 0, i * 20 + 10, 10), score=s) for i, s in enumerate(scores)]
+def _regions(*scores: float, near: list[float] = ()) -> tuple[list[Region], ImageEvidence]:
+    """Cars side by side with these detector scores, and their evidence with these near misses."""
+    return ([Region("car", Shape.BOX, Box(i * 20, 0, i * 20 + 10, 10), score=s) for i, s in enumerate(scores)],
+            ImageEvidence.of_scores(scores, near))
 
 
 def test_the_store_round_trips_on_both_databases(location) -> None:
     store = ReviewStore(location)
     ReviewStore(location)  # opening an existing store again: schema and migrations are idempotent
     version = "p@1+calibration-a"
-    store.save_predictions(version, [(1, _regions(0.9, 0.4), [0.1, 0.2], 0.7), (2, _regions(0.8), [], 0.9),
-                                     (3, _regions(0.6), [0.05], 0.5)],
+    store.save_predictions(version, [(1, *_regions(0.9, 0.4, near=[0.1, 0.2]), 0.7), (2, *_regions(0.8), 0.9),
+                                     (3, *_regions(0.6, near=[0.05]), 0.5)],
                            audited={2}, project="4.17000", results={1: [{"id": "1-0-label"}], 3: [{"id": "3-0-label"}]})
-    store.save_predictions(version, [(3, _regions(0.65), [0.05], 0.55)], project="4.17000",
+    store.save_predictions(version, [(3, *_regions(0.65, near=[0.05]), 0.55)], project="4.17000",
                            results={3: [{"id": "3-0-label"}]})  # a re-prediction replaces the row
     predicted = store.prediction(1)[1]
     store.record(11, 1, version, match(predicted, [Region("car", Shape.BOX, Box(0, 0, 10, 10))]))

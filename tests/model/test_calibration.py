@@ -125,8 +125,8 @@ def test_a_calibrated_pipeline_gives_the_same_boxes_with_calibrated_scores(val10
     for raw, scored_image in zip(pipeline.predict(images, []), calibrated.predict(images, [])):
         assert [r.box for r in raw.regions] == [r.box for r in scored_image.regions]
         for before, after in zip(raw.regions, scored_image.regions):
-            assert after.score == after.calibrated_score == pytest.approx(calibration.region_probability(before.score))
-            assert after.attributes["signals"]["detector_score"] == before.score
+            assert after.calibrated_score == pytest.approx(calibration.region_probability(before.score))
+            assert after.score == before.score and before.calibrated_score is None  # the detector's stays
         assert 0 <= scored_image.score <= 1
 
 
@@ -159,16 +159,17 @@ def test_calibrate_then_eval_from_the_command_line(shared: Path, tmp_path: Path,
 def test_calibrate_from_the_review_store(val100, tmp_path: Path, capsys) -> None:
     """Reviews as Label Studio's webhooks leave them in the store (the truth played as the reviewer)
     refit the calibration: scores on the other half's images improve over raw."""
-    from openautoglm.model.reviews.store import ReviewStore, match
     from openautoglm.converters import Box, Region
+    from openautoglm.model.reviews.store import ReviewStore, match
+    from openautoglm.model.scores.scoring import ImageEvidence
 
     pipeline, reviewed, held_out = val100
     store = ReviewStore(tmp_path / "reviews.sqlite3")
     version = f"{pipeline.version}+calibration-raw"
     for record in reviewed:
-        shown = [Region(d.label, box=Box(*d.box), score=d.score, attributes={"signals": {"detector_score": d.score}})
-                 for d in record.shown]
-        store.save_predictions(version, [(record.image_id, shown, [d.score for d in record.near_misses], None)])
+        shown = [Region(d.label, box=Box(*d.box), score=d.score) for d in record.shown]
+        evidence = ImageEvidence.of_scores([d.score for d in record.shown], [d.score for d in record.near_misses])
+        store.save_predictions(version, [(record.image_id, shown, evidence, None)])
         (stored,) = [store.prediction(record.image_id)[1]]
         human = [Region(label, box=Box(*xyxy), source="human") for label, xyxy, crowd in record.truths if not crowd]
         store.record(f"a{record.image_id}", record.image_id, version, match(stored, human))
@@ -191,13 +192,11 @@ def test_calibrate_needs_truth_or_a_store(tmp_path: Path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_geometry_signals_of_each_shown_region() -> None:
+def test_the_evidence_of_each_shown_region() -> None:
     from openautoglm.converters import Box, Region, Shape
-    from openautoglm.model.scores.scoring import with_geometry
+    from openautoglm.model.scores.scoring import RegionEvidence, region_evidence
 
-    regions = [Region("cat", Shape.BOX, Box(10, 20, 30, 40), score=0.4, attributes={"signals": {"detector_score": 0.4}}),
-               Region("dog", Shape.BOX, Box(0, 0, 50, 25), score=0.9)]
-    first, second = (r.attributes["signals"] for r in with_geometry(regions, 100, 50))
-    assert first == {"detector_score": 0.4, "relative_area": 400 / 5000, "aspect": 1.0, "border_distance": 10 / 50,
-                     "rank": 1}
-    assert second["rank"] == 0 and second["aspect"] == 2.0 and second["border_distance"] == 0.0
+    regions = [Region("cat", Shape.BOX, Box(10, 20, 30, 40), score=0.4), Region("dog", Shape.BOX, Box(0, 0, 50, 25), score=0.9)]
+    first, second = region_evidence(regions, 100, 50, [0.7, None])
+    assert first == RegionEvidence(0.4, None, 0.7, relative_area=400 / 5000, aspect=1.0, border_distance=10 / 50, rank=1)
+    assert second.rank == 0 and second.aspect == 2.0 and second.border_distance == 0.0 and second.mask_score is None

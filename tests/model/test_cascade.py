@@ -22,7 +22,7 @@ from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.pipeline import Pipeline, PipelineSpec
 from openautoglm.model.reviews.refit import reviewed_outcomes
 from openautoglm.model.reviews.store import ReviewStore, match
-from openautoglm.model.scores.scoring import AGREEMENT
+from openautoglm.model.scores.scoring import ImageEvidence, RegionEvidence, score
 
 
 def _box(label: str, x: float, score: float) -> Region:
@@ -93,10 +93,11 @@ def test_a_calibration_file_without_a_cascade_keeps_its_digest() -> None:
     cascade = Calibration.load(Path(str(resources.files("openautoglm.model.scores.calibrations")
                                          .joinpath("yolo-cascade.json"))))
     assert cascade.cascade is not None and cascade.pipeline_version.startswith("yolo-cascade+yolov8n@")
-    probabilities, task = cascade.score([0.5], [], [0.9], [])
-    agreeing, _ = cascade.score([0.5], [], [0.0], [])
-    assert probabilities[0] > agreeing[0]  # the second stage's agreement raises a region's probability
-    assert cascade.score([0.5], [])[0] == pytest.approx(cascade.region_probability([0.5]).tolist())
+    probabilities, task = score(ImageEvidence.of_scores([0.5], [], [0.9], []), cascade)
+    disagreeing, _ = score(ImageEvidence.of_scores([0.5], [], [0.0], []), cascade)
+    assert probabilities[0] > disagreeing[0]  # the second stage's agreement raises a region's probability
+    first_stage = score(ImageEvidence.of_scores([0.5], []), cascade)[0]
+    assert first_stage == pytest.approx(cascade.region_probability([0.5]).tolist())
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +133,13 @@ def test_the_second_stage_runs_only_below_its_threshold(cascade_pipeline, shared
         if not looked:
             assert after.second_misses is None and after.score == before.score and after.second_stage_seconds == 0
             continue
-        agreement = [r.attributes["signals"][AGREEMENT] for r in after.regions]
-        raw = [r.attributes["signals"]["detector_score"] for r in after.regions]
-        probabilities, task = pipeline.calibration.score(raw, [r.score for r in after.near_misses], agreement,
-                                                         [r.score for r in after.second_misses])
-        assert after.score == pytest.approx(task) and [r.score for r in after.regions] == pytest.approx(probabilities)
+        agreement = [e.agreement for e in after.evidence.regions]
+        assert [e.detector_score for e in after.evidence.regions] == [r.score for r in after.regions]
+        evidence = ImageEvidence.of_scores([r.score for r in after.regions], [r.score for r in after.near_misses],
+                                           agreement, [r.score for r in after.second_misses])
+        probabilities, task = score(evidence, pipeline.calibration)
+        assert after.score == pytest.approx(task)
+        assert [r.calibrated_score for r in after.regions] == pytest.approx(probabilities)
         assert after.second_stage_seconds > 0
 
 
@@ -156,18 +159,18 @@ def test_an_open_vocabulary_or_vlm_second_stage(tiny, second: str, tmp_path_fact
     assert pipeline.version.endswith(pipeline.second_stage.proposer.spec.source)
     for prediction in predictions:
         assert prediction.regions and prediction.second_misses is not None
-        for region in prediction.regions:
-            assert 0.0 <= region.attributes["signals"][AGREEMENT] <= 1.0
+        for evidence in prediction.evidence.regions:
+            assert 0.0 <= evidence.agreement <= 1.0
         assert all(m.label in ("cat", "dog") for m in prediction.second_misses)
 
 
 def test_the_review_store_keeps_the_second_stages_evidence_for_refitting(tmp_path: Path) -> None:
     store = ReviewStore(tmp_path / "reviews.db")
-    seen = [dataclasses.replace(_box("car", 0, 0.8), attributes={"signals": {"detector_score": 0.8, AGREEMENT: 0.7}}),
-            dataclasses.replace(_box("car", 100, 0.4), attributes={"signals": {"detector_score": 0.4, AGREEMENT: 0.0}})]
-    unseen = [dataclasses.replace(_box("car", 0, 0.9), attributes={"signals": {"detector_score": 0.9}})]
-    store.save_predictions("p@1+calibration-a", [(1, seen, [0.1], 0.3), (2, unseen, [], 0.9)],
-                           second_misses={1: [0.6]})
+    seen = [_box("car", 0, 0.8), _box("car", 100, 0.4)]
+    unseen = [_box("car", 0, 0.9)]
+    looked = ImageEvidence((RegionEvidence(0.8, 0.7), RegionEvidence(0.4, 0.0)), (0.1,), (0.6,))
+    store.save_predictions("p@1+calibration-a", [(1, seen, looked, 0.3),
+                                                 (2, unseen, ImageEvidence.of_scores([0.9]), 0.9)])
     for task in (1, 2):
         store.record(f"a{task}", task, "p@1+calibration-a", match(store.prediction(task)[1], [_box("car", 0, 1.0)]))
     first, other = reviewed_outcomes(store, "p@1")

@@ -28,7 +28,6 @@ def test_zero_shot_regions_are_valid(zero_shot) -> None:
         for region in regions:
             assert region.label in ("cat", "dog") and 0 <= region.score <= 1
             assert 0 <= region.box.x1 < region.box.x2 <= image.width and 0 <= region.box.y1 < region.box.y2 <= image.height
-            assert set(region.attributes["signals"]["label_scores"]) == {"cat", "dog"}
         assert [r.score for r in regions] == sorted((r.score for r in regions), reverse=True)
 
 
@@ -104,9 +103,10 @@ def test_grabcut_gives_the_same_mask_whatever_ran_before(shared) -> None:
 def test_pipeline_from_local_paths_adds_masks(tiny, tmp_path: Path) -> None:
     spec = PipelineSpec("tiny", ({"model": str(tiny["owlv2"]), "conf": 0.0},), {"model": str(tiny["sam"])})
     pipeline = Pipeline(spec)
-    (regions,) = pipeline.propose([IMAGES[0]], ["cat"])
+    (prediction,) = pipeline.predict([IMAGES[0]], ["cat"])
+    regions = prediction.regions
     assert regions and all(r.shape is Shape.MASK and r.mask.width == 300 for r in regions)
-    assert all(0 <= r.attributes["signals"]["mask_score"] <= 1 for r in regions)
+    assert all(0 <= e.mask_score <= 1 for e in prediction.evidence.regions)
     assert pipeline.version.startswith("tiny+") and pipeline.version.endswith(str(tiny["sam"]))
 
 

@@ -1,0 +1,29 @@
+"""What the server needs from a pipeline, as a Protocol: `model.inference.pipeline.Pipeline`
+implements all of it, and so does the test fake, so no adapter probes a pipeline for a part."""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from PIL import Image
+
+from openautoglm.model.inference.interface import Segmenter
+from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.scoring import ImagePrediction
+from openautoglm.model.scores.source import CalibrationSource
+
+
+class ServedPipeline(Protocol):
+    name: str  # the pipeline's name: where the team's refitted calibration is kept
+    version: str  # the weights: reviews and calibrations are kept per version
+    model_version: str  # what Label Studio and CVAT are told: the version and the calibration's digest
+    calibrations: CalibrationSource  # refreshed by the server when a refit lands
+    calibration: Calibration | None  # calibrations.current
+    segmenter: Segmenter | None
+    vocabulary: tuple[str, ...] | None  # closed-set class names; None for open vocabulary
+    display_threshold: float
+    cascade_below: float | None
+
+    def predict(self, images: Sequence[Image.Image], labels: Sequence[str],
+                synonyms: dict[str, list[str]] | None = None) -> list[ImagePrediction]:
+        ...
