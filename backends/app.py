@@ -1,66 +1,98 @@
-"""The server's app factory: settings read once, the model loaded once per worker process,
-then injected into the protocol adapters."""
+"""The server's app factory and its one composition root: settings read once, the model loaded
+once per worker process, then injected into the protocol adapters."""
 
 from __future__ import annotations
 
 import logging
 import time
 
+from dataclasses import dataclass
+
 from flask import Flask, g, request
 
-from .label_studio.images import ImageFetcher
-from .label_studio.predictor import Predictor
-from .label_studio.project_version import ProjectVersionSync
-from .label_studio.refitter import ServedCalibration, team_calibration_path
 from openautoglm.model.reviews.store import ReviewStore
-from .label_studio.routes import Metrics, blueprint, register_errors
+
 from .cvat.functions import FunctionCatalog
 from .cvat.routes import blueprint as cvat_blueprint
+from .label_studio.client import LabelStudioClient
+from .label_studio.images import ImageFetcher
+from .label_studio.metrics import Metrics
+from .label_studio.predictor import Predictor, PredictRequests
+from .label_studio.project_version import ProjectVersionSync
+from .label_studio.refitter import Refitter, ServedCalibration, team_calibration_path
+from .label_studio.rescore import QueueRescorer
+from .label_studio.review_events import ReviewWorker
+from .label_studio.review_loop import ReviewLoop
+from .label_studio.routes import blueprint, register_errors
+from .served import ServedPipeline
 from .settings import Settings, batch_wait_ms
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("openautoglm.access")
 
 
-def create_app(settings: Settings | None = None, pipeline=None) -> Flask:
+def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None = None) -> Flask:
+    """The one place the server is put together: settings read once, the pipeline loaded once per
+    worker process, the Label Studio client, the request path and the review loop built here and
+    handed to the routes."""
     if not logging.getLogger().handlers:  # under gunicorn nothing configures Python logging for us
         logging.basicConfig(level=logging.INFO, format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
     settings = settings or Settings.from_env()
     metrics = Metrics()
-    if pipeline is None:
-        from openautoglm.model.inference.pipeline import Pipeline
-
-        started = time.perf_counter()
-        pipeline = Pipeline.load(settings.model, settings.device)
-        metrics.model_load.set(time.perf_counter() - started)
-        log.info("loaded pipeline %s in %.1f s", pipeline.model_version, time.perf_counter() - started)
-    fetcher = ImageFetcher(settings)
-    predictor = Predictor(pipeline, fetcher, settings.batch_size, settings.synonyms, batch_wait_ms(settings),
-                          settings.max_batch)
-    version_sync = ProjectVersionSync(settings.label_studio_url, fetcher.auth_header,
-                                      settings.set_project_version and bool(settings.label_studio_api_key))
+    pipeline = pipeline or _load_pipeline(settings, metrics)
+    client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key, settings.fetch_timeout_s)
+    predictor = Predictor(pipeline, ImageFetcher(settings, client), settings.batch_size, settings.synonyms,
+                          batch_wait_ms(settings), settings.max_batch)
+    version_sync = ProjectVersionSync(client, settings.set_project_version and client.writable)
+    store = ReviewStore(settings.store_path)
+    served = None if settings.calibration_pinned else \
+        ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.name), store)
+    reviews = _review_loop(settings, pipeline, store, served, client, version_sync, metrics)
+    requests = PredictRequests(predictor, store, metrics, version_sync, settings.accept_above, settings.audit_share)
     app = Flask("openautoglm")
     app.json.sort_keys = False
-    app.extensions["openautoglm.pipeline"] = pipeline
+    app.extensions["openautoglm"] = Services(pipeline, predictor, store, reviews, version_sync)
     register_errors(app)
     if settings.access_log:
         _log_requests(app)
-    store = ReviewStore(settings.store_path)
-    served = _served_calibration(settings, pipeline, predictor, store)
     if served is not None:
         app.before_request(served.refresh)  # a refit by any worker is served from its next request on
-    app.register_blueprint(blueprint(settings, predictor, store, metrics, version_sync, served))
+    app.register_blueprint(blueprint(settings, requests, reviews, metrics))
     app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.calls))
     return app
 
 
-def _served_calibration(settings: Settings, pipeline, predictor: Predictor,
-                        store: ReviewStore) -> ServedCalibration | None:
-    """The team's refitted calibration takes over from the loaded one, unless OPENAUTOGLM_CALIBRATION
-    pins it (or the pipeline object does not calibrate)."""
-    if settings.calibration_pinned:
-        return None
-    return ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.name), store)
+@dataclass(frozen=True)
+class Services:
+    """What create_app built, for whoever holds the app (tests wait on the review loop through it)."""
+    pipeline: ServedPipeline
+    predictor: Predictor
+    store: ReviewStore
+    reviews: ReviewLoop
+    version_sync: ProjectVersionSync
+
+
+def _load_pipeline(settings: Settings, metrics: Metrics) -> ServedPipeline:
+    from openautoglm.model.inference.pipeline import Pipeline
+
+    started = time.perf_counter()
+    pipeline = Pipeline.load(settings.model, settings.device)
+    metrics.model_load.set(time.perf_counter() - started)
+    log.info("loaded pipeline %s in %.1f s", pipeline.model_version, time.perf_counter() - started)
+    return pipeline
+
+
+def _review_loop(settings: Settings, pipeline: ServedPipeline, store: ReviewStore, served: ServedCalibration | None,
+                 client: LabelStudioClient, version_sync: ProjectVersionSync, metrics: Metrics) -> ReviewLoop:
+    """Started here, in every worker: the webhook worker, and with a served calibration the
+    refitter and the re-scorer it calls after each refit."""
+    if served is None:
+        return ReviewLoop(store, ReviewWorker(store))
+    rescorer = QueueRescorer(client, store, settings.accept_above, settings.audit_share, version_sync,
+                             metrics.rescored)
+    refitter = Refitter(store, served, settings.refit_every, pipeline.display_threshold, metrics.refits,
+                        lambda: rescorer.rescore(pipeline))
+    return ReviewLoop(store, ReviewWorker(store, refitter), refitter, rescorer)
 
 
 def _log_requests(app: Flask) -> None:

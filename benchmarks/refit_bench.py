@@ -68,6 +68,7 @@ class _InstantLabelStudio:
 
 
 def rescore_time(folder: Path, count: int) -> tuple[float, float, int]:
+    from openautoglm.backends.label_studio.client import LabelStudioClient
     from openautoglm.backends.label_studio.rescore import QueueRescorer
 
     store = ReviewStore(folder / "open.sqlite3")
@@ -79,8 +80,8 @@ def rescore_time(folder: Path, count: int) -> tuple[float, float, int]:
     calibration = Calibration(VERSION, 0.25, (0.0, 1.0), (0.0, 0.9), (0.0,) * 7, (1.0,) * 7, (0.0,) * 7, 0.0)
     pipeline = type("Served", (), {"version": VERSION, "calibration": calibration,
                                    "model_version": f"{VERSION}+calibration-new"})()
-    rescorer = QueueRescorer("http://label-studio", dict, store, None, 0.05)
-    rescorer.session, rescorer.PAUSE_S = _InstantLabelStudio(), 0.0
+    rescorer = QueueRescorer(LabelStudioClient("http://label-studio", "key"), store, None, 0.05)
+    rescorer.client.session, rescorer.PAUSE_S = _InstantLabelStudio(), 0.0
     started = time.perf_counter()
     done = rescorer.rescore(pipeline)["tasks"]
     return time.perf_counter() - started, read_s, done

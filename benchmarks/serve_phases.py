@@ -53,7 +53,7 @@ def timed_app():
     predictor.Predictor.predict = timed("predict", predictor.Predictor.predict)
     reviews.ReviewStore.save_predictions = timed("store", reviews.ReviewStore.save_predictions)
     app = create_app()
-    pipeline = app.extensions["openautoglm.pipeline"]
+    pipeline = app.extensions["openautoglm"].pipeline
     pipeline.propose = timed("propose", pipeline.propose)
     app.wsgi_app = timed("flask", app.wsgi_app)
 

@@ -12,48 +12,38 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
-from urllib.parse import urljoin
-
-import requests
 
 from openautoglm.model.scores import scoring
 from openautoglm.model.reviews.store import ReviewStore, stored_evidence
 
-from .project_version import ProjectVersionSync, label_studio_project_id
-from .routing import route
+from .audit import route
+from .client import LabelStudioClient, TaskGone, project_id
+from .project_version import ProjectVersionSync
 
 log = logging.getLogger(__name__)
-
-
-class TaskGone(Exception):
-    """Label Studio refused an import because a task of it no longer exists."""
 
 
 class QueueRescorer:
     BATCH = 200  # tasks per import request
     PAUSE_S = 0.05  # between requests: 10,000 tasks pause 2.5 s in all
 
-    def __init__(self, label_studio_url: str | None, auth_header: Callable[[], dict], store: ReviewStore,
-                 accept_above: float | None, audit_share: float, version_sync: ProjectVersionSync | None = None,
-                 counter=None, timeout_s: float = 60.0):
-        self.url, self.auth_header, self.store = label_studio_url, auth_header, store
+    def __init__(self, client: LabelStudioClient, store: ReviewStore, accept_above: float | None, audit_share: float,
+                 version_sync: ProjectVersionSync | None = None, counter=None):
+        self.client, self.store = client, store
         self.accept_above, self.audit_share = accept_above, audit_share
-        self.version_sync, self.counter, self.timeout_s = version_sync, counter, timeout_s
-        self.session = requests.Session()
-        self.session.trust_env = False
+        self.version_sync, self.counter = version_sync, counter
         self.last: dict = {}  # the latest pass: tasks, seconds, error
 
     def rescore(self, pipeline) -> dict:
         calibration, version = pipeline.calibration, pipeline.model_version
         started, done, projects, error = time.perf_counter(), 0, set(), None
-        while self.url and calibration is not None:
+        while self.client.writable and calibration is not None:
             rows = self.store.unreviewed(pipeline.version, version, self.BATCH)
             if not rows:
                 break
             by_project: dict[str, list] = {}
             for row in rows:
-                by_project.setdefault(label_studio_project_id(row["project"]), []).append(row)
+                by_project.setdefault(project_id(row["project"]), []).append(row)
             try:
                 for project, items in by_project.items():
                     rescored = [self._rescored(calibration, row) for row in items]
@@ -111,14 +101,6 @@ class QueueRescorer:
         return sent
 
     def _send(self, project: str, version: str, rows: list[dict], rescored: list[tuple]) -> None:
-        payload = [{"task": int(row["task_id"]) if str(row["task_id"]).isdigit() else row["task_id"],
-                    "result": result, "score": shown, "model_version": version}
-                   for row, (_, _, shown, result) in zip(rows, rescored)]
-        answer = self.session.post(urljoin(self.url + "/", f"api/projects/{project}/import/predictions"),
-                                   json=payload, headers=self.auth_header(), timeout=self.timeout_s)
-        gone = ("not found in project", "couldn't be retrieved")  # Label Studio 1.23's words, both import paths
-        if answer.status_code == 400 and any(words in answer.text for words in gone):
-            raise TaskGone(answer.text[:300])
-        if answer.status_code >= 300:
-            raise RuntimeError(f"Label Studio answered HTTP {answer.status_code} to importing predictions into "
-                               f"project {project}: {answer.text[:300]}")
+        self.client.import_predictions(project, [
+            {"task": int(row["task_id"]) if str(row["task_id"]).isdigit() else row["task_id"], "result": result,
+             "score": shown, "model_version": version} for row, (_, _, shown, result) in zip(rows, rescored)])

@@ -7,13 +7,15 @@ import socket
 
 import pytest
 
+from openautoglm.backends.label_studio.client import LabelStudioClient
 from openautoglm.backends.label_studio.images import ImageFetcher, ImageFetchError
 from openautoglm.backends.settings import Settings
 
 
 def _fetcher(tmp_path, image_server, **overrides) -> ImageFetcher:
-    return ImageFetcher(Settings(label_studio_url=image_server.url, label_studio_api_key="legacy-key",
-                                 cache_dir=tmp_path / "cache", store_path=tmp_path / "store.sqlite3", **overrides))
+    settings = Settings(label_studio_url=image_server.url, label_studio_api_key="legacy-key",
+                        cache_dir=tmp_path / "cache", store_path=tmp_path / "store.sqlite3", **overrides)
+    return ImageFetcher(settings, LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key))
 
 
 @pytest.mark.parametrize("url", [

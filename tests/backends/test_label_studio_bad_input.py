@@ -58,7 +58,7 @@ def test_credentials_go_only_to_the_label_studio_host(make_client, image_server)
 
 def test_proxy_variables_are_honoured_per_host(make_client, image_server, monkeypatch) -> None:
     """Proxies are read once per host, not per request; NO_PROXY still exempts a host."""
-    from openautoglm.backends.label_studio.images import _proxies_for
+    from openautoglm.backends.label_studio.client import proxies_for as _proxies_for
 
     monkeypatch.setenv("HTTP_PROXY", image_server.url)  # the image server answers as the proxy too
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
@@ -82,7 +82,7 @@ def test_personal_access_token_is_exchanged_for_a_bearer_token(make_client, imag
 def test_image_cache_stays_under_its_bound(make_client, image_server) -> None:
     client = make_client(cache_max_bytes=1500)  # one ~600-byte PNG fits twice, not three times
     _predict(client, *(f"/data/upload/{i}.png" for i in range(5)))
-    from openautoglm.backends.label_studio.images import DiskCache
+    from openautoglm.backends.label_studio.image_cache import DiskCache
 
     assert DiskCache(client.settings.cache_dir, 0).size() <= 1500
 
@@ -119,7 +119,7 @@ def test_disk_cache_evicts_the_least_recently_used(tmp_path) -> None:
     import os
     import time
 
-    from openautoglm.backends.label_studio.images import DiskCache
+    from openautoglm.backends.label_studio.image_cache import DiskCache
 
     cache = DiskCache(tmp_path, 2500)
     cache.put("a", b"a" * 1000)

@@ -92,7 +92,7 @@ def test_webhook_matches_the_review_against_the_prediction(make_client, recorded
     event["annotation"]["result"].append({**event["annotation"]["result"][0], "id": "a2",
                                           "value": {"x": 0, "y": 0, "width": 10, "height": 10, "rectanglelabels": ["Dog"]}})
     assert client.post("/webhook", json=event).get_json() == {"status": "queued"}
-    worker = client.app.blueprints["label_studio"].review_worker
+    worker = client.app.extensions["openautoglm"].reviews.worker
     worker.drain()
     rows = [(r["label"], r["score"], r["matched"], r["kind"]) for r in worker.store.outcomes()]
     assert rows == [("Cat", 0.8, 1, "prediction"), ("Dog", None, 0, "missed")]

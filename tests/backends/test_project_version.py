@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from openautoglm.backends.label_studio.client import LabelStudioClient
 from openautoglm.backends.label_studio.project_version import ProjectVersionSync
 
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
@@ -18,7 +19,7 @@ def _predict(client, image_server, project="3.1795446658", context=None):
 
 
 def _fast(client) -> ProjectVersionSync:
-    sync = client.app.blueprints["label_studio"].version_sync
+    sync = client.app.extensions["openautoglm"].version_sync
     sync.delays_s = (0, 0.05, 0.05, 0.05)
     return sync
 
@@ -54,7 +55,7 @@ def test_interactive_calls_and_switched_off_settings_leave_the_project_alone(mak
 
 def test_a_refusal_that_lasts_is_logged_with_what_to_do(image_server, caplog) -> None:
     image_server.patch_refusals = 100
-    sync = ProjectVersionSync(image_server.url, lambda: {}, delays_s=(0, 0.01))
+    sync = ProjectVersionSync(LabelStudioClient(image_server.url, None), delays_s=(0, 0.01))
     sync.after_predictions(7, "v2").join(5)
     assert "could not set Label Studio project 7's model version to v2 (HTTP 400" in caplog.text
     assert "Settings -> Annotation -> Prelabeling" in caplog.text

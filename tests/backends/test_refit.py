@@ -108,7 +108,7 @@ def test_the_server_refits_after_n_reviews_and_every_worker_serves_it(make_clien
     results = _predict(first, image_server, bus, 3)
     _review(first, 1, results[0]["result"])  # accepted as predicted
     _review(first, 2, [])  # every region wrong
-    first.app.blueprints["label_studio"].review_worker.drain()
+    first.app.extensions["openautoglm"].reviews.worker.drain()
     time.sleep(0.5)
     assert first.get("/health").get_json()["model_version"] == shipped, "2 reviews < OPENAUTOGLM_REFIT_EVERY"
     _review(first, 3, results[2]["result"][:1])
@@ -128,13 +128,13 @@ def test_the_server_refits_after_n_reviews_and_every_worker_serves_it(make_clien
 def test_a_failed_refit_keeps_the_calibration_and_is_counted(make_client, image_server, bus, served_yolo) -> None:
     client = make_client(served_yolo(), refit_every=1)
     shipped = client.get("/health").get_json()["model_version"]
-    refitter = client.app.blueprints["label_studio"].refitter
+    refitter = client.app.extensions["openautoglm"].reviews.refitter
     assert refitter.refit_if_due(force=True) is None  # Start training before any review: nothing to fit
     results = _predict(client, image_server, bus, 1)
-    store = client.app.blueprints["label_studio"].review_worker.store
+    store = client.app.extensions["openautoglm"].reviews.worker.store
     store.db.execute("UPDATE predictions SET near_misses = 'not json'")  # a corrupt row
     _review(client, 1, results[0]["result"])
-    client.app.blueprints["label_studio"].review_worker.drain()
+    client.app.extensions["openautoglm"].reviews.worker.drain()
     deadline = time.monotonic() + 20
     text = ""
     while 'result="failed"} 2.0' not in text and time.monotonic() < deadline:
@@ -151,9 +151,9 @@ def test_start_training_refits_at_once_and_one_worker_refits_at_a_time(make_clie
     shipped = client.get("/health").get_json()["model_version"]
     results = _predict(client, image_server, bus, 1)
     _review(client, 1, results[0]["result"])
-    refitter = client.app.blueprints["label_studio"].refitter
+    refitter = client.app.extensions["openautoglm"].reviews.refitter
     path = team_calibration_path(client.settings.home, "yolo")
-    client.app.blueprints["label_studio"].review_worker.drain()
+    client.app.extensions["openautoglm"].reviews.worker.drain()
     with _exclusive(path.with_name(path.name + ".lock")) as mine:  # another worker is refitting
         assert mine and refitter.refit_if_due(force=True) is None
     assert client.post("/webhook", json={"action": "START_TRAINING", "project": {"id": 1}}).status_code == 200
@@ -171,17 +171,17 @@ def test_a_refit_rescores_the_open_tasks_in_label_studio_and_resumes_after_an_er
     _review(client, 1, before[0]["result"])
     _review(client, 2, [])
     refitted = _wait_for_version(client, shipped)
-    blueprint = client.app.blueprints["label_studio"]
-    blueprint.review_worker.drain()
-    blueprint.refitter.wait_idle()
-    assert blueprint.rescorer.last["tasks"] == 0 and "HTTP 503" in blueprint.rescorer.last["error"]
+    reviews = client.app.extensions["openautoglm"].reviews
+    reviews.worker.drain()
+    reviews.refitter.wait_idle()
+    assert reviews.rescorer.last["tasks"] == 0 and "HTTP 503" in reviews.rescorer.last["error"]
     assert not image_server.imported
     image_server.import_refusals = 0
-    blueprint.refitter.refit_if_due()  # not due again: only finishes the cut-short pass
+    reviews.refitter.refit_if_due()  # not due again: only finishes the cut-short pass
     ((path, imported),) = image_server.imported
     assert path == "/api/projects/7/import/predictions"
     assert [p["task"] for p in imported] == [3, 4] and {p["model_version"] for p in imported} == {refitted}
-    store, calibration = blueprint.review_worker.store, client.pipeline.calibration
+    store, calibration = reviews.worker.store, client.pipeline.calibration
     for prediction, old in zip(imported, before[2:]):
         (regions,) = store.db.execute("SELECT regions FROM predictions WHERE task_id = ?",
                                       (str(prediction["task"]),)).fetchone()
@@ -206,12 +206,12 @@ def test_a_task_deleted_in_label_studio_is_forgotten_and_does_not_stop_the_resco
     image_server.deleted_tasks = {3}
     _review(client, 1, before[0]["result"])
     refitted = _wait_for_version(client, shipped)
-    blueprint = client.app.blueprints["label_studio"]
-    blueprint.review_worker.drain()
-    blueprint.refitter.wait_idle()
+    reviews = client.app.extensions["openautoglm"].reviews
+    reviews.worker.drain()
+    reviews.refitter.wait_idle()
     imported = [p["task"] for _, body in image_server.imported for p in body]
-    assert imported == [2, 4] and blueprint.rescorer.last["error"] is None
-    store = blueprint.review_worker.store
+    assert imported == [2, 4] and reviews.rescorer.last["error"] is None
+    store = reviews.worker.store
     assert store.prediction(3) is None and store.unreviewed(refitted.split("+calibration-")[0], refitted) == []
 
 
@@ -220,6 +220,7 @@ def test_rescoring_a_task_the_second_stage_saw_uses_its_evidence(image_server, t
     the calibration's cascade maps, and the other tasks' without them."""
     from types import SimpleNamespace
 
+    from openautoglm.backends.label_studio.client import LabelStudioClient
     from openautoglm.backends.label_studio.rescore import QueueRescorer
     from openautoglm.converters import Box, Region, Shape
     from openautoglm.model.reviews.store import ReviewStore
@@ -234,7 +235,7 @@ def test_rescoring_a_task_the_second_stage_saw_uses_its_evidence(image_server, t
     store.save_predictions("p@1+calibration-old", [(3, regions, looked, 0.4), (4, regions, plain_evidence, 0.4)],
                            project="7.1700000000", results={3: [result[0]], 4: [result[1]]})
     pipeline = SimpleNamespace(version="p@1", calibration=calibration, model_version="p@1+calibration-new")
-    done = QueueRescorer(image_server.url, dict, store, None, 0.0).rescore(pipeline)
+    done = QueueRescorer(LabelStudioClient(image_server.url, "legacy-key"), store, None, 0.0).rescore(pipeline)
     assert done["tasks"] == 2 and done["error"] is None
     sent = {p["task"]: p for _, body in image_server.imported for p in body}
     cascaded, plain = score(looked, calibration), score(plain_evidence, calibration)

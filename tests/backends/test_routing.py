@@ -3,7 +3,7 @@ random audit share shown just below it, whose reviews measure the accepted tasks
 
 from __future__ import annotations
 
-from openautoglm.backends.label_studio.routing import is_audited, route
+from openautoglm.backends.label_studio.audit import is_audited, route
 from openautoglm.model.reviews.summary import summary
 
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
@@ -34,7 +34,7 @@ def test_predict_holds_back_the_audit_share_and_the_store_knows(make_client, ima
     assert held and len(held) < 40
     for task, result in zip(range(40), results):
         assert (result["score"] < 0.5) == (task in held), task
-    store = client.app.blueprints["label_studio"].review_worker.store
+    store = client.app.extensions["openautoglm"].reviews.worker.store
     audited = {row[0] for row in store.db.execute("SELECT task_id FROM predictions WHERE audited = 1")}
     assert audited == {str(n) for n in held}
 
@@ -60,8 +60,8 @@ def test_metrics_show_the_reports_figures(make_client, image_server) -> None:
         event = {"action": "ANNOTATION_CREATED", "task": {"id": n},
                  "annotation": {"id": 1000 + n, "task": n, "result": [] if n == held[0] else results[n]["result"]}}
         assert client.post("/webhook", json=event).status_code == 200
-    client.app.blueprints["label_studio"].review_worker.drain()
-    from openautoglm.backends.label_studio.routes import ReviewFigures
+    client.app.extensions["openautoglm"].reviews.worker.drain()
+    from openautoglm.backends.label_studio.metrics import ReviewFigures
 
     ReviewFigures.EVERY_S = 0.0  # the figures are cached for a minute: this scrape must read them again
     try:

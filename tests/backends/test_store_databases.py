@@ -114,11 +114,11 @@ def test_replicas_sharing_a_postgresql_store(make_client, image_server, bus, pos
     _review(first, 2, [])
     refitted = _wait_for_version(first, shipped)
     assert _wait_for_version(second, shipped) == refitted  # one refit, served by both
-    store = first.app.blueprints["label_studio"].review_worker.store
+    store = first.app.extensions["openautoglm"].reviews.worker.store
     assert store.reviewed_count(Pipeline.load("yolo", calibration=None).version) == 2
     assert store.calibration(refitted.split("+calibration-")[0])[0] == refitted.split("+calibration-")[1]
     for client in (first, second):
-        client.app.blueprints["label_studio"].refitter.wait_idle()
+        client.app.extensions["openautoglm"].reviews.refitter.wait_idle()
     deadline = time.monotonic() + 10
     while store.unreviewed(refitted.split("+calibration-")[0], refitted) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -149,7 +149,7 @@ def test_a_replica_never_refits_the_reviews_another_replica_refitted(make_client
     while store.calibration(version) is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert store.calibration(version) is not None
-    refitters = [client.app.blueprints["label_studio"].refitter for client in clients]
+    refitters = [client.app.extensions["openautoglm"].reviews.refitter for client in clients]
     for refitter in refitters:
         refitter.wait_idle()
     assert [refitter.refit_if_due() for refitter in refitters] == [None, None]  # nothing new since that refit

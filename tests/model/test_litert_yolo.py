@@ -71,7 +71,7 @@ def test_full_integer_io_is_quantised_and_dequantised(models: Path) -> None:
 def test_the_default_pipeline_serves_without_importing_torch(models: Path, tmp_path: Path) -> None:
     """torch costs ~470 MB in every server worker; the default pipeline needs none of it."""
     script = ("import sys; from openautoglm.backends.app import create_app; app = create_app(); "
-              "proposer = app.extensions['openautoglm.pipeline'].proposers[0]; "
+              "proposer = app.extensions['openautoglm'].pipeline.proposers[0]; "
               "print(type(proposer).__name__, 'torch' in sys.modules, 'ultralytics' in sys.modules)")
     env = {**os.environ, "OPENAUTOGLM_MODEL_DIR": str(models), "OPENAUTOGLM_OFFLINE": "1",
            "OPENAUTOGLM_STORE": str(tmp_path / "reviews.sqlite3"), "OPENAUTOGLM_CACHE_DIR": str(tmp_path / "cache")}
