@@ -12,7 +12,7 @@ HOST ?= 0.0.0.0
 PORT ?= 9090
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: serve test bench install clean
+.PHONY: serve test lint bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ serve: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	OPENAUTOGLM_SHARED=$(abspath $(SHARED)) $(BIN)/python -m pytest -q
+
+# ruff's rules and line length are in pyproject.toml; CI fails on any finding
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/convert_bench.py

@@ -2,30 +2,29 @@
 
 Public Python API:
     from openautoglm import load, save, convert, Dataset, Region, Box, Mask
+    from openautoglm import AutoLabeler, save_to_coco
+
+Everything is imported when first asked for: `import openautoglm` loads nothing heavy.
 """
 
 __version__ = "0.1.0"
 
-from openautoglm.converters import (  # noqa: E402  (the version is read by submodules)
-    AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape, convert, load, save,
-)
-
-
-
-_LAZY = ("AutoLabeler", "save_to_coco", "save_to_yolo", "save_to_voc", "save_to_label_studio", "save_to_cvat",
-         "save_to_labelme")
+_CONVERTERS = ("convert", "load", "save", "AnnotatedImage", "AnnotationError", "Box", "Category", "Dataset",
+               "ImageRecord", "Mask", "Region", "Shape")
+_AUTOLABEL = ("AutoLabeler", "save_to_coco", "save_to_yolo", "save_to_voc", "save_to_label_studio", "save_to_cvat",
+              "save_to_labelme")
 
 
 def __getattr__(name: str):
-    # AutoLabeler pulls in the model stack; import it only when asked for.
-    if name in _LAZY:
+    if name in _CONVERTERS:
+        from openautoglm import converters
+
+        return getattr(converters, name)
+    if name in _AUTOLABEL:  # pulls in the model stack
         from openautoglm import autolabel
 
         return getattr(autolabel, name)
-    raise AttributeError(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [
-    "__version__", "convert", "load", "save", *_LAZY,
-    "AnnotatedImage", "AnnotationError", "Box", "Category", "Dataset", "ImageRecord", "Mask", "Region", "Shape",
-]
+__all__ = ["__version__", *_CONVERTERS, *_AUTOLABEL]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-
 from dataclasses import dataclass
 
 from flask import Flask, g, request

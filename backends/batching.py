@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 
-
 @dataclass
 class _Request:
     images: list

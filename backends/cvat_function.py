@@ -10,10 +10,9 @@ overrides `threshold`; with `conv_mask_to_poly` masks come back as polygons.
 
 from __future__ import annotations
 
-import PIL.Image
-
 import cvat_sdk.auto_annotation as cvataa
 import cvat_sdk.models as models
+import PIL.Image
 from cvat_sdk.masks import encode_mask
 
 from openautoglm.converters.geometry import mask_outline
@@ -31,7 +30,8 @@ class OpenautoglmFunction:
         self.spec = cvataa.DetectionFunctionSpec(
             labels=[cvataa.label_spec(name, index, type=shape_type) for index, name in enumerate(self.labels)])
 
-    def detect(self, context: cvataa.DetectionFunctionContext, image: PIL.Image.Image) -> list[models.LabeledShapeRequest]:
+    def detect(self, context: cvataa.DetectionFunctionContext,
+               image: PIL.Image.Image) -> list[models.LabeledShapeRequest]:
         threshold = context.conf_threshold if context.conf_threshold is not None else self.threshold
         (regions,) = self.pipeline.propose([image.convert("RGB")], self.labels)
         label_ids = {name: index for index, name in enumerate(self.labels)}

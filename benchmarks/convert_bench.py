@@ -46,7 +46,8 @@ RUNS = {
                        ".as_pascal_voc(annotations_directory_path='{out}')",
     },
     "COCO->LabelStudio": {
-        "openautoglm": "from openautoglm.converters import convert; convert('{src}', 'coco', '{out}.json', 'label_studio')",
+        "openautoglm": "from openautoglm.converters import convert; convert('{src}', 'coco', '{out}.json', "
+                       "'label_studio')",
         "label-studio-sdk": "from label_studio_sdk.converter.imports.coco import convert_coco_to_ls; "
                             "convert_coco_to_ls('{src}', '{out}.json')",
         # the SDK crashes on RLE; timed again on the same set without the RLE objects for a ratio
@@ -54,7 +55,8 @@ RUNS = {
                                          "convert_coco_to_ls('{boxes_only}', '{out}.json')",
     },
     "LabelStudio->COCO": {
-        "openautoglm": "from openautoglm.converters import convert; convert('{ls}', 'label_studio', '{out}.json', 'coco')",
+        "openautoglm": "from openautoglm.converters import convert; convert('{ls}', 'label_studio', '{out}.json', "
+                       "'coco')",
         "label-studio-sdk": "from label_studio_sdk.converter import Converter; "
                             "Converter(config=open('{config}').read(), project_dir=None, download_resources=False)"
                             ".convert_to_coco('{ls}', '{out}', is_dir=False)",
@@ -71,7 +73,8 @@ def make_dataset(root: Path, images: int, boxes: int, masks: int, seed: int = 0)
         x, y = rng.uniform(0, WIDTH - 20), rng.uniform(0, HEIGHT - 20)
         w, h = rng.uniform(4, min(200, WIDTH - x)), rng.uniform(4, min(200, HEIGHT - y))
         annotations.append({"id": annotation_id, "image_id": int(image_ids[index % images]),
-                            "category_id": int(rng.choice(CATEGORY_IDS)), "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
+                            "category_id": int(rng.choice(CATEGORY_IDS)),
+                            "bbox": [round(x, 2), round(y, 2), round(w, 2), round(h, 2)],
                             "area": round(w * h, 2), "iscrowd": 0, "segmentation": []})
         annotation_id += 1
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
@@ -145,7 +148,8 @@ def count_objects(direction: str, out: Path) -> int | None:
         return None
     doc = json.loads(path.read_text())
     if isinstance(doc, list):
-        return sum(len(a["result"]) for task in doc for group in ("annotations", "predictions") for a in task.get(group, []))
+        return sum(len(a["result"]) for task in doc for group in ("annotations",
+                                                                  "predictions") for a in task.get(group, []))
     return len(doc.get("annotations", []))
 
 
@@ -215,9 +219,11 @@ def main() -> None:
             results.append(measured)
             peak = f"{measured['peak_rss_mb']:.0f}" if measured["peak_rss_mb"] else "-"
             print(f"{direction:<20}{tool:<30}{measured['wall_s']:>9.2f}{peak:>10}"
-                  f"{measured['objects'] if measured['objects'] is not None else '-':>9}  {measured['error'] or ''}", flush=True)
+                  f"{measured['objects'] if measured['objects'] is not None else '-':>9}  {measured['error'] or ''}",
+                  flush=True)
 
-    print(f"\n{'direction':<20}{'fastest peer':<18}{'speed ratio':>12}{'memory ratio':>14}   (peer / ours; ours / peer)")
+    header = f"{'direction':<20}{'fastest peer':<18}{'speed ratio':>12}{'memory ratio':>14}"
+    print(f"\n{header}   (peer / ours; ours / peer)")
     summary = []
     for direction in RUNS:
         ours = next(r for r in results if r["direction"] == direction and r["tool"] == "openautoglm")
@@ -241,7 +247,8 @@ def main() -> None:
     brush = brush_benchmark()
     print(textwrap.dedent(f"""
         brush RLE, {brush['masks']} masks of 1024x1024: label-studio-sdk {brush['label_studio_sdk_s']:.3f} s,
-        openautoglm {brush['openautoglm_s']:.3f} s, ratio {brush['ratio']:.1f}x, byte-identical: {brush['byte_identical']}"""))
+        openautoglm {brush['openautoglm_s']:.3f} s, ratio {brush['ratio']:.1f}x,
+        byte-identical: {brush['byte_identical']}"""))
     if args.json:
         args.json.write_text(json.dumps({"runs": results, "summary": summary, "brush": brush}, indent=1))
 

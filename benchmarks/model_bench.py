@@ -13,6 +13,7 @@ proposer adds label mapping and canonical Regions. Overhead = proposer time / ba
 from __future__ import annotations
 
 import argparse
+import functools
 import subprocess
 import sys
 import time
@@ -69,8 +70,8 @@ def main() -> None:
         rss = loaded_rss_mb(load)
         for batch_size in (1, 8):
             batches = [images[i:i + batch_size] for i in range(0, len(images), batch_size)]
-            bare_rate, proposed_rate, ratio = paired_rates(bare, lambda b: proposer.propose(b, []), batches,
-                                                           args.rounds)
+            proposed = functools.partial(proposer.propose, labels=[])
+            bare_rate, proposed_rate, ratio = paired_rates(bare, proposed, batches, args.rounds)
             overhead = ratio - 1
             print(f"{name:<22}{batch_size:>6}{bare_rate:>12.1f}{proposed_rate:>16.1f}{overhead:>9.1%}{rss:>8.0f}")
 

@@ -18,8 +18,8 @@ IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "coco1
 def main() -> int:
     import ray
 
-    from openautoglm.cli import ray_engine
     from openautoglm.autolabel import AutoLabeler, LabelerArguments
+    from openautoglm.cli import ray_engine
     from openautoglm.cli.predict import Journal
 
     paths = sorted(IMAGES.glob("*.jpg")) * 4

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from openautoglm.converters import Box, Region, Shape
-from openautoglm.model.scores.calibration import Calibration
 from openautoglm.model.reviews.refit import refit
 from openautoglm.model.reviews.store import ReviewStore, match
+from openautoglm.model.scores.calibration import Calibration
 from openautoglm.model.scores.scoring import ImageEvidence
 
 VERSION = "yolo+bench@1"

@@ -26,9 +26,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from postgres_server import PostgresServer  # beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.postgres_server import PostgresServer  # noqa: E402
 
 IMAGES = ROOT.parent / "shared" / "data" / "coco128-train" / "images"
 LABELS = ["person", "car", "bus", "truck", "bicycle", "dog", "cat", "chair", "bottle", "cup"]

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from openautoglm.converters import progress
-from openautoglm.model.scores.fitting import collect, fit, fit_outcomes, scored
-from openautoglm.model.scores.evaluation import TRAFFIC_LABELS, ece, judge, review
 from openautoglm.model.inference.pipeline import Pipeline
+from openautoglm.model.scores.evaluation import TRAFFIC_LABELS, ece, judge, review
+from openautoglm.model.scores.fitting import collect, fit, fit_outcomes, scored
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BATCH, REFIT_EVERY, ORDERS, ACCEPT_AT = 16, 32, 20, 0.95
@@ -78,7 +78,8 @@ def main() -> int:
         lines = [f"### {name} labels", "",
                  "| reviewed | unreviewed | region ECE: start / refitted | task ECE: start / refitted | "
                  "accepted at 95 % caught: start / refitted | "
-                 f"bulk accept at ≥ {ACCEPT_AT}: share, error (start) | same, refitted |", "|---|---|---|---|---|---|---|"]
+                 f"bulk accept at ≥ {ACCEPT_AT}: share, error (start) | same, refitted |",
+                 "|---|---|---|---|---|---|---|"]
         for row in table:
             start, now = row["prior"], row["refitted"]
             lines.append(f"| {row['reviewed']} | {row['unreviewed']} | {start['region_ece']:.3f} / "

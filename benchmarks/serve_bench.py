@@ -49,7 +49,8 @@ IMAGES = SHARED / "data" / "coco128-train" / "images"
 T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
          2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
-          '<Label value="person"/><Label value="car"/><Label value="bus"/><Label value="dog"/></RectangleLabels></View>')
+          '<Label value="person"/><Label value="car"/><Label value="bus"/><Label value="dog"/>'
+          '</RectangleLabels></View>')
 
 
 def free_port() -> int:
@@ -110,7 +111,8 @@ class BareProcesses:
     the thread CPU seconds of the two steps over every image so far."""
 
     SCRIPT = ("import sys, time; from pathlib import Path; from openautoglm.converters.files import load_displayed; "
-              "from openautoglm.model.inference.pipeline import Pipeline; p = Pipeline.load('yolo'); d = Path(sys.argv[1]); "
+              "from openautoglm.model.inference.pipeline import Pipeline; p = Pipeline.load('yolo'); d = "
+              "Path(sys.argv[1]); "
               "labels = ['person', 'car', 'bus', 'dog']\n"
               "for line in sys.stdin:\n"
               "    c, a = time.process_time(), time.thread_time(); image = load_displayed(d / line.strip())\n"
@@ -231,7 +233,8 @@ def geometric_interval(ratios: list[float]) -> str:
     logs = [math.log(r) for r in ratios]
     half = (T_975[len(logs) - 2] if len(logs) <= 31 else 2.0) * statistics.stdev(logs) / math.sqrt(len(logs))
     mean = statistics.fmean(logs)
-    return f"; geometric mean {math.exp(mean):.3f}, 95 % interval {math.exp(mean - half):.3f}-{math.exp(mean + half):.3f}"
+    return (f"; geometric mean {math.exp(mean):.3f}, 95 % interval "
+            f"{math.exp(mean - half):.3f}-{math.exp(mean + half):.3f}")
 
 
 def wait_for_port(port: int, timeout: float = 60) -> None:

@@ -25,8 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from serve_bench import (IMAGES, SHARED, BareProcesses, cpu_seconds, free_port, run_clients, serve_images,
-                         wait_for_port)
+from serve_bench import IMAGES, SHARED, BareProcesses, cpu_seconds, free_port, run_clients, serve_images, wait_for_port
 
 
 def timed_app():

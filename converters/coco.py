@@ -251,7 +251,8 @@ def load_json(path: Path) -> Any:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
     except json.JSONDecodeError as error:
-        raise AnnotationError(f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}", str(path)) from None
+        raise AnnotationError(f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
+                              str(path)) from None
     except OSError as error:
         raise AnnotationError(f"cannot read: {error.strerror}", str(path)) from None
 

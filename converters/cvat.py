@@ -17,7 +17,7 @@ import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Iterator
-from xml.sax.saxutils import quoteattr, escape
+from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
@@ -90,7 +90,8 @@ def parse_shape(element: ET.Element, width: int, height: int) -> Region:
     shape = _TAGS[element.tag]
     get = element.get
     label = get("label") or ""
-    attributes: dict[str, Any] = {a.get("name", ""): _attribute_value(a.text or "") for a in element.findall("attribute")}
+    attributes: dict[str, Any] = {a.get("name",
+                                        ""): _attribute_value(a.text or "") for a in element.findall("attribute")}
     if get("occluded") not in (None, "0"):
         attributes["occluded"] = True
     if get("z_order") not in (None, "0"):
@@ -192,8 +193,8 @@ def _parse_video(root: ET.Element) -> list[AnnotatedImage]:
         raise AnnotationError("a CVAT for video file needs <meta> ... <original_size> (the frame size)")
     width = parse_int(size.findtext("width"), "<original_size><width>")
     height = parse_int(size.findtext("height"), "<original_size><height>")
-    frames: dict[int, list[Region]] = {frame: [] for frame in range(parse_int(root.findtext(".//task/size") or "0",
-                                                                              "<size>"))}
+    count = parse_int(root.findtext(".//task/size") or "0", "<size>")
+    frames: dict[int, list[Region]] = {frame: [] for frame in range(count)}
     for index, track in enumerate(root.iter("track")):
         for s_index, child in enumerate(c for c in track if c.tag in _TAGS):
             if child.get("outside") == "1":

@@ -25,9 +25,9 @@ import numpy as np
 
 from . import brush_rle, fields
 from .coco import encode, load_json, write_encoded_list
-from .parallel import mask_count, ordered_map
 from .files import atomic_file, displayed_size, find_image
 from .geometry import polygons_to_mask
+from .parallel import mask_count, ordered_map
 from .skipping import element, note, skipping, skipping_invalid
 from .types import AnnotatedImage, AnnotationError, Box, Dataset, ImageRecord, Mask, Region, Shape
 
@@ -192,7 +192,8 @@ def parse(doc: Any, images_dir: Path | None = None) -> Dataset:
     tasks = doc if isinstance(doc, list) else [doc]
     items = []
     brushes = sum(1 for task in tasks if isinstance(task, dict) for entry in _entries(task)
-                  for result in entry.get("result") or [] if isinstance(result, dict) and result.get("type") == "brushlabels")
+                  for result in entry.get("result") or [] if isinstance(result,
+                                                                        dict) and result.get("type") == "brushlabels")
     parse_one = functools.partial(_parse_numbered, images_dir=images_dir, skip=skipping())
     for item, skipped in ordered_map(parse_one, tasks, brushes):  # brush decoding over processes
         note(skipped)

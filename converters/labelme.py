@@ -4,8 +4,8 @@ Quirks kept: `imagePath` is relative to the JSON file; a rectangle is two opposi
 order; a circle is its centre and a point on the rim (read as a 32-vertex polygon, written back
 as a circle); a `mask` shape is a base64 PNG of its bounding box, placed at the box's first point;
 `group_id` ties shapes of one object together (polygons or points of one label sharing it are
-read as one object, as labelme2coco does, and written so); X-AnyLabeling's `score` and `difficult` are read. `imageData` is neither required
-nor written: the images stay where they are.
+read as one object, as labelme2coco does, and written so); X-AnyLabeling's `score` and
+`difficult` are read. `imageData` is neither required nor written: the images stay where they are.
 """
 
 from __future__ import annotations

@@ -17,14 +17,14 @@ from xml.sax.saxutils import escape
 import numpy as np
 from PIL import Image
 
-from .fields import parse_float, parse_int
 from . import progress
+from .fields import parse_float, parse_int
 from .files import atomic_directory, displayed_size, find_image, link_or_copy, relative_name
-from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 from .geometry import polygons_to_mask
+from .parallel import mask_count, ordered_map
 from .skipping import element
 from .subsets import split_name, subset_of, unique_stems
-from .parallel import mask_count, ordered_map
+from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
 
 NAME = "voc"
 _FLAGS = ("difficult", "truncated", "occluded")
@@ -129,7 +129,8 @@ def dump_annotation(item: AnnotatedImage) -> str:
         parts.append(
             f"  <object><name>{escape(region.label)}</name><pose>{pose}</pose>{flags}{_bndbox(region.box)}"
             + (f"<attributes>{extra}</attributes>" if extra else "")
-            + "".join(f"<part><name>{escape(p.label)}</name>{_bndbox(p.box)}</part>" for p in body_parts.get(number, []))
+            + "".join(f"<part><name>{escape(p.label)}</name>{_bndbox(p.box)}</part>"
+                      for p in body_parts.get(number, []))
             + "</object>\n"
         )
     parts.append("</annotation>\n")
@@ -169,7 +170,7 @@ def read(path: Path, images_dir: Path | None = None, zero_based: bool = False) -
         stem = xml_path.relative_to(annotations_dir).with_suffix("")
         with element(str(xml_path)):
             item = parse_annotation(xml_path.read_text(encoding="utf-8"), zero_based,
-                                    lambda name: _measure(root, images_dir, stem, name))
+                                    lambda name, stem=stem: _measure(root, images_dir, stem, name))
             file_name = str(PurePosixPath(*stem.parts[:-1], item.image.file_name or f"{stem.name}.jpg"))
             item.image = ImageRecord(None, file_name, item.image.width, item.image.height, item.image.attributes)
             _attach_masks(item, root / "SegmentationObject" / stem.with_suffix(".png"))
@@ -229,7 +230,8 @@ def _attach_masks(item: AnnotatedImage, png: Path) -> None:
         instances = _instance_indices(image, png)
     if instances.shape[:2] != (item.image.height, item.image.width):
         raise AnnotationError(
-            f"mask is {instances.shape[1]}x{instances.shape[0]} but the image is {item.image.width}x{item.image.height}",
+            f"mask is {instances.shape[1]}x{instances.shape[0]} "
+            f"but the image is {item.image.width}x{item.image.height}",
             str(png),
         )
     for index, region in enumerate(item.regions):

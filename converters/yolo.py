@@ -20,12 +20,20 @@ import numpy as np
 import yaml
 
 from . import progress
+from .fields import parse_float, parse_int
+from .files import (
+    IMAGE_SUFFIXES,
+    atomic_directory,
+    atomic_file,
+    displayed_size,
+    find_image,
+    link_or_copy,
+    relative_name,
+)
+from .geometry import box_from_corners, mask_to_polygons
+from .parallel import mask_count, ordered_map
 from .skipping import element
 from .subsets import split_name, subset_of
-from .files import IMAGE_SUFFIXES, atomic_directory, atomic_file, displayed_size, find_image, link_or_copy, relative_name
-from .fields import parse_float, parse_int
-from .parallel import mask_count, ordered_map
-from .geometry import box_from_corners, mask_to_polygons
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Region, Shape
 
 NAME = "yolo"

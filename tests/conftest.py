@@ -52,7 +52,7 @@ def postgres_server():
     """A real PostgreSQL server the tests start themselves; skipped, saying why, only where
     neither the server binaries nor psycopg can be had."""
     pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'openautoglm[postgres]')")
-    from tests.postgres_server import PostgresServer, binaries
+    from benchmarks.postgres_server import PostgresServer, binaries
 
     if binaries() is None:
         pytest.skip("PostgreSQL server binaries not found (Debian: apt-get install postgresql)")

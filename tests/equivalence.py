@@ -11,7 +11,8 @@ from openautoglm.converters import Dataset, Region, Shape
 
 def _key(region: Region) -> tuple:
     corners = region.box.corners() if region.box is not None else np.zeros((4, 2))
-    return (region.label, region.shape.value, tuple(np.round(corners.min(axis=0), 2)), tuple(np.round(corners.max(axis=0), 2)))
+    return (region.label, region.shape.value, tuple(np.round(corners.min(axis=0), 2)),
+            tuple(np.round(corners.max(axis=0), 2)))
 
 
 def by_image(dataset: Dataset) -> dict[str, list[Region]]:

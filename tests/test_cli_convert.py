@@ -38,7 +38,8 @@ def coco_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("source, target", [pytest.param(a, b, id=f"{a}-{b}") for a, b in itertools.product(FORMATS, repeat=2)])
+@pytest.mark.parametrize("source, target", [pytest.param(a, b, id=f"{a}-{b}") for a, b in itertools.product(FORMATS,
+                                                                                                            repeat=2)])
 def test_convert_every_pair(coco_file: Path, tmp_path: Path, source: str, target: str) -> None:
     images = str(tmp_path / "images")
     first = tmp_path / f"first{SUFFIX[source]}"
@@ -272,11 +273,13 @@ def test_a_yolo_pose_dataset_reads_boxes_with_keypoints_and_round_trips(tmp_path
     assert main(["convert", str(root), "--from", "yolo", "--to", "coco", str(coco)]) == 0
     (annotation,) = json.loads(coco.read_text())["annotations"]
     assert annotation["bbox"] == pytest.approx([30, 5, 40, 40]) and annotation["segmentation"] == []
-    assert annotation["keypoints"] == pytest.approx([40, 10, 2, 0, 0, 0, 60, 35, 1]) and annotation["num_keypoints"] == 2
+    assert annotation["keypoints"] == pytest.approx([40, 10, 2, 0, 0, 0, 60, 35,
+                                                     1]) and annotation["num_keypoints"] == 2
     again = tmp_path / "again"
     assert main(["convert", str(coco), "--from", "coco", "--to", "yolo", str(again), "--images",
                  str(root / "images" / "train")]) == 0
-    assert "kpt_shape:\n- 3\n- 3" in (again / "data.yaml").read_text() and "task: pose" in (again / "data.yaml").read_text()
+    data_yaml = (again / "data.yaml").read_text()
+    assert "kpt_shape:\n- 3\n- 3" in data_yaml and "task: pose" in data_yaml
     assert [float(v) for v in (again / "labels" / "train" / "a.txt").read_text().split()] == pytest.approx(
         [float(v) for v in "0 0.5 0.5 0.4 0.8 0.4 0.2 2 0 0 0 0.6 0.7 1".split()])
     (root / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.4 0.8 0.4 0.2 2\n")

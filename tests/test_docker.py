@@ -70,7 +70,8 @@ def test_the_compose_file_wires_label_studio_postgresql_and_openautoglm() -> Non
     assert server["depends_on"]["postgres"]["condition"] == "service_healthy"
     used = {volume.split(":")[0] for service in services.values() for volume in service.get("volumes", [])}
     assert used == set(compose["volumes"])
-    assert any(v.endswith(":/models") for v in server["volumes"]) and any(v.endswith(":/data") for v in server["volumes"])
+    assert any(v.endswith(":/models") for v in server["volumes"])
+    assert any(v.endswith(":/data") for v in server["volumes"])
 
 
 def test_the_cvat_compose_file_sets_only_variables_the_code_reads() -> None:

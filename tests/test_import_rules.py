@@ -64,3 +64,16 @@ def test_the_rules_see_a_forbidden_import() -> None:
         assert _imports(probe, "converters") == {"model.scores", "backends.app"}
     finally:
         probe.unlink()
+
+
+def test_reading_the_canonical_types_loads_no_format_and_no_model() -> None:
+    """Lazy re-exports: `openautoglm` and `openautoglm.converters` import the formats and the
+    model stack only when asked for them."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, openautoglm, openautoglm.model.scores.scoring; from openautoglm import Region; "
+             "print(sorted(m for m in sys.modules if m.startswith(('openautoglm.converters.formats', "
+             "'openautoglm.converters.coco', 'openautoglm.model.inference', 'openautoglm.autolabel'))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

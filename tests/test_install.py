@@ -33,7 +33,8 @@ def installed(tmp_path_factory) -> Path:
     # built from a copy: setuptools keeps build/lib between builds, so a module deleted from the
     # checkout would still ship from a stale build/ folder there
     source = folder / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".cache", "build", "dist", "*.egg-info",
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", ".venv", ".cache", "build", "dist",
+                                                                "*.egg-info",
                                                                 "__pycache__", ".pytest_cache", ".hypothesis"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                     str(folder / "dist"), str(source)], check=True, cwd=folder)

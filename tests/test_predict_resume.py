@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from openautoglm.cli.predict import Journal
 from openautoglm.cli.main import main
+from openautoglm.cli.predict import Journal
 from openautoglm.converters import AnnotationError
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from openautoglm.model.reviews.store import ReviewStore, match
 from openautoglm.cli.main import main
 from openautoglm.converters import Box, Region
+from openautoglm.model.reviews.store import ReviewStore, match
 from openautoglm.model.reviews.summary import summary, wilson_interval
 from openautoglm.model.scores.scoring import ImageEvidence
 
@@ -20,7 +20,8 @@ def _store(path: Path) -> ReviewStore:
     for task in range(10):
         score = 0.9 if task < 6 else 0.1
         predicted = [Region("cat", box=Box(0, 0, 10, 10), score=score)]
-        store.save_predictions("yolo+w@1+calibration-abc", [(task, predicted, ImageEvidence.of_scores([score], [0.1]), score)])
+        store.save_predictions("yolo+w@1+calibration-abc", [(task, predicted, ImageEvidence.of_scores([score], [0.1]),
+                                                             score)])
         human = [Region("cat", box=Box(0, 0, 10, 10) if task < 6 else Box(50, 50, 60, 60))]
         if task == 5:
             human.append(Region("dog", box=Box(20, 20, 30, 30)))

@@ -8,15 +8,14 @@ import math
 import sys
 from pathlib import Path
 
-
 from openautoglm.converters import progress
-from openautoglm.model.scores.calibration import Calibration
-from openautoglm.model.scores.fitting import collect, cross_validate, cross_validate_outcomes, fit, metrics, scored
-from openautoglm.model.scores.evaluation import TRAFFIC_LABELS, judge
 from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.pipeline import Pipeline
 from openautoglm.model.reviews.refit import refit, reviewed_outcomes
 from openautoglm.model.reviews.store import open_store
+from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.evaluation import TRAFFIC_LABELS, judge
+from openautoglm.model.scores.fitting import collect, cross_validate, cross_validate_outcomes, fit, metrics, scored
 
 LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
 
@@ -131,11 +130,11 @@ def cascade_cost(records, cascade_mean: dict, below: float) -> dict:
 
 def mean_average_precision(records, truth_json: Path) -> dict:
     """pycocotools mAP of the shown regions, and of every candidate down to the evidence floor."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
     import contextlib
     import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
 
     with contextlib.redirect_stdout(io.StringIO()):
         truth = COCO(str(truth_json))
@@ -196,12 +195,14 @@ def figures(cross_validated: dict, out: Path, name: str) -> None:
 def markdown(report: dict) -> str:
     lines = [f"# Calibration report: {report['pipeline']}", "",
              f"{report['images']} images, display threshold {report['display_threshold']}. mAP@0.5 / mAP@[.5:.95]: "
-             f"{report['map']['display_threshold']['map50']:.3f} / {report['map']['display_threshold']['map50_95']:.3f} "
+             f"{report['map']['display_threshold']['map50']:.3f} / "
+             f"{report['map']['display_threshold']['map50_95']:.3f} "
              f"at the display threshold, {report['map']['full_curve']['map50']:.3f} / "
              f"{report['map']['full_curve']['map50_95']:.3f} over the candidates down to the evidence floor.", ""]
     for name, entry in report["label_sets"].items():
         lines += [f"## {name} labels (fit on one fold, measured on the other)", "",
-                  "| fold | scores | region ECE (a perfect score's) | region AUROC | task ECE (a perfect score's) | task AUROC | tasks needing an edit | "
+                  "| fold | scores | region ECE (a perfect score's) | region AUROC | task ECE (a perfect score's) | "
+                  "task AUROC | tasks needing an edit | "
                   "tasks reviewed for 95 % caught (floor) | correct tasks accepted (95 % interval) | "
                   "accept above (≤ 2 % wrong): share |", "|---|---|---|---|---|---|---|---|---|---|"]
         sides = ("raw", "calibrated") + (("cascade",) if "cascade_cost" in entry else ())
@@ -237,7 +238,8 @@ def _cascade_lines(entry: dict) -> list[str]:
     return ["", f"Cascade: the second stage looks at tasks scored below {cost['below']}: "
             f"{cost['second_stage_share']:.0%} of them. Time per image {cost['first_stage_seconds_per_image']:.3f} s "
             f"without it, {cost['with_cascade_seconds_per_image']:.3f} s with it (+{cost['extra_time']:.2f}x). "
-            f"Correct tasks accepted at 95 % caught: {calibrated['task_accepted']:.0%} -> {cascade['task_accepted']:.0%}; "
+            f"Correct tasks accepted at 95 % caught: {calibrated['task_accepted']:.0%} -> "
+            f"{cascade['task_accepted']:.0%}; "
             f"accepted above the 2 %-wrong threshold: {calibrated['accepted_at_2_percent']:.0%} -> "
             f"{cascade['accepted_at_2_percent']:.0%}; task AUROC {calibrated['task_auroc']:.3f} -> "
             f"{cascade['task_auroc']:.3f} (means over folds)."]

@@ -117,7 +117,8 @@ def _add_convert(commands) -> None:
     convert.add_argument("--to", dest="target_format", required=True, type=format_name, metavar="FORMAT",
                          help=f"one of {formats.spellings()}")
     convert.add_argument("output", help="output file, or a new directory for VOC and YOLO")
-    convert.add_argument("--images", help="image directory: sizes for YOLO/Label Studio input, copied into VOC/YOLO output")
+    convert.add_argument("--images",
+                         help="image directory: sizes for YOLO/Label Studio input, copied into VOC/YOLO output")
     convert.add_argument("--yolo-task", choices=("detect", "segment", "obb"),
                          help="YOLO line kind (default: from data.yaml when reading, from the data when writing)")
     convert.add_argument("--workers", type=int, default=None,

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
+
 def entries(arguments, paths: list[Path], address: str | None = None, workers: int | None = None) -> Iterator[dict]:
     """Journal entries (batch_predict.Journal.entry) for `paths`, in order; `arguments`
     (autolabel.LabelerArguments) is what each actor builds its AutoLabeler from."""
@@ -42,7 +43,8 @@ def _run(ray, arguments, paths: list[Path], workers: int | None) -> Iterator[dic
     context.enable_progress_bars = False
     gpu, batch_size = str(arguments.device or "").startswith("cuda"), arguments.batch_size
     slots = int(ray.cluster_resources().get("GPU" if gpu else "CPU", 1))
-    dataset = ray.data.from_items([{"path": str(p)} for p in paths], override_num_blocks=max(1, len(paths) // batch_size))
+    dataset = ray.data.from_items([{"path": str(p)} for p in paths], override_num_blocks=max(1,
+                                                                                             len(paths) // batch_size))
     predicted = dataset.map_batches(_Labeler, fn_constructor_args=(arguments,), batch_size=batch_size,
                                     batch_format="pandas", concurrency=workers or max(1, slots),
                                     num_gpus=1 if gpu else 0, num_cpus=0 if gpu else 1)

@@ -15,9 +15,8 @@ from openautoglm.converters import Box, Mask, Region, Shape
 from openautoglm.converters.geometry import mask_outline
 from openautoglm.converters.label_studio import dump_region
 from openautoglm.model.inference.labels import merge_synonyms
-from openautoglm.model.scores import scoring
-
 from openautoglm.model.reviews.store import ReviewStore
+from openautoglm.model.scores import scoring
 
 from ..batching import DynamicBatcher, ModelCalls
 from ..served import ServedPipeline
@@ -42,7 +41,8 @@ class TaskOutcome:
 
 
 class Predictor:
-    def __init__(self, pipeline: ServedPipeline, fetcher: ImageFetcher, batch_size: int = 8, synonyms: dict | None = None,
+    def __init__(self, pipeline: ServedPipeline, fetcher: ImageFetcher, batch_size: int = 8,
+                 synonyms: dict | None = None,
                  batch_wait_ms: float = 0.0, max_batch: int = 32):
         self.pipeline, self.fetcher, self.batch_size = pipeline, fetcher, batch_size
         self.synonyms = synonyms or {}
@@ -85,8 +85,8 @@ class Predictor:
                     regions = self._interactive(image, regions, context)
                     score = min((r.confidence for r in regions), default=1.0)
                 task = tasks[index]
-                outcomes[index] = TaskOutcome(task.get("id"), self._encode(regions, targets, image.size, task.get("id")),
-                                              score, regions, evidence=prediction.evidence,
+                result = self._encode(regions, targets, image.size, task.get("id"))
+                outcomes[index] = TaskOutcome(task.get("id"), result, score, regions, evidence=prediction.evidence,
                                               second_stage_seconds=prediction.second_stage_seconds)
         return outcomes
 
@@ -198,4 +198,5 @@ class PredictRequests:
                                         {o.task_id for o, (_, audited) in zip(outcomes, shown) if audited},
                                         project, {o.task_id: o.result for o in outcomes})
             self.version_sync.after_predictions(project, version)
-        return [{"result": o.result, "score": score, "model_version": version} for o, (score, _) in zip(outcomes, shown)]
+        return [{"result": o.result, "score": score, "model_version": version}
+                for o, (score, _) in zip(outcomes, shown)]

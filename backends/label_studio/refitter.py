@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 from openautoglm.converters.files import atomic_file
-from openautoglm.model.scores.calibration import Calibration, CalibrationError
 from openautoglm.model.reviews.refit import refit
 from openautoglm.model.reviews.store import ReviewStore
+from openautoglm.model.scores.calibration import Calibration, CalibrationError
 
 from ..served import ServedPipeline
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 import time
 
-from openautoglm.model.scores import scoring
 from openautoglm.model.reviews.store import ReviewStore, stored_evidence
+from openautoglm.model.scores import scoring
 
 from .audit import route
 from .client import LabelStudioClient, TaskGone, project_id

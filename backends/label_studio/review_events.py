@@ -9,7 +9,6 @@ import threading
 import time
 
 from openautoglm.converters.label_studio import parse_result
-
 from openautoglm.model.reviews.store import ReviewStore, match
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,8 @@ class ReviewWorker:
             if stored is None:
                 log.info("annotation %s: no prediction stored for task %s", annotation.get("id"), task_id)
                 return
-            regions = [r for result in annotation.get("result") or [] for r in parse_result(result, 1, 1, "human", None)]
+            results = annotation.get("result") or []
+            regions = [r for result in results for r in parse_result(result, 1, 1, "human", None)]
             self.store.record(annotation.get("id"), task_id, stored[0], match(stored[1], regions))
         elif action == "ANNOTATIONS_DELETED":
             self.store.delete([a.get("id") for a in event.get("annotations") or []])

@@ -139,7 +139,7 @@ def register_errors(app) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error):
-        if hasattr(error, "code") and isinstance(getattr(error, "code"), int) and error.code < 500:
+        if isinstance(getattr(error, "code", None), int) and error.code < 500:
             return jsonify(error=str(error)), error.code
         current_app.logger.exception("unhandled error")
         return jsonify(error="internal error; see the server log"), 500

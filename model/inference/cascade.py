@@ -24,9 +24,8 @@ from PIL import Image
 
 from openautoglm.converters import Region
 from openautoglm.converters.geometry import box_iou
-
-from openautoglm.model.inference.interface import check_proposals
 from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.interface import check_proposals
 from openautoglm.model.scores.scoring import DUPLICATE_IOU, ImagePrediction, scored_prediction, uncovered
 
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from openautoglm.converters import Box, Region
-
 from openautoglm.model.inference.interface import ProposerSpec
 from openautoglm.model.inference.labels import LabelMap
-
 
 # ultralytics separates classes by shifting each class's boxes this far (its `max_wh`)
 CLASS_OFFSET = 7680.0

@@ -25,11 +25,10 @@ import yaml
 from PIL import Image
 
 from openautoglm.converters import Region
-
-from openautoglm.model.inference.interface import ProposerSpec
 from openautoglm.model.errors import ModelError
-from openautoglm.model.inference.labels import LabelMap, merge_synonyms
 from openautoglm.model.inference.detections import class_aware_nms, detections_to_regions
+from openautoglm.model.inference.interface import ProposerSpec
+from openautoglm.model.inference.labels import LabelMap, merge_synonyms
 from openautoglm.model.inference.ultralytics_yolo import weights_version
 
 PADDING = 114

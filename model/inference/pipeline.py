@@ -15,15 +15,20 @@ import yaml
 from PIL import Image
 
 from openautoglm.converters import Region, Shape
-
-from openautoglm.model.scores.calibration import EVIDENCE_FLOOR, Calibration
-from openautoglm.model.scores.calibration_files import find_calibration
-from openautoglm.model.scores.source import CalibrationSource
+from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
 from openautoglm.model.inference.interface import Proposer, Segmenter, check_proposals
-from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.registry import calibration_choice, find_local, model_dir, offline, resolve
-from openautoglm.model.scores.scoring import ImageEvidence, ImagePrediction, region_evidence, scored_prediction, uncovered
+from openautoglm.model.scores.calibration import EVIDENCE_FLOOR, Calibration
+from openautoglm.model.scores.calibration_files import find_calibration
+from openautoglm.model.scores.scoring import (
+    ImageEvidence,
+    ImagePrediction,
+    region_evidence,
+    scored_prediction,
+    uncovered,
+)
+from openautoglm.model.scores.source import CalibrationSource
 
 log = logging.getLogger(__name__)
 

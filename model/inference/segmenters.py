@@ -12,9 +12,8 @@ from PIL import Image
 
 from openautoglm.converters import Box, Mask
 from openautoglm.converters.geometry import box_iou
-
-from openautoglm.model.inference.device import pick_device
 from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.device import pick_device
 
 
 class SamSegmenter:

@@ -11,10 +11,9 @@ import numpy as np
 from PIL import Image
 
 from openautoglm.converters import Box, Mask, Region, Shape
-
+from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.device import pick_device
 from openautoglm.model.inference.interface import ProposerSpec
-from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.labels import LabelMap, merge_synonyms
 
 

@@ -11,10 +11,9 @@ import numpy as np
 from PIL import Image
 
 from openautoglm.converters import Box, Region
-
+from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.device import half_precision_dtype, pick_device
 from openautoglm.model.inference.interface import ProposerSpec
-from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.labels import LabelMap, merge_synonyms
 from openautoglm.model.inference.vlm_parsers import PARSERS, ParsedBox
 
@@ -52,7 +51,8 @@ class VlmProposer:
         revision = getattr(self.model.config, "_commit_hash", None) or self.family
         self.spec = ProposerSpec(name, str(revision)[:12], "vlm")
 
-    def generate(self, images: Sequence[Image.Image], labels: Sequence[str]) -> list[tuple[str, list[int], np.ndarray, dict]]:
+    def generate(self, images: Sequence[Image.Image],
+                 labels: Sequence[str]) -> list[tuple[str, list[int], np.ndarray, dict]]:
         """The bare model: per image, (generated text, token ids, token log-probs, resized input size)."""
         images = [image.convert("RGB") for image in images]
         request = self.prompt.format(labels=", ".join(labels))
@@ -72,7 +72,8 @@ class VlmProposer:
             length = next((i for i, t in enumerate(ids) if t in stop), len(ids))
             ids = ids[:length]
             text = tokenizer.decode(ids, skip_special_tokens=False)
-            results.append((text, ids, logprobs[row, :length].float().cpu().numpy(), self._input_size(inputs, row, image)))
+            token_logprobs = logprobs[row, :length].float().cpu().numpy()
+            results.append((text, ids, token_logprobs, self._input_size(inputs, row, image)))
         return results
 
     def _input_size(self, inputs, row: int, image: Image.Image) -> dict:

@@ -40,7 +40,7 @@ _NUMBER = r"-?\d+(?:\.\d+)?"
 def _strip_thinking(text: str) -> tuple[str, int]:
     """Text after any think block, and the offset where it starts in the original text."""
     last = None
-    for last in _THINK.finditer(text):
+    for last in _THINK.finditer(text):  # noqa: B007 - the last match is what is wanted
         pass
     if last is None:
         return text, 0
@@ -136,7 +136,8 @@ def _parse_qwen_json(text: str, labels, scale, limit, where: str) -> list[Parsed
             log.warning("%s: skipped an object without a 4-number bbox_2d: %s", where, obj)
             continue
         label_text = str(obj.get("label", labels[0] if len(labels) == 1 else ""))
-        _accept(found, label_text, labels, [float(c) for c in coords], scale, limit, (start + offset, end + offset), where)
+        _accept(found, label_text, labels, [float(c) for c in coords], scale, limit, (start + offset, end + offset),
+                where)
     return found
 
 
@@ -160,7 +161,8 @@ def parse_florence2(text: str, labels: list[str], width: int, height: int) -> li
         bins = [int(v) for v in re.findall(r"<loc_(\d+)>", match.group(2))]
         # bin k covers [k, k+1) / 1000 of the side; its centre is the coordinate
         coords = [b + 0.5 for b in bins]
-        _accept(found, match["label"], labels, coords, (width / 1000, height / 1000), (1000, 1000), match.span(), "florence-2")
+        _accept(found, match["label"], labels, coords, (width / 1000, height / 1000), (1000, 1000), match.span(),
+                "florence-2")
     return found
 
 

@@ -13,12 +13,11 @@ import numpy as np
 from PIL import Image
 
 from openautoglm.converters import Box, Region
-
+from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.detections import class_aware_nms
 from openautoglm.model.inference.device import pick_device
 from openautoglm.model.inference.interface import ProposerSpec
-from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.labels import LabelMap, merge_synonyms
-from openautoglm.model.inference.detections import class_aware_nms
 
 
 class ZeroShotProposer:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-
-from openautoglm.model.scores.calibration import Calibration
-from openautoglm.model.scores.fitting import fit_outcomes
-from openautoglm.model.scores.evaluation import Outcome
 from openautoglm.model.errors import ModelError
 from openautoglm.model.reviews.store import ReviewStore
+from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.evaluation import Outcome
+from openautoglm.model.scores.fitting import fit_outcomes
 from openautoglm.model.scores.scoring import ImageEvidence
 
 

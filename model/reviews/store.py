@@ -55,8 +55,9 @@ _ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"),
 _UPSERT_PREDICTION = {
     "sqlite": "INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
               "project, result, second_misses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "postgresql": "INSERT INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, project, "
-                  "result, second_misses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task_id) DO UPDATE SET "
+    "postgresql": "INSERT INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
+                  "project, result, second_misses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                  "ON CONFLICT (task_id) DO UPDATE SET "
                   "model_version = EXCLUDED.model_version, regions = EXCLUDED.regions, "
                   "near_misses = EXCLUDED.near_misses, task_score = EXCLUDED.task_score, audited = EXCLUDED.audited, "
                   "project = EXCLUDED.project, result = EXCLUDED.result, second_misses = EXCLUDED.second_misses"}
@@ -128,7 +129,8 @@ class ReviewStore:
         for tasks nobody has reviewed yet, with the Label Studio result to send again: what
         re-scoring after a refit works through, oldest first; empty once all are done."""
         rows = self.db.execute(
-            f"SELECT task_id, project, regions, near_misses, result, second_misses FROM predictions p WHERE {_BY_WEIGHTS} "
+            f"SELECT task_id, project, regions, near_misses, result, second_misses FROM predictions p WHERE "
+            f"{_BY_WEIGHTS} "
             "AND model_version != ? AND result IS NOT NULL AND project IS NOT NULL "
             f"AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY p.{self.db.order} LIMIT ?",
             (*_by_weights(pipeline_version), current_version, limit)).fetchall()
@@ -232,7 +234,8 @@ class ReviewStore:
 
     def calibration(self, pipeline_version: str) -> tuple[str, str] | None:
         """(digest, file content) of the latest refit for these weights, if any."""
-        row = self.db.execute("SELECT digest, body FROM calibrations WHERE pipeline = ?", (pipeline_version,)).fetchone()
+        row = self.db.execute("SELECT digest, body FROM calibrations WHERE pipeline = ?",
+                              (pipeline_version,)).fetchone()
         return (row[0], row[1]) if row else None
 
     def outcomes(self) -> list[dict]:

@@ -17,7 +17,6 @@ from typing import Sequence
 import numpy as np
 
 from openautoglm.converters.files import atomic_file
-
 from openautoglm.model.errors import ModelError
 
 FORMAT = "openautoglm-calibration"

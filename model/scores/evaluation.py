@@ -58,7 +58,8 @@ class Outcome:
     @classmethod
     def of(cls, evidence: ImageEvidence, correct, missed: int) -> "Outcome":
         looked = evidence.second_misses is not None
-        return cls(np.array(evidence.raw_scores, dtype=float), np.array(correct, dtype=bool), list(evidence.near_misses),
+        return cls(np.array(evidence.raw_scores, dtype=float), np.array(correct, dtype=bool),
+                   list(evidence.near_misses),
                    missed, np.array(evidence.agreement, dtype=float) if looked else None,
                    list(evidence.second_misses) if looked else None)
 
@@ -104,8 +105,8 @@ def judge(record: ImageRecord, labels: set[str] | None) -> Outcome:
     near = [d.score for d in record.near_misses if keep(d.label)]
     looked = record.second_misses is not None
     matched = sum(m is not None for m in matches)
-    return Outcome(np.array([d.score for d in shown], dtype=float), np.array([m is not None for m in matches], dtype=bool),
-                   near, len(truths) - matched,
+    correct = np.array([m is not None for m in matches], dtype=bool)
+    return Outcome(np.array([d.score for d in shown], dtype=float), correct, near, len(truths) - matched,
                    np.array([d.agreement for d in shown], dtype=float) if looked else None,
                    [d.score for d in record.second_misses if keep(d.label)] if looked else None)
 

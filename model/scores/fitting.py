@@ -14,12 +14,26 @@ import numpy as np
 
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.progress import track
-
-from openautoglm.model.scores.calibration import (CascadeMaps, Calibration, cascade_region_features, cascade_task_features,
-                          task_features)
-from openautoglm.model.scores.evaluation import (Detection, ImageRecord, Outcome, accept_threshold, auroc_wrong, bootstrap_interval, ece,
-                         ece_floor, judge, review)
 from openautoglm.model.errors import ModelError
+from openautoglm.model.scores.calibration import (
+    Calibration,
+    CascadeMaps,
+    cascade_region_features,
+    cascade_task_features,
+    task_features,
+)
+from openautoglm.model.scores.evaluation import (
+    Detection,
+    ImageRecord,
+    Outcome,
+    accept_threshold,
+    auroc_wrong,
+    bootstrap_interval,
+    ece,
+    ece_floor,
+    judge,
+    review,
+)
 from openautoglm.model.scores.scoring import score
 
 
@@ -70,7 +84,8 @@ def strict_isotonic(scores: np.ndarray, correct: np.ndarray,
     raw score's order (AUROC, and the review curve's ties) for no gain in calibration."""
     from sklearn.isotonic import IsotonicRegression
 
-    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, correct, sample_weight=weights)
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores, correct,
+                                                                                  sample_weight=weights)
     x = np.concatenate([[0.0], isotonic.X_thresholds_, [1.0]])
     y = np.interp(x, isotonic.X_thresholds_, isotonic.y_thresholds_)
     x, keep = np.unique(x, return_index=True)
@@ -257,7 +272,7 @@ def cross_validate_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome
     on the held-out tasks scored below it."""
     results = []
     for fold in range(folds):
-        def part(items, held):
+        def part(items, held, fold=fold):
             return [o for i, o in enumerate(items) if (i % folds == fold) == held]
         calibration = fit_outcomes(part(pooled, False), part(project, False), pipeline_version, display_threshold,
                                    prior=prior, cascade_below=cascade_below)

@@ -44,7 +44,7 @@ def test_function_list_has_the_pipeline_and_the_segmenter(make_client) -> None:
     assert detector["metadata"]["name"] == "openautoglm-yolo" and detector["spec"]["description"]
     assert annotations["type"] == "detector"
     spec = json.loads(annotations["spec"])
-    assert [label["name"] for label in spec] == ["Cat", "Dog"] and all(l["type"] == "rectangle" for l in spec)
+    assert [label["name"] for label in spec] == ["Cat", "Dog"] and all(label["type"] == "rectangle" for label in spec)
     assert spec[0]["attributes"] == [{"name": "confidence", "input_type": "text", "mutable": False, "values": [""]}]
     assert interactor["metadata"]["annotations"]["type"] == "interactor"
     assert interactor["metadata"]["annotations"]["startswith_box_optional"] == "true"
@@ -118,7 +118,8 @@ def test_function_versions_are_integers_that_follow_the_pipeline_version(make_cl
     pytest.param("openautoglm-yolo", {"image": base64.b64encode(b"plain text").decode()}, 400,
                  "does not decode to an image", id="not-an-image"),
     pytest.param("openautoglm-nope", {"image": _image()}, 404, "no function 'openautoglm-nope'", id="unknown-function"),
-    pytest.param("openautoglm-yolo", {"image": _image(), "threshold": 3}, 400, "'threshold' must be", id="bad-threshold"),
+    pytest.param("openautoglm-yolo", {"image": _image(), "threshold": 3}, 400, "'threshold' must be",
+                 id="bad-threshold"),
     pytest.param("openautoglm-segmenter", {"image": _image(), "pos_points": []}, 400, "needs obj_bbox",
                  id="interactor-without-prompt"),
 ])

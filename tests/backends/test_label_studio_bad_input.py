@@ -26,7 +26,8 @@ def test_zero_tasks(make_client) -> None:
 
 
 def test_unknown_control_types_give_empty_results(make_client) -> None:
-    config = '<View><Image name="image" value="$image"/><Choices name="c" toName="image"><Choice value="a"/></Choices></View>'
+    config = ('<View><Image name="image" value="$image"/><Choices name="c" toName="image"><Choice '
+              'value="a"/></Choices></View>')
     status, answer = _predict(make_client(), "/data/upload/img.png", config=config)
     assert status == 200 and answer["results"][0]["result"] == []
 
@@ -52,7 +53,8 @@ def test_credentials_go_only_to_the_label_studio_host(make_client, image_server)
     own, foreign = image_server.requests[0][1], image_server.headers_for("foreign.png")[0]
     assert own.get("Authorization") == "Token legacy-key"
     assert "Authorization" not in foreign
-    after_redirect = [h for p, h in image_server.requests if p == "/img.png" and h.get("Host", "").startswith("localhost")]
+    after_redirect = [h for p, h in image_server.requests if p == "/img.png" and h.get("Host",
+                                                                                       "").startswith("localhost")]
     assert after_redirect and "Authorization" not in after_redirect[0]
 
 

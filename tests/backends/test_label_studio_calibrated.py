@@ -62,7 +62,8 @@ def test_a_cascade_pipeline_counts_its_second_stage_and_stores_its_evidence(make
             "project": "3.1700000000"}
     pipeline.second_stage = None
     (first,) = pipeline.predict([bus], ["person", "bus"])
-    pipeline.second_stage = SecondStage(CascadeSpec(second.spec.proposer, min(1.0, first.score + 1e-6)), second.proposer)
+    pipeline.second_stage = SecondStage(CascadeSpec(second.spec.proposer, min(1.0, first.score + 1e-6)),
+                                        second.proposer)
     client = make_client(pipeline)
     answer = client.post("/predict", json=body).get_json()["results"][0]
     (expected,) = pipeline.predict([bus], ["person", "bus"])

@@ -42,7 +42,7 @@ def test_replay_every_recorded_request(make_client, recorded, image_server) -> N
                     assert region["type"] == "rectanglelabels" and region["value"]["rectanglelabels"] == ["Cat"]
         elif request["path"] == "/health":
             assert answer["status"] == "UP"
-    client.application.blueprints  # the app is still serving
+    assert client.application.blueprints  # the app is still serving
     assert client.get("/health").status_code == 200
 
 
@@ -90,7 +90,8 @@ def test_webhook_matches_the_review_against_the_prediction(make_client, recorded
     event["annotation"]["result"][0].update(original_width=64, original_height=48)  # our test image's size
     event["annotation"]["result"][0]["value"].update(x=25, y=25, width=50, height=50, rectanglelabels=["Cat"])
     event["annotation"]["result"].append({**event["annotation"]["result"][0], "id": "a2",
-                                          "value": {"x": 0, "y": 0, "width": 10, "height": 10, "rectanglelabels": ["Dog"]}})
+                                          "value": {"x": 0, "y": 0, "width": 10, "height": 10,
+                                                    "rectanglelabels": ["Dog"]}})
     assert client.post("/webhook", json=event).get_json() == {"status": "queued"}
     worker = client.app.extensions["openautoglm"].reviews.worker
     worker.drain()

@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from openautoglm.backends.label_studio.refitter import _exclusive, team_calibration_path
-from openautoglm.model.scores.calibration import TASK_FEATURES, Calibration, CalibrationError
-from openautoglm.model.scores.fitting import fit_outcomes
-from openautoglm.model.scores.evaluation import Outcome
 from openautoglm.model.inference.pipeline import Pipeline
+from openautoglm.model.scores.calibration import TASK_FEATURES, Calibration, CalibrationError
+from openautoglm.model.scores.evaluation import Outcome
+from openautoglm.model.scores.fitting import fit_outcomes
 
+SHIPPED = Path(__file__).parents[2] / "model" / "scores" / "calibrations"  # the calibrations the package ships
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
           '<Label value="person"/><Label value="bus"/></RectangleLabels></View>')
 
@@ -186,8 +187,8 @@ def test_a_refit_rescores_the_open_tasks_in_label_studio_and_resumes_after_an_er
         (regions,) = store.db.execute("SELECT regions FROM predictions WHERE task_id = ?",
                                       (str(prediction["task"]),)).fetchone()
         raw = [r["raw"] for r in json.loads(regions)]
-        assert [r["score"] for r in old["result"]] == pytest.approx(Calibration.load(
-            Path(__file__).parents[2] / "model" / "scores" / "calibrations" / "yolo.json").region_probability(raw).tolist())
+        shipped = Calibration.load(SHIPPED / "yolo.json")
+        assert [r["score"] for r in old["result"]] == pytest.approx(shipped.region_probability(raw).tolist())
         assert [r["score"] for r in prediction["result"]] == pytest.approx(calibration.region_probability(raw).tolist())
         assert [r["id"] for r in prediction["result"]] == [r["id"] for r in old["result"]]
         assert prediction["score"] != old["score"]
@@ -226,7 +227,7 @@ def test_rescoring_a_task_the_second_stage_saw_uses_its_evidence(image_server, t
     from openautoglm.model.reviews.store import ReviewStore
     from openautoglm.model.scores.scoring import ImageEvidence, score
 
-    calibration = Calibration.load(Path(__file__).parents[2] / "model" / "scores" / "calibrations" / "yolo-cascade.json")
+    calibration = Calibration.load(SHIPPED / "yolo-cascade.json")
     assert calibration.cascade is not None
     regions = [Region("bus", Shape.BOX, Box(0, 0, 50, 50), score=0.6)]
     looked, plain_evidence = ImageEvidence.of_scores([0.6], [0.1], [0.9], [0.7]), ImageEvidence.of_scores([0.6], [0.1])

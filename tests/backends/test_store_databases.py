@@ -65,7 +65,9 @@ def test_a_lost_postgresql_connection_is_opened_again(postgres_url) -> None:
     killer = ReviewStore(postgres_url)  # another session ends this thread's one, as a server restart would
     pid = store.db.execute("SELECT pg_backend_pid()").fetchone()[0]
     killer.db.execute("SELECT pg_terminate_backend(?)", (pid,))
-    with pytest.raises(Exception):
+    import psycopg
+
+    with pytest.raises(psycopg.OperationalError):
         store.pending_events()  # the statement in flight fails ...
     assert store.pending_events() == 1  # ... the next one reconnects
 
@@ -156,7 +158,8 @@ def test_a_replica_never_refits_the_reviews_another_replica_refitted(make_client
 
     def refits(client) -> float:
         lines = client.get("/metrics").get_data(as_text=True).splitlines()
-        return sum(float(line.split()[-1]) for line in lines if line.startswith('openautoglm_refits_total{result="done"}'))
+        done = 'openautoglm_refits_total{result="done"}'
+        return sum(float(line.split()[-1]) for line in lines if line.startswith(done))
 
     assert sum(refits(client) for client in clients) == 1
     assert len({client.get("/health").get_json()["model_version"] for client in clients}) == 1

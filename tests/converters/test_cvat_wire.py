@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cvat_sdk.masks import decode_mask, encode_mask
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openautoglm.converters import AnnotationError, Mask, cvat_wire
 
@@ -47,7 +48,8 @@ def test_nuclio_form_is_crop_bitmap_then_inclusive_box(bitmap: np.ndarray) -> No
 
 
 @pytest.mark.parametrize("decode, values, reason", [
-    pytest.param(cvat_wire.from_nuclio, [1, 1, 1, 0, 0, 1, 1], "mask has 3 values but its 2x2 box needs 4", id="nuclio-length"),
+    pytest.param(cvat_wire.from_nuclio, [1, 1, 1, 0, 0, 1, 1], "mask has 3 values but its 2x2 box needs 4",
+                 id="nuclio-length"),
     pytest.param(cvat_wire.from_sdk, [1, 2, 0, 0, 1, 1], "covers 3 pixels but its 2x2 box has 4", id="sdk-length"),
     pytest.param(cvat_wire.from_sdk, [0, 4, 9, 9, 10, 10], "lies outside the 10x10 image", id="outside-image"),
 ])

@@ -85,9 +85,11 @@ def test_voc_without_size_measures_the_image_and_names_it_when_missing(tmp_path:
 
     (tmp_path / "Annotations").mkdir()
     (tmp_path / "JPEGImages").mkdir()
-    (tmp_path / "Annotations" / "a.xml").write_text(_voc_xml("a.jpg", "<size><width>40</width><height>30</height></size>"))
+    (tmp_path / "Annotations" / "a.xml").write_text(_voc_xml("a.jpg",
+                                                             "<size><width>40</width><height>30</height></size>"))
     (tmp_path / "Annotations" / "b.xml").write_text(_voc_xml("b.jpg", ""))  # no <size>
-    (tmp_path / "Annotations" / "c.xml").write_text(_voc_xml("c.jpg", "<size><width>0</width><height>0</height></size>"))
+    (tmp_path / "Annotations" / "c.xml").write_text(_voc_xml("c.jpg",
+                                                             "<size><width>0</width><height>0</height></size>"))
     Image.new("RGB", (64, 48)).save(tmp_path / "JPEGImages" / "b.jpg")
     Image.new("RGB", (20, 10)).save(tmp_path / "JPEGImages" / "c.jpg")
     sizes = {i.image.file_name: (i.image.width, i.image.height) for i in load(tmp_path, "voc").items}
@@ -104,7 +106,8 @@ def test_voc_rgb_instance_png_reads_as_the_palette_one(tmp_path: Path) -> None:
 
     (tmp_path / "Annotations").mkdir()
     (tmp_path / "SegmentationObject").mkdir()
-    (tmp_path / "Annotations" / "a.xml").write_text(_voc_xml("a.jpg", "<size><width>40</width><height>30</height></size>"))
+    (tmp_path / "Annotations" / "a.xml").write_text(_voc_xml("a.jpg",
+                                                             "<size><width>40</width><height>30</height></size>"))
     indices = np.zeros((30, 40), dtype=np.uint8)
     indices[5:10, 3:9] = 1
     indices[0:2, 0:2] = 255  # the devkit's "void" border value
@@ -125,7 +128,8 @@ def test_voc_parts_are_read_with_their_object_and_written_back_inside_it(tmp_pat
               "<part><name>head</name><bndbox><xmin>10</xmin><ymin>6</ymin><xmax>20</xmax><ymax>16</ymax></bndbox></part>"
               "<part><name>hand</name><bndbox><xmin>25</xmin><ymin>30</ymin><xmax>29</xmax><ymax>34</ymax></bndbox>"
               "</part></object>")
-    (tmp_path / "Annotations" / "a.xml").write_text(_voc_xml("a.jpg", "<size><width>40</width><height>70</height></size>")
+    (tmp_path / "Annotations" / "a.xml").write_text(_voc_xml("a.jpg",
+                                                             "<size><width>40</width><height>70</height></size>")
                                                     .replace("</annotation>", person + "</annotation>"))
     regions = load(tmp_path, "voc").items[0].regions
     assert [(r.label, r.attributes.get("voc.part_of")) for r in regions] == [

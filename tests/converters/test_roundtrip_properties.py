@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from openautoglm.converters import AnnotatedImage, Box, Category, Dataset, ImageRecord, Mask, Region, Shape, load, save
@@ -39,8 +40,10 @@ def regions(draw, scenario: str, width: int, height: int, slot: tuple[int, int])
         x1, y1 = draw(st.integers(0, width - 1)), draw(st.integers(0, height - 1))
         return Region(label, box=Box(x1, y1, draw(st.integers(x1 + 1, width)), draw(st.integers(y1 + 1, height))))
     if scenario in ("float_boxes", "rotated_boxes"):
-        x1 = draw(st.floats(0, width - 1)); y1 = draw(st.floats(0, height - 1))
-        x2 = draw(st.floats(x1 + 0.5, width)); y2 = draw(st.floats(y1 + 0.5, height))
+        x1 = draw(st.floats(0, width - 1))
+        y1 = draw(st.floats(0, height - 1))
+        x2 = draw(st.floats(x1 + 0.5, width))
+        y2 = draw(st.floats(y1 + 0.5, height))
         rotation = draw(st.floats(1, 359)) if scenario == "rotated_boxes" else 0.0
         return Region(label, box=Box(x1, y1, x2, y2, rotation))
     if scenario == "polygons":
@@ -50,7 +53,8 @@ def regions(draw, scenario: str, width: int, height: int, slot: tuple[int, int])
     left, right = slot
     bitmap = np.zeros((height, width), dtype=bool)
     for _ in range(draw(st.integers(1, 3))):
-        x1 = draw(st.integers(left, right - 1)); y1 = draw(st.integers(0, height - 1))
+        x1 = draw(st.integers(left, right - 1))
+        y1 = draw(st.integers(0, height - 1))
         bitmap[y1:draw(st.integers(y1 + 1, height)), x1:draw(st.integers(x1 + 1, right))] = True
     return Region(label, Shape.MASK, mask=Mask.from_array(bitmap))
 

@@ -21,7 +21,8 @@ from openautoglm.converters import AnnotationError, Box, ImageRecord, Mask, Regi
     pytest.param(lambda: Region("cat", box=Box(0, 0, 1, 1), score=-0.1), r"score must be in \[0, 1\]", id="score<0"),
     pytest.param(lambda: Region("cat", box=Box(0, 0, 1, 1), calibrated_score=math.nan), "finite", id="nan-calibrated"),
     pytest.param(lambda: Region("", box=Box(0, 0, 1, 1)), "label must be a non-empty name", id="empty-label"),
-    pytest.param(lambda: Region("cat", Shape.POLYGON, points=(((0, 0), (1, 1)),)), "at least 3 points", id="short-polygon"),
+    pytest.param(lambda: Region("cat", Shape.POLYGON, points=(((0, 0), (1, 1)),)), "at least 3 points",
+                 id="short-polygon"),
     pytest.param(lambda: Region("cat", Shape.MASK), "mask region has no mask", id="mask-without-mask"),
     pytest.param(lambda: Mask.from_coco({"size": [2, 2], "counts": [1, 2]}), "covers 3 pixels", id="short-rle"),
 ])

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from openautoglm.cli.main import main
-from openautoglm.model.scores.calibration import TASK_FEATURES, Calibration, CalibrationError
-from openautoglm.model.scores.fitting import collect, fit, metrics, scored
-from openautoglm.model.scores.evaluation import Detection, ImageRecord, ece, ece_floor, judge, review
 from openautoglm.model.inference.pipeline import Pipeline
+from openautoglm.model.scores.calibration import TASK_FEATURES, Calibration, CalibrationError
+from openautoglm.model.scores.evaluation import Detection, ImageRecord, ece, ece_floor, judge, review
+from openautoglm.model.scores.fitting import collect, fit, metrics, scored
 
 
 def _calibration(**changes) -> Calibration:
@@ -82,7 +82,8 @@ def test_the_ece_floor_is_what_a_perfect_score_measures_and_shrinks_with_more_da
 def test_judging_is_greedy_by_score_and_ignores_crowds() -> None:
     record = ImageRecord(1, "a.jpg", [Detection("cat", 0.9, (0, 0, 10, 10)), Detection("cat", 0.8, (0, 0, 10, 10)),
                                       Detection("dog", 0.7, (50, 50, 60, 60))], [],
-                         [("cat", (0, 0, 10, 10), False), ("dog", (0, 0, 5, 5), True), ("cow", (20, 20, 30, 30), False)])
+                         [("cat", (0, 0, 10, 10), False), ("dog", (0, 0, 5, 5), True), ("cow", (20, 20, 30, 30),
+                                                                                        False)])
     outcome = judge(record, None)
     assert outcome.correct.tolist() == [True, False, False] and outcome.missed == 1 and outcome.needs_edit
     assert judge(record, {"cat"}).correct.tolist() == [True, False]
@@ -196,7 +197,9 @@ def test_the_evidence_of_each_shown_region() -> None:
     from openautoglm.converters import Box, Region, Shape
     from openautoglm.model.scores.scoring import RegionEvidence, region_evidence
 
-    regions = [Region("cat", Shape.BOX, Box(10, 20, 30, 40), score=0.4), Region("dog", Shape.BOX, Box(0, 0, 50, 25), score=0.9)]
+    regions = [Region("cat", Shape.BOX, Box(10, 20, 30, 40), score=0.4), Region("dog", Shape.BOX, Box(0, 0, 50, 25),
+                                                                                score=0.9)]
     first, second = region_evidence(regions, 100, 50, [0.7, None])
-    assert first == RegionEvidence(0.4, None, 0.7, relative_area=400 / 5000, aspect=1.0, border_distance=10 / 50, rank=1)
+    assert first == RegionEvidence(0.4, None, 0.7, relative_area=400 / 5000, aspect=1.0, border_distance=10 / 50,
+                                   rank=1)
     assert second.rank == 0 and second.aspect == 2.0 and second.border_distance == 0.0 and second.mask_score is None

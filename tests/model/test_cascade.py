@@ -14,14 +14,14 @@ from PIL import Image
 
 from openautoglm.cli.main import main
 from openautoglm.converters import Box, Region, Shape
-from openautoglm.model.scores.calibration import Calibration
-from openautoglm.model.scores.fitting import fit_cascade, fit_outcomes
-from openautoglm.model.inference.cascade import CascadeSpec, SecondStage, evidence
-from openautoglm.model.scores.evaluation import Outcome
 from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.cascade import CascadeSpec, SecondStage, evidence
 from openautoglm.model.inference.pipeline import Pipeline, PipelineSpec
 from openautoglm.model.reviews.refit import reviewed_outcomes
 from openautoglm.model.reviews.store import ReviewStore, match
+from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.evaluation import Outcome
+from openautoglm.model.scores.fitting import fit_cascade, fit_outcomes
 from openautoglm.model.scores.scoring import ImageEvidence, RegionEvidence, score
 
 
@@ -88,10 +88,10 @@ def test_cascade_maps_learn_from_agreement_and_survive_a_file_round_trip(tmp_pat
 def test_a_calibration_file_without_a_cascade_keeps_its_digest() -> None:
     from importlib import resources
 
-    shipped = Calibration.load(Path(str(resources.files("openautoglm.model.scores.calibrations").joinpath("yolo.json"))))
+    calibrations = resources.files("openautoglm.model.scores.calibrations")
+    shipped = Calibration.load(Path(str(calibrations.joinpath("yolo.json"))))
     assert shipped.cascade is None and shipped.digest == "eb0df49182a1"
-    cascade = Calibration.load(Path(str(resources.files("openautoglm.model.scores.calibrations")
-                                         .joinpath("yolo-cascade.json"))))
+    cascade = Calibration.load(Path(str(calibrations.joinpath("yolo-cascade.json"))))
     assert cascade.cascade is not None and cascade.pipeline_version.startswith("yolo-cascade+yolov8n@")
     probabilities, task = score(ImageEvidence.of_scores([0.5], [], [0.9], []), cascade)
     disagreeing, _ = score(ImageEvidence.of_scores([0.5], [], [0.0], []), cascade)
@@ -159,8 +159,8 @@ def test_an_open_vocabulary_or_vlm_second_stage(tiny, second: str, tmp_path_fact
     assert pipeline.version.endswith(pipeline.second_stage.proposer.spec.source)
     for prediction in predictions:
         assert prediction.regions and prediction.second_misses is not None
-        for evidence in prediction.evidence.regions:
-            assert 0.0 <= evidence.agreement <= 1.0
+        for region in prediction.evidence.regions:
+            assert 0.0 <= region.agreement <= 1.0
         assert all(m.label in ("cat", "dog") for m in prediction.second_misses)
 
 

@@ -6,16 +6,18 @@ import pytest
 from PIL import Image
 
 from openautoglm.converters import Box, Region
+from openautoglm.model.errors import ModelError
 from openautoglm.model.inference import registry
 from openautoglm.model.inference.interface import ProposerSpec, check_proposals
-from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.pipeline import builtin_names, load_spec
 
 
 def test_missing_weights_offline_name_the_model_file_and_folder(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("OPENAUTOGLM_OFFLINE", "1")
-    with pytest.raises(ModelError, match=rf"model 'yolov8n' not found \(offline\): put yolov8n-coco/yolov8n_int8.tflite under {tmp_path}"):
+    with pytest.raises(ModelError,
+                       match=rf"model 'yolov8n' not found \(offline\): put yolov8n-coco/yolov8n_int8.tflite under "
+                             rf"{tmp_path}"):
         registry.resolve("yolov8n")
 
 

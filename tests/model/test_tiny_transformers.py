@@ -27,7 +27,8 @@ def test_zero_shot_regions_are_valid(zero_shot) -> None:
     for image, regions in zip(IMAGES, results):
         for region in regions:
             assert region.label in ("cat", "dog") and 0 <= region.score <= 1
-            assert 0 <= region.box.x1 < region.box.x2 <= image.width and 0 <= region.box.y1 < region.box.y2 <= image.height
+            assert 0 <= region.box.x1 < region.box.x2 <= image.width
+            assert 0 <= region.box.y1 < region.box.y2 <= image.height
         assert [r.score for r in regions] == sorted((r.score for r in regions), reverse=True)
 
 

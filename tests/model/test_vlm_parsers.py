@@ -7,7 +7,12 @@ import logging
 import pytest
 
 from openautoglm.model.inference.vlm_parsers import (
-    parse_florence2, parse_glm, parse_moondream, parse_paligemma, parse_qwen25, parse_qwen3,
+    parse_florence2,
+    parse_glm,
+    parse_moondream,
+    parse_paligemma,
+    parse_qwen3,
+    parse_qwen25,
 )
 
 W, H = 640, 480
@@ -20,10 +25,12 @@ def boxes(found):
 @pytest.mark.parametrize("text, expected", [
     pytest.param("The dog is at <|begin_of_box|>[100,250,500,750]<|end_of_box|>.", [("dog", 64, 120, 320, 360)],
                  id="glm-square-brackets"),
-    pytest.param("<think>The user wants cats and dogs. I see one of each.</think>cat <|begin_of_box|>[[0,0,500,500]]<|end_of_box|>, "
+    pytest.param("<think>The user wants cats and dogs. I see one of each.</think>cat "
+                 "<|begin_of_box|>[[0,0,500,500]]<|end_of_box|>, "
                  "dog <|begin_of_box|>(500, 500, 1000, 1000)<|end_of_box|>",
                  [("cat", 0, 0, 320, 240), ("dog", 320, 240, 640, 480)], id="glm-thinking-and-bracket-styles"),
-    pytest.param("dog <|begin_of_box|>[100,250,500,750]<|end_of_box|> dog <|begin_of_box|>[100,250,500,750]<|end_of_box|>",
+    pytest.param("dog <|begin_of_box|>[100,250,500,750]<|end_of_box|> dog "
+                 "<|begin_of_box|>[100,250,500,750]<|end_of_box|>",
                  [("dog", 64, 120, 320, 360)], id="glm-duplicate"),
     pytest.param("dog <|begin_of_box|>[100,250,1500,750]<|end_of_box|> dog <|begin_of_box|>[100,250,500", [],
                  id="glm-out-of-range-and-truncated"),
@@ -37,12 +44,14 @@ def test_glm_bare_box_for_a_single_label() -> None:
 
 
 def test_qwen3_json_in_fences_normalised_to_1000() -> None:
-    text = '```json\n[\n  {"bbox_2d": [100, 200, 300, 400], "label": "person"},\n  {"bbox_2d": [0, 0, 1000, 1000], "label": "Bus"}\n]\n```'
+    text = ('```json\n[\n  {"bbox_2d": [100, 200, 300, 400], "label": "person"},\n  {"bbox_2d": [0, 0, 1000, 1000], '
+            '"label": "Bus"}\n]\n```')
     assert boxes(parse_qwen3(text, ["bus", "person"], W, H)) == [("person", 64, 96, 192, 192), ("bus", 0, 0, 640, 480)]
 
 
 def test_qwen3_truncated_json_and_unknown_labels_are_skipped(caplog) -> None:
-    text = '[{"bbox_2d": [100, 200, 300, 400], "label": "giraffe"}, {"bbox_2d": [10, 20, 30, 40], "label": "person"}, {"bbox_2d": [5, 6'
+    text = ('[{"bbox_2d": [100, 200, 300, 400], "label": "giraffe"}, {"bbox_2d": [10, 20, 30, 40], "label": "person"}, '
+            '{"bbox_2d": [5, 6')
     with caplog.at_level(logging.WARNING):
         assert boxes(parse_qwen3(text, ["person"], W, H)) == [("person", 6.4, 9.6, 19.2, 19.2)]
     assert "unknown label 'giraffe'" in caplog.text
@@ -62,7 +71,8 @@ def test_florence2_loc_bins() -> None:
 
 def test_paligemma_y_before_x_1024_bins() -> None:
     text = "<loc0256><loc0000><loc0768><loc0512> cat ; <loc0000><loc0512><loc1024><loc1024> dog"
-    assert boxes(parse_paligemma(text, ["cat", "dog"], 1024, 512)) == [("cat", 0, 128, 512, 384), ("dog", 512, 0, 1024, 512)]
+    assert boxes(parse_paligemma(text, ["cat", "dog"], 1024, 512)) == [("cat", 0, 128, 512, 384), ("dog", 512, 0, 1024,
+                                                                                                   512)]
 
 
 def test_moondream_unit_floats() -> None:

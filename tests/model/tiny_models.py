@@ -10,7 +10,8 @@ from pathlib import Path
 
 def _byte_symbols() -> list[str]:
     """GPT-2's byte-to-unicode table: 256 printable stand-ins for the 256 byte values."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"),
+                                                                                                       ord("ÿ") + 1))
     codes, extra = printable[:], 0
     for byte in range(256):
         if byte not in printable:
@@ -57,8 +58,15 @@ def owlv2(directory: Path) -> Path:
 
 def grounding_dino(directory: Path) -> Path:
     _seed()
-    from transformers import (BertConfig, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+    from transformers import (
+        BertConfig,
+        BertTokenizer,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
 
     directory.mkdir(parents=True, exist_ok=True)
     letters = "abcdefghijklmnopqrstuvwxyz"
@@ -137,8 +145,13 @@ def _text_config(tokenizer, eos, **extra) -> dict:
 
 
 def qwen2_5_vl(directory: Path) -> Path:
-    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor,
-                              Qwen2VLImageProcessor, Qwen2VLVideoProcessor)
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
 
     _seed()
     directory.mkdir(parents=True, exist_ok=True)
@@ -154,15 +167,21 @@ def qwen2_5_vl(directory: Path) -> Path:
         vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
     )
     Qwen2_5_VLForConditionalGeneration(config).save_pretrained(directory)
-    images = Qwen2VLImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14, merge_size=2)
+    images = Qwen2VLImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14,
+                                   merge_size=2)
     Qwen2_5_VLProcessor(image_processor=images, tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor(),
                         chat_template=QWEN_TEMPLATE).save_pretrained(directory)
     return directory
 
 
 def qwen3_vl(directory: Path) -> Path:
-    from transformers import (Qwen2VLImageProcessor, Qwen3VLConfig, Qwen3VLForConditionalGeneration, Qwen3VLProcessor,
-                              Qwen3VLVideoProcessor)
+    from transformers import (
+        Qwen2VLImageProcessor,
+        Qwen3VLConfig,
+        Qwen3VLForConditionalGeneration,
+        Qwen3VLProcessor,
+        Qwen3VLVideoProcessor,
+    )
 
     _seed()
     directory.mkdir(parents=True, exist_ok=True)
@@ -178,14 +197,21 @@ def qwen3_vl(directory: Path) -> Path:
         vision_start_token_id=ids("<|vision_start|>"), vision_end_token_id=ids("<|vision_end|>"),
     )
     Qwen3VLForConditionalGeneration(config).save_pretrained(directory)
-    images = Qwen2VLImageProcessor(size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128}, patch_size=16, merge_size=2)
+    images = Qwen2VLImageProcessor(size={"shortest_edge": 64 * 64, "longest_edge": 128 * 128}, patch_size=16,
+                                   merge_size=2)
     Qwen3VLProcessor(image_processor=images, tokenizer=tokenizer, video_processor=Qwen3VLVideoProcessor(),
                      chat_template=QWEN_TEMPLATE).save_pretrained(directory)
     return directory
 
 
 def glm4v(directory: Path) -> Path:
-    from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vImageProcessor, Glm4vProcessor, Glm4vVideoProcessor
+    from transformers import (
+        Glm4vConfig,
+        Glm4vForConditionalGeneration,
+        Glm4vImageProcessor,
+        Glm4vProcessor,
+        Glm4vVideoProcessor,
+    )
 
     _seed()
     directory.mkdir(parents=True, exist_ok=True)
@@ -202,14 +228,22 @@ def glm4v(directory: Path) -> Path:
         video_start_token_id=ids("<|begin_of_video|>"), video_end_token_id=ids("<|end_of_video|>"),
     )
     Glm4vForConditionalGeneration(config).save_pretrained(directory)
-    images = Glm4vImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14, merge_size=2)
+    images = Glm4vImageProcessor(size={"shortest_edge": 56 * 56, "longest_edge": 112 * 112}, patch_size=14,
+                                 merge_size=2)
     Glm4vProcessor(image_processor=images, tokenizer=tokenizer, video_processor=Glm4vVideoProcessor(),
                    chat_template=GLM_TEMPLATE).save_pretrained(directory)
     return directory
 
 
 def sam2(directory: Path) -> Path:
-    from transformers import Sam2Config, Sam2HieraDetConfig, Sam2ImageProcessor, Sam2Model, Sam2Processor, Sam2VisionConfig
+    from transformers import (
+        Sam2Config,
+        Sam2HieraDetConfig,
+        Sam2ImageProcessor,
+        Sam2Model,
+        Sam2Processor,
+        Sam2VisionConfig,
+    )
 
     _seed()
     directory.mkdir(parents=True, exist_ok=True)
@@ -221,7 +255,8 @@ def sam2(directory: Path) -> Path:
     vision = Sam2VisionConfig(backbone_config=backbone, backbone_channel_list=[128, 64, 32, 16],
                               backbone_feature_sizes=[[64, 64], [32, 32], [16, 16]], fpn_hidden_size=32)
     config = Sam2Config(vision_config=vision,
-                        prompt_encoder_config=dict(hidden_size=32, image_size=256, patch_size=16, mask_input_channels=4),
+                        prompt_encoder_config=dict(hidden_size=32, image_size=256, patch_size=16,
+                                                   mask_input_channels=4),
                         mask_decoder_config=dict(hidden_size=32, mlp_dim=64, num_hidden_layers=2, num_attention_heads=2,
                                                  iou_head_hidden_dim=32))
     Sam2Model(config).save_pretrained(directory)

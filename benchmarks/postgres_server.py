@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for the tests: Debian's `postgresql` package (what the CI machine
+"""A throwaway PostgreSQL server for the tests and benchmarks: Debian's `postgresql` package (what the CI machine
 has; `apt-get install postgresql` elsewhere), started in a temporary folder on a free port, as
 the `postgres` user when the tests run as root (the server refuses to run as root)."""
 
