@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .cvat import crop_runs, full_mask, mask_crop, runs_to_crop
+from .cvat_format import crop_runs, full_mask, mask_crop, runs_to_crop
 from .types import AnnotationError, Mask
 
 

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from openautoglm.converters import Region
-from openautoglm.converters.cvat import mask_crop
+from openautoglm.converters.cvat_format import mask_crop
 from openautoglm.converters.cvat_wire import to_nuclio
 from openautoglm.converters.geometry import mask_outline
 

@@ -106,6 +106,22 @@ def fit(records: Sequence[ImageRecord], labels: set[str] | None, pipeline_versio
 PRIOR_TASKS = 50  # a prior calibration weighs as much as this many reviewed tasks
 
 
+def _region_map(pooled: Sequence[Outcome], prior: Calibration | None) -> tuple[np.ndarray, np.ndarray]:
+    """The isotonic region map's breakpoints, the prior's regions joining as pseudo-observations."""
+    scores = np.concatenate([o.scores for o in pooled] + [np.zeros(0)])
+    correct = np.concatenate([o.correct for o in pooled] + [np.zeros(0, dtype=bool)]).astype(float)
+    if prior is None and (scores.size < 2 or correct.all() or not correct.any()):
+        raise ModelError(f"cannot fit a calibration: {scores.size} regions, {int(correct.sum())} of them right; "
+                         "it needs both right and wrong regions")
+    if prior is not None and not scores.size:
+        return np.array(prior.region_x), np.array(prior.region_y)
+    weights = np.ones(scores.size)
+    if prior is not None:  # each region again, labelled by the prior
+        scores, correct = np.concatenate([scores, scores]), np.concatenate([correct, prior.region_probability(scores)])
+        weights = np.concatenate([weights, np.full(weights.size, PRIOR_TASKS / max(1, len(pooled)))])
+    return strict_isotonic(scores, correct, weights)
+
+
 def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
                  display_threshold: float, provenance: dict | None = None,
                  prior: Calibration | None = None, cascade_below: float | None = None) -> Calibration:
@@ -123,19 +139,9 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
     on those tasks (`fit_cascade`)."""
     from sklearn.linear_model import LogisticRegression
 
-    scores = np.concatenate([o.scores for o in pooled] + [np.zeros(0)])
-    correct = np.concatenate([o.correct for o in pooled] + [np.zeros(0, dtype=bool)]).astype(float)
-    if prior is None and (scores.size < 2 or correct.all() or not correct.any()):
-        raise ModelError(f"cannot fit a calibration: {scores.size} regions, {int(correct.sum())} of them right; "
-                         "it needs both right and wrong regions")
     if prior is not None and not project:
         raise ModelError("cannot fit a calibration: no reviewed tasks yet")
-    weights = np.ones(scores.size)
-    if prior is not None and scores.size:  # each region again, labelled by the prior
-        scores, correct = np.concatenate([scores, scores]), np.concatenate([correct, prior.region_probability(scores)])
-        weights = np.concatenate([weights, np.full(weights.size, PRIOR_TASKS / max(1, len(pooled)))])
-    region_x, region_y = strict_isotonic(scores, correct, weights) if scores.size else (
-        np.array(prior.region_x), np.array(prior.region_y))
+    region_x, region_y = _region_map(pooled, prior)
     features = np.array([task_features(np.interp(o.scores, region_x, region_y), o.near_miss_scores)
                          for o in project])
     no_edit = np.array([not o.needs_edit for o in project], dtype=float)
