@@ -1,6 +1,6 @@
 """End to end with a real CVAT 2.42 server (../shared/cvat-server: its own Django server, RQ
 workers and lambda manager, PostgreSQL, Redis) calling `openautoglm serve` as its Nuclio
-dashboard, the way the README's "Use with CVAT" connects them, and cvat-cli running the cvat-sdk
+dashboard, the way the README's "Quickstart: CVAT" connects them, and cvat-cli running the cvat-sdk
 function against the same server.
 
 CVAT is installed into .cache/cvat-server on first use (its install script is idempotent: a few
