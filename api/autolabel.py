@@ -10,6 +10,7 @@ from openautoglm.converters import AnnotatedImage, AnnotationError, Dataset, Ima
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.progress import track
 from openautoglm.model.inference.pipeline import Pipeline
+from openautoglm.model.inference.settings import ModelSettings
 
 log = logging.getLogger(__name__)
 
@@ -20,16 +21,19 @@ class LabelerArguments(NamedTuple):
     labels: tuple[str, ...] = ()
     device: str | None = None
     batch_size: int = 8
+    settings: ModelSettings | None = None
 
 
 class AutoLabeler:
     """`AutoLabeler(model_name="yolo", device="cuda").predict(paths)`; `model=` is accepted as well."""
 
     def __init__(self, model_name: str | None = None, labels: Sequence[str] = (), device: str | None = None,
-                 batch_size: int = 8, *, model: str | None = None):
+                 batch_size: int = 8, settings: ModelSettings | None = None, *, model: str | None = None):
+        """`settings`: where weights are and the rest (default: read from the environment)."""
         if model_name and model and model_name != model:
             raise TypeError(f"AutoLabeler got model_name={model_name!r} and model={model!r}: give one")
-        self.pipeline = Pipeline.load(model_name or model or "yolo", device)  # loaded once, reused by every call
+        # loaded once, reused by every call
+        self.pipeline = Pipeline.load(model_name or model or "yolo", device, settings=settings)
         self.labels = list(labels)
         self.batch_size = batch_size
 

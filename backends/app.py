@@ -75,7 +75,7 @@ def _load_pipeline(settings: Settings, metrics: Metrics) -> ServedPipeline:
     from openautoglm.model.inference.pipeline import Pipeline
 
     started = time.perf_counter()
-    pipeline = Pipeline.load(settings.model, settings.device)
+    pipeline = Pipeline.load(settings.model, settings=settings.models)
     metrics.model_load.set(time.perf_counter() - started)
     log.info("loaded pipeline %s in %.1f s", pipeline.model_version, time.perf_counter() - started)
     return pipeline
@@ -119,7 +119,7 @@ def _catalog(settings: Settings, loaded) -> FunctionCatalog:
             return loaded
         from openautoglm.model.inference.pipeline import Pipeline
 
-        return Pipeline.load(name, settings.device)
+        return Pipeline.load(name, settings=settings.models)
 
     names = list(dict.fromkeys([settings.model, *settings.cvat_pipelines]))
     return FunctionCatalog(names, load, settings.cvat_labels)

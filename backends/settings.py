@@ -8,13 +8,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from openautoglm.model.inference.registry import calibration_choice
+from openautoglm.model.inference.settings import ModelSettings
 
 
 @dataclass(frozen=True)
 class Settings:
     model: str = "yolo"  # pipeline name or spec file; weights paths come only from here, never from a labeling config
-    device: str | None = None
+    # weights folder, offline, device, calibration (from_env reads them with everything else)
+    models: ModelSettings = field(default_factory=ModelSettings.from_env)
     label_studio_url: str | None = None  # where task images live (/data/upload/..., /data/local-files/...)
     label_studio_api_key: str | None = None  # legacy token or personal access token (refresh token)
     basic_auth_user: str | None = None
@@ -39,7 +40,15 @@ class Settings:
     accept_above: float | None = None  # tasks scored at least this are accepted in bulk, but for an audit share
     audit_share: float = 0.05
     refit_every: int = 50  # refit the calibration after this many newly reviewed tasks; 0: never
-    calibration_pinned: bool = False  # OPENAUTOGLM_CALIBRATION names the calibration: no refits replace it
+
+    @property
+    def device(self) -> str | None:
+        return self.models.device
+
+    @property
+    def calibration_pinned(self) -> bool:
+        """OPENAUTOGLM_CALIBRATION names the calibration: no refit replaces it."""
+        return bool(self.models.calibration)
 
     def __post_init__(self):
         # frozen: the derived defaults are set once, here
@@ -60,7 +69,7 @@ class Settings:
         return cls(
             home=home,
             model=env.get("OPENAUTOGLM_MODEL", defaults.model),
-            device=env.get("OPENAUTOGLM_DEVICE") or None,
+            models=ModelSettings.from_env(env),
             label_studio_url=(env.get("LABEL_STUDIO_URL") or "").rstrip("/") or None,
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
             basic_auth_user=env.get("BASIC_AUTH_USER") or None,
@@ -83,7 +92,6 @@ class Settings:
             accept_above=number("OPENAUTOGLM_ACCEPT_ABOVE", None),
             audit_share=number("OPENAUTOGLM_AUDIT_SHARE", defaults.audit_share),
             refit_every=number("OPENAUTOGLM_REFIT_EVERY", defaults.refit_every, int),
-            calibration_pinned=bool(calibration_choice(env)),
         )
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from openautoglm.converters.files import load_displayed
 from openautoglm.model.inference.litert_yolo import LiteRtYoloProposer
 from openautoglm.model.inference.registry import find_local
+from openautoglm.model.inference.settings import ModelSettings
 from openautoglm.model.inference.ultralytics_yolo import UltralyticsProposer
 from openautoglm.model.inference.yolox import YoloxProposer
 
@@ -53,7 +54,8 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=COCO128)
     args = parser.parse_args()
     images = [load_displayed(p) for p in sorted(args.folder.glob("*.jpg"))[:args.images]]
-    yolov8n, yolox = str(find_local("yolov8n")), str(find_local("yolox-nano"))
+    directory = ModelSettings.from_env().model_dir
+    yolov8n, yolox = str(find_local("yolov8n", directory)), str(find_local("yolox-nano", directory))
     ultralytics = UltralyticsProposer("yolov8n", yolov8n)
     yolox_proposer = YoloxProposer("yolox-nano", yolox)
     rows = {  # name: (bare call, proposer, how a fresh process loads it)

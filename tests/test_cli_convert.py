@@ -148,11 +148,12 @@ def test_an_unknown_format_names_the_accepted_spellings(coco_file: Path, tmp_pat
 
 def test_models_table_columns_never_run_together(capsys) -> None:
     from openautoglm.model.inference import registry
+    from openautoglm.model.inference.settings import ModelSettings
 
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["model", "family"])
-    rows = registry.describe()
+    rows = registry.describe(ModelSettings.from_env())
     for row, line in zip(rows, lines[header + 1:]):
         cells = line.split("  ")  # columns are at least two spaces apart
         cells = [cell.strip() for cell in cells if cell.strip()]

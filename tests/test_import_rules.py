@@ -77,3 +77,13 @@ def test_reading_the_canonical_types_loads_no_format_and_no_model() -> None:
              "'openautoglm.converters.coco', 'openautoglm.model.inference', 'openautoglm.autolabel'))))")
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_model_reads_the_environment_in_one_place() -> None:
+    """Settings are read once into a typed object and passed down: in model/ only ModelSettings
+    reads a variable (backends/settings.py builds it for the server, the command line for itself)."""
+    import re
+
+    readers = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "model").rglob("*.py")
+                     if re.search(r"os\.environ(?!\.setdefault)|os\.getenv", path.read_text()))
+    assert readers == ["model/inference/settings.py"]

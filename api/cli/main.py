@@ -37,11 +37,13 @@ def _convert(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     from openautoglm.model.inference import registry
     from openautoglm.model.inference.pipeline import builtin_names
+    from openautoglm.model.inference.settings import ModelSettings
 
-    print(f"model directory: {registry.model_dir() or '(OPENAUTOGLM_MODEL_DIR not set)'}")
+    settings = ModelSettings.from_env()
+    print(f"model directory: {settings.model_dir or '(OPENAUTOGLM_MODEL_DIR not set)'}")
     rows = [(row["name"], row["family"], row["licence"],
              "yes" if row["present"] else ("download" if row["remote"] else "missing"), row["verified"])
-            for row in registry.describe()]
+            for row in registry.describe(settings)]
     print(table(("model", "family", "licence", "weights here", "verified with"), rows))
     print(f"pipelines: {', '.join(builtin_names())}")
     return 0
@@ -69,7 +71,10 @@ def _predict(args: argparse.Namespace) -> int:
 
     paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
     output = Path(args.output)
-    arguments = LabelerArguments(args.model, tuple(args.labels or ()), args.device, args.batch_size)
+    from openautoglm.model.inference.settings import ModelSettings
+
+    arguments = LabelerArguments(args.model, tuple(args.labels or ()), args.device, args.batch_size,
+                                 ModelSettings.from_env())  # read once here; workers and Ray actors get it
     with progress.enabled():
         survey = run(arguments, paths, output, args.format, args.force, args.workers, args.engine, args.ray_address)
     failed = survey.failures

@@ -1,12 +1,9 @@
-"""CUDA when available, else CPU; an explicit choice (`--device`) wins."""
+"""CUDA when available, else CPU; an explicit choice (`--device`, OPENAUTOGLM_DEVICE) wins."""
 
 from __future__ import annotations
 
-import os
-
 
 def pick_device(requested: str | None = None) -> str:
-    requested = requested or os.environ.get("OPENAUTOGLM_DEVICE")
     if requested:
         return requested
     try:

@@ -18,7 +18,8 @@ from openautoglm.converters import Region, Shape
 from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
 from openautoglm.model.inference.interface import Proposer, Segmenter, check_proposals
-from openautoglm.model.inference.registry import calibration_choice, find_local, model_dir, offline, resolve
+from openautoglm.model.inference.registry import find_local, resolve
+from openautoglm.model.inference.settings import ModelSettings
 from openautoglm.model.scores.calibration import EVIDENCE_FLOOR, Calibration
 from openautoglm.model.scores.calibration_files import find_calibration
 from openautoglm.model.scores.scoring import (
@@ -78,10 +79,11 @@ def load_spec(name_or_path: str) -> PipelineSpec:
         raise ModelError(f"{where}: invalid YAML: {error}") from None
 
 
-def create_proposer(entry: dict, synonyms: dict, device: str | None = None) -> Proposer:
+def create_proposer(entry: dict, synonyms: dict, device: str | None, settings: ModelSettings) -> Proposer:
     # `fallback`: the model to use when the first one's weights are not on this machine
-    name = entry["model"] if find_local(entry["model"]) or not entry.get("fallback") else entry["fallback"]
-    known, weights = resolve(name)
+    here = find_local(entry["model"], settings.model_dir)
+    name = entry["model"] if here or not entry.get("fallback") else entry["fallback"]
+    known, weights = resolve(name, settings)
     family = known.family if known else _family_of_path(weights)
     options = {k: v for k, v in entry.items() if k not in ("model", "fallback")}
     entry = {**entry, "model": name}
@@ -108,7 +110,7 @@ def create_proposer(entry: dict, synonyms: dict, device: str | None = None) -> P
     raise ModelError(f"model {entry['model']!r} ({family}) cannot be used as a proposer in this version")
 
 
-def create_segmenter(entry: dict | None, device: str | None = None) -> Segmenter | None:
+def create_segmenter(entry: dict | None, device: str | None, settings: ModelSettings) -> Segmenter | None:
     """The configured segmenter; GrabCut only when the entry says so or its `fallback: grabcut`
     applies because no weights for the named model are on this machine and it is offline."""
     if not entry:
@@ -116,11 +118,12 @@ def create_segmenter(entry: dict | None, device: str | None = None) -> Segmenter
     from openautoglm.model.inference.segmenters import GrabCutSegmenter, SamSegmenter
 
     name = entry.get("model")
-    if name == "grabcut" or (entry.get("fallback") == "grabcut" and not find_local(name) and offline()):
+    missing = not find_local(name, settings.model_dir) and settings.offline
+    if name == "grabcut" or (entry.get("fallback") == "grabcut" and missing):
         if name != "grabcut":
             log.warning("segmenter %s: no weights here and offline; using the weight-free GrabCut fallback", name)
         return GrabCutSegmenter()
-    known, weights = resolve(name)
+    known, weights = resolve(name, settings)
     if (known and known.family == "ultralytics-sam") or weights.endswith(".pt"):
         from openautoglm.model.inference.segmenters import UltralyticsSamSegmenter
 
@@ -149,23 +152,28 @@ class Pipeline:
     """Loaded once per process; `predict` runs every proposer on a batch, merges their regions,
     adds masks, and scores regions and images (calibrated where a calibration applies)."""
 
-    def __init__(self, spec: PipelineSpec, device: str | None = None, calibration: Calibration | str | None = "auto"):
+    def __init__(self, spec: PipelineSpec, device: str | None = None, calibration: Calibration | str | None = "auto",
+                 settings: ModelSettings | None = None):
+        """`calibration`: "auto" finds the one asked for in `settings`, in the model directory or
+        shipped; None scores raw. `settings`: read from the environment when not given."""
+        settings = settings or ModelSettings.from_env()
+        device = device or settings.device
         self.spec = spec
-        self.proposers = [create_proposer(entry, spec.synonyms, device) for entry in spec.proposers]
+        self.proposers = [create_proposer(entry, spec.synonyms, device, settings) for entry in spec.proposers]
         for proposer in self.proposers:
             if hasattr(proposer, "evidence_floor"):
                 proposer.evidence_floor = EVIDENCE_FLOOR
-        self.segmenter = create_segmenter(spec.segmenter, device)
-        self.second_stage = SecondStage(spec.cascade, create_proposer(spec.cascade.proposer, spec.synonyms, device)) \
-            if spec.cascade else None
-        found = find_calibration(spec.name, self.version, calibration_choice(), model_dir()) \
+        self.segmenter = create_segmenter(spec.segmenter, device, settings)
+        self.second_stage = SecondStage(spec.cascade, create_proposer(spec.cascade.proposer, spec.synonyms, device,
+                                                                      settings)) if spec.cascade else None
+        found = find_calibration(spec.name, self.version, settings.calibration, settings.model_dir) \
             if calibration == "auto" else calibration
         self.calibrations = CalibrationSource(found)
 
     @classmethod
-    def load(cls, name_or_path: str, device: str | None = None,
-             calibration: Calibration | str | None = "auto") -> "Pipeline":
-        return cls(load_spec(name_or_path), device, calibration)
+    def load(cls, name_or_path: str, device: str | None = None, calibration: Calibration | str | None = "auto",
+             settings: ModelSettings | None = None) -> "Pipeline":
+        return cls(load_spec(name_or_path), device, calibration, settings)
 
     @property
     def name(self) -> str:

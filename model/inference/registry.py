@@ -8,11 +8,11 @@ file expected and where to put it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from openautoglm.model.errors import ModelError
+from openautoglm.model.inference.settings import ModelSettings
 
 
 @dataclass(frozen=True)
@@ -54,28 +54,12 @@ KNOWN: dict[str, KnownModel] = {m.name: m for m in [
 ]}
 
 
-def model_dir() -> Path | None:
-    value = os.environ.get("OPENAUTOGLM_MODEL_DIR")
-    return Path(value).expanduser() if value else None
-
-
-def calibration_choice(env=None) -> str:
-    """OPENAUTOGLM_CALIBRATION as asked: '' (look it up), 'raw' (none) or a calibration file."""
-    return (os.environ if env is None else env).get("OPENAUTOGLM_CALIBRATION", "").strip()
-
-
-def offline() -> bool:
-    return any(os.environ.get(key, "").lower() in ("1", "true", "yes")
-               for key in ("OPENAUTOGLM_OFFLINE", "HF_HUB_OFFLINE"))
-
-
-def find_local(name: str) -> Path | None:
+def find_local(name: str, directory: Path | None) -> Path | None:
     """The weights of `name` on this machine (a path given directly, or under the model directory)."""
     as_path = Path(name).expanduser()
     if as_path.exists():
         return as_path
     known = KNOWN.get(name)
-    directory = model_dir()
     if known is None or directory is None:
         return None
     for relative in known.local:
@@ -85,26 +69,26 @@ def find_local(name: str) -> Path | None:
     return None
 
 
-def resolve(name: str) -> tuple[KnownModel | None, str]:
+def resolve(name: str, settings: ModelSettings) -> tuple[KnownModel | None, str]:
     """(registry entry or None for a bare path, what to load: a local path or a remote id)."""
     known = KNOWN.get(name)
-    local = find_local(name)
+    local = find_local(name, settings.model_dir)
     if local is not None:
         return known, str(local)
     if known is None:
         raise ModelError(f"unknown model {name!r}: not a file or folder, and not one of {', '.join(KNOWN)}")
-    if known.remote is None or offline():
-        where = model_dir() or "a folder named by OPENAUTOGLM_MODEL_DIR"
+    if known.remote is None or settings.offline:
+        where = settings.model_dir or "a folder named by OPENAUTOGLM_MODEL_DIR"
         reason = "no download source" if known.remote is None else "offline"
         raise ModelError(f"model {name!r} not found ({reason}): put {known.local[0]} under {where}")
     return known, known.remote
 
 
-def describe() -> list[dict]:
+def describe(settings: ModelSettings) -> list[dict]:
     """Every known model with whether its weights are present here (for `openautoglm models`)."""
     rows = []
     for known in KNOWN.values():
-        local = find_local(known.name)
+        local = find_local(known.name, settings.model_dir)
         rows.append({"name": known.name, "family": known.family, "licence": known.licence,
                      "present": str(local) if local else None, "remote": known.remote, "verified": known.verified})
     return rows

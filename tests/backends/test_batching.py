@@ -12,6 +12,7 @@ from PIL import Image
 from openautoglm.backends.batching import DynamicBatcher
 from openautoglm.backends.settings import Settings, batch_wait_ms
 from openautoglm.converters import Box, Region, Shape
+from openautoglm.model.inference.settings import ModelSettings
 
 from .conftest import FakePipeline
 
@@ -95,9 +96,9 @@ def test_a_batch_that_fails_fails_each_of_its_requests_and_the_batcher_lives_on(
 
 
 def test_batching_is_off_on_cpu_and_on_for_cuda_unless_set() -> None:
-    assert batch_wait_ms(Settings(device="cpu")) == 0.0
-    assert batch_wait_ms(Settings(device="cuda:1")) == 10.0
-    assert batch_wait_ms(Settings(device="cpu", batch_wait_ms=5)) == 5.0
+    assert batch_wait_ms(Settings(models=ModelSettings(device="cpu"))) == 0.0
+    assert batch_wait_ms(Settings(models=ModelSettings(device="cuda:1"))) == 10.0
+    assert batch_wait_ms(Settings(models=ModelSettings(device="cpu"), batch_wait_ms=5)) == 5.0
     assert batch_wait_ms(Settings.from_env({"OPENAUTOGLM_BATCH_WAIT_MS": "0", "OPENAUTOGLM_DEVICE": "cuda"})) == 0.0
 
 

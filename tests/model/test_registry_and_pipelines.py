@@ -10,6 +10,7 @@ from openautoglm.model.errors import ModelError
 from openautoglm.model.inference import registry
 from openautoglm.model.inference.interface import ProposerSpec, check_proposals
 from openautoglm.model.inference.pipeline import builtin_names, load_spec
+from openautoglm.model.inference.settings import ModelSettings
 
 
 def test_missing_weights_offline_name_the_model_file_and_folder(tmp_path: Path, monkeypatch) -> None:
@@ -18,7 +19,7 @@ def test_missing_weights_offline_name_the_model_file_and_folder(tmp_path: Path, 
     with pytest.raises(ModelError,
                        match=rf"model 'yolov8n' not found \(offline\): put yolov8n-coco/yolov8n_int8.tflite under "
                              rf"{tmp_path}"):
-        registry.resolve("yolov8n")
+        registry.resolve("yolov8n", ModelSettings.from_env())
 
 
 def test_local_path_and_model_dir(tmp_path: Path, monkeypatch) -> None:
@@ -26,17 +27,17 @@ def test_local_path_and_model_dir(tmp_path: Path, monkeypatch) -> None:
     weights.parent.mkdir()
     weights.write_bytes(b"onnx")
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(tmp_path))
-    assert registry.resolve("yolox-nano")[1] == str(weights)
-    assert registry.resolve(str(weights)) == (None, str(weights))
+    assert registry.resolve("yolox-nano", ModelSettings.from_env())[1] == str(weights)
+    assert registry.resolve(str(weights), ModelSettings.from_env()) == (None, str(weights))
     with pytest.raises(ModelError, match="unknown model 'nope'"):
-        registry.resolve("nope")
+        registry.resolve("nope", ModelSettings.from_env())
 
 
 def test_online_falls_back_to_the_download_name(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(tmp_path))
     monkeypatch.delenv("OPENAUTOGLM_OFFLINE", raising=False)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    assert registry.resolve("yolo11n")[1] == "yolo11n.pt"
+    assert registry.resolve("yolo11n", ModelSettings.from_env())[1] == "yolo11n.pt"
 
 
 def test_builtin_pipelines_parse() -> None:

@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 
 from openautoglm.converters import Box, Shape
 from openautoglm.model.inference.pipeline import Pipeline, PipelineSpec
+from openautoglm.model.inference.settings import ModelSettings
 
 IMAGES = [Image.new("RGB", (300, 200), "red"), Image.new("RGB", (100, 150), "blue")]
 
@@ -66,7 +67,7 @@ def test_zero_shot_without_labels_proposes_nothing(zero_shot) -> None:
 def test_segmenters_give_full_size_masks_and_scores(tiny, kind: str) -> None:
     from openautoglm.model.inference.pipeline import create_segmenter
 
-    segmenter = create_segmenter({"model": str(tiny[kind])})
+    segmenter = create_segmenter({"model": str(tiny[kind])}, None, ModelSettings.from_env())
     assert type(segmenter).__name__ == ("UltralyticsSamSegmenter" if kind == "mobile_sam" else "SamSegmenter")
     results = segmenter.segment(IMAGES[0], [Box(10, 10, 100, 80), Box(50, 60, 290, 190, rotation=10)])
     assert len(results) == 2
@@ -117,8 +118,10 @@ def test_grabcut_fallback_only_without_weights(tmp_path: Path, monkeypatch) -> N
 
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(tmp_path))
     monkeypatch.setenv("OPENAUTOGLM_OFFLINE", "1")
-    assert isinstance(create_segmenter({"model": "sam-vit-base", "fallback": "grabcut"}), GrabCutSegmenter)
+    settings = ModelSettings.from_env()
+    fallback = create_segmenter({"model": "sam-vit-base", "fallback": "grabcut"}, None, settings)
+    assert isinstance(fallback, GrabCutSegmenter)
     from openautoglm.model.errors import ModelError
 
     with pytest.raises(ModelError, match="sam-vit-base"):
-        create_segmenter({"model": "sam-vit-base"})
+        create_segmenter({"model": "sam-vit-base"}, None, ModelSettings.from_env())
