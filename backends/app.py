@@ -16,9 +16,10 @@ from .cvat.routes import blueprint as cvat_blueprint
 from .label_studio.client import LabelStudioClient
 from .label_studio.images import ImageFetcher
 from .label_studio.metrics import Metrics
-from .label_studio.predictor import Predictor, PredictRequests
+from .label_studio.predictor import Predictor
 from .label_studio.project_version import ProjectVersionSync
 from .label_studio.refitter import Refitter, ServedCalibration, team_calibration_path
+from .label_studio.request_path import PredictRequests
 from .label_studio.rescore import QueueRescorer
 from .label_studio.review_events import ReviewWorker
 from .label_studio.review_loop import ReviewLoop
@@ -47,10 +48,11 @@ def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None
     served = None if settings.calibration_pinned else \
         ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.name), store)
     reviews = _review_loop(settings, pipeline, store, served, client, version_sync, metrics)
-    requests = PredictRequests(predictor, store, metrics, version_sync, settings.accept_above, settings.audit_share)
+    requests = PredictRequests(predictor, store, metrics, version_sync, client, settings.accept_above,
+                               settings.audit_share, settings.predict_budget_s)
     app = Flask("openautoglm")
     app.json.sort_keys = False
-    app.extensions["openautoglm"] = Services(pipeline, predictor, store, reviews, version_sync)
+    app.extensions["openautoglm"] = Services(pipeline, predictor, requests, store, reviews, version_sync)
     register_errors(app)
     if settings.access_log:
         _log_requests(app)
@@ -66,6 +68,7 @@ class Services:
     """What create_app built, for whoever holds the app (tests wait on the review loop through it)."""
     pipeline: ServedPipeline
     predictor: Predictor
+    requests: PredictRequests
     store: ReviewStore
     reviews: ReviewLoop
     version_sync: ProjectVersionSync

@@ -31,6 +31,8 @@ class Settings:
     batch_size: int = 8
     batch_wait_ms: float | None = None  # dynamic batching across requests; None: 10 ms on CUDA, off on CPU
     max_batch: int = 32  # images in one dynamically grouped model batch
+    # a /predict answers within this; the rest is predicted in the background and imported (None: no budget)
+    predict_budget_s: float | None = 60.0
     synonyms: dict[str, list[str]] = field(default_factory=dict)
     cvat_pipelines: list[str] = field(default_factory=list)  # more pipelines offered to CVAT as detectors
     cvat_labels: list[str] = field(default_factory=list)  # labels for open-vocabulary pipelines in CVAT
@@ -83,6 +85,7 @@ class Settings:
             batch_size=number("OPENAUTOGLM_BATCH_SIZE", defaults.batch_size, int),
             batch_wait_ms=number("OPENAUTOGLM_BATCH_WAIT_MS", None),
             max_batch=number("OPENAUTOGLM_MAX_BATCH", defaults.max_batch, int),
+            predict_budget_s=_budget(env.get("OPENAUTOGLM_PREDICT_BUDGET_S"), defaults.predict_budget_s),
             synonyms=json.loads(env["OPENAUTOGLM_SYNONYMS"]) if env.get("OPENAUTOGLM_SYNONYMS") else {},
             cvat_pipelines=_names(env.get("OPENAUTOGLM_CVAT_PIPELINES")),
             cvat_labels=_names(env.get("OPENAUTOGLM_CVAT_LABELS")),
@@ -122,6 +125,15 @@ def _store(value: str | None) -> Path | str | None:
     if not (value or "").strip():
         return None
     return value.strip() if is_url(value.strip()) else Path(value)
+
+
+def _budget(value: str | None, default: float | None) -> float | None:
+    """Seconds, or 0 / off for none."""
+    if not (value or "").strip():
+        return default
+    if value.strip().lower() in ("off", "none"):
+        return None
+    return float(value) or None
 
 
 def _switch(value: str | None, default: bool = True) -> bool:

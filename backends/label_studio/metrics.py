@@ -27,6 +27,10 @@ class Metrics:
                                 registry=self.registry)
         self.refits = Counter("openautoglm_refits", "Calibration refits from reviews", ["result"],
                               registry=self.registry)
+        self.deferred = Counter("openautoglm_deferred_tasks", "Tasks handed to a background job after the /predict "
+                                "budget", registry=self.registry)
+        self.imported = Counter("openautoglm_imported_tasks", "Predictions a background job imported into Label Studio",
+                                registry=self.registry)
         self.model_load = Gauge("openautoglm_model_load_seconds", "Model load time (the slowest worker's)",
                                 registry=self.registry, multiprocess_mode="max")
         # a cascade's cost: its share of tasks is second_stage_tasks / tasks

@@ -15,16 +15,12 @@ from openautoglm.converters import Box, Mask, Region, Shape
 from openautoglm.converters.geometry import mask_outline
 from openautoglm.converters.label_studio import dump_region
 from openautoglm.model.inference.labels import merge_synonyms
-from openautoglm.model.reviews.store import ReviewStore
 from openautoglm.model.scores import scoring
 
 from ..batching import DynamicBatcher, ModelCalls
 from ..served import ServedPipeline
 from . import label_config
-from .audit import route
 from .images import ImageFetcher, ImageFetchError
-from .metrics import Metrics
-from .project_version import ProjectVersionSync
 
 log = logging.getLogger(__name__)
 
@@ -174,29 +170,3 @@ def _box_mask(box: Box, width: int, height: int) -> Mask:
     x1, y1, x2, y2 = (int(round(v)) for v in box.bounds())
     bitmap[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)] = True
     return Mask.from_array(bitmap)
-
-
-class PredictRequests:
-    """One /predict from decode to answer: the predictor's outcomes, each task's shown score after
-    the audit routing (OPENAUTOGLM_ACCEPT_ABOVE), the predictions kept for reviews, and the
-    project moved to this model version. Interactive requests (a context) are drafts: not kept."""
-
-    def __init__(self, predictor: Predictor, store: ReviewStore, metrics: Metrics, version_sync: ProjectVersionSync,
-                 accept_above: float | None, audit_share: float):
-        self.predictor, self.store, self.metrics, self.version_sync = predictor, store, metrics, version_sync
-        self.accept_above, self.audit_share = accept_above, audit_share
-
-    def answer(self, tasks: list, config: str, context: dict | None, project: object) -> list[dict]:
-        outcomes = self.predictor.predict(tasks, config, context)
-        self.metrics.count_tasks(outcomes)
-        version = self.predictor.model_version
-        shown = [route(o.score, o.task_id, self.accept_above, self.audit_share) if not context else (o.score, False)
-                 for o in outcomes]
-        if not context:
-            self.store.save_predictions(version, [(o.task_id, o.regions, o.evidence, o.score)
-                                                  for o in outcomes if not o.error and o.task_id is not None],
-                                        {o.task_id for o, (_, audited) in zip(outcomes, shown) if audited},
-                                        project, {o.task_id: o.result for o in outcomes})
-            self.version_sync.after_predictions(project, version)
-        return [{"result": o.result, "score": score, "model_version": version}
-                for o, (score, _) in zip(outcomes, shown)]

@@ -18,7 +18,7 @@ from ..settings import Settings
 from .label_config import LabelConfigError
 from .label_config import parse as parse_label_config
 from .metrics import Metrics, ReviewFigures
-from .predictor import PredictRequests
+from .request_path import PredictRequests
 from .review_loop import ReviewLoop
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,11 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
             return jsonify(error="webhook body needs an 'action'"), 400
         reviews.submit(event)
         return jsonify(status="queued"), 200
+
+    @routes.get("/jobs")
+    def jobs():
+        """Background prelabelling jobs, newest first: tasks, predicted, imported, failed, state."""
+        return jsonify(jobs=reviews.store.jobs.recent())
 
     figures = ReviewFigures(reviews.store)
 

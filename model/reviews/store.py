@@ -18,6 +18,7 @@ from typing import Any
 
 from openautoglm.converters import Box, Region
 from openautoglm.model.reviews.database import Database
+from openautoglm.model.reviews.jobs import JobStore
 from openautoglm.model.scores.evaluation import greedy_match
 from openautoglm.model.scores.scoring import ImageEvidence
 
@@ -88,6 +89,7 @@ class ReviewStore:
             for statement in filter(str.strip, _SCHEMA[self.db.dialect].split(";")):
                 db.execute(statement)
             self._migrate(db)
+        self.jobs = JobStore(self.db)  # prelabelling jobs that outlive a /predict
 
     @property
     def name(self) -> str:

@@ -163,3 +163,23 @@ def test_a_replica_never_refits_the_reviews_another_replica_refitted(make_client
 
     assert sum(refits(client) for client in clients) == 1
     assert len({client.get("/health").get_json()["model_version"] for client in clients}) == 1
+
+
+def test_prelabelling_jobs_hold_their_tasks_on_both_databases(location) -> None:
+    from openautoglm.model.reviews import jobs as job_rules
+
+    store, other_worker = ReviewStore(location), ReviewStore(location)
+    job, held = store.jobs.start("7", "p@1+calibration-a", [1, 2, 3, 4])
+    assert held == ["1", "2", "3", "4"]
+    assert other_worker.jobs.held([2, 3, 9]) == {"2", "3"}  # another worker sees them
+    second, mine = other_worker.jobs.start("7", "p@1+calibration-a", [3, 4, 5])
+    assert mine == ["5"]  # a live job's tasks are not taken again
+    store.jobs.progress(job, predicted=2, imported=2)
+    store.jobs.progress(job, predicted=2, failed_tasks=[3, 4])  # their import failed: free for the next click
+    assert store.jobs.held([1, 2, 3, 4]) == {"1", "2"}
+    store.jobs.finish(job)
+    assert store.jobs.held([1, 2]) == {"1", "2"}  # held a lease longer: Label Studio may have listed them already
+    assert store.jobs.held([1, 2], now=time.time() + job_rules.LEASE_S + 1) == set()
+    latest = {j["id"]: j for j in store.jobs.recent()}
+    assert (latest[job]["state"], latest[job]["imported"], latest[job]["failed"]) == ("done", 2, 2)
+    assert latest[second]["state"] == "running" and latest[second]["total"] == 1

@@ -8,6 +8,7 @@ stops everything itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -92,24 +93,30 @@ def label_studio(tmp_path_factory, shared: Path):
         process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def backend(label_studio, tmp_path_factory, shared: Path):
-    work = tmp_path_factory.mktemp("backend")
+@contextlib.contextmanager
+def _serve(label_studio, work: Path, shared: Path, **environment: str):
+    """`openautoglm serve` with the real YOLOv8n, connected to this Label Studio."""
     port = _free_port()
     env = {**os.environ, "OPENAUTOGLM_MODEL_DIR": str(shared / "models"), "LABEL_STUDIO_URL": label_studio["url"],
            "LABEL_STUDIO_API_KEY": TOKEN, "OPENAUTOGLM_STORE": str(work / "reviews.sqlite3"),
            "OPENAUTOGLM_CACHE_DIR": str(work / "cache"), "OPENAUTOGLM_OFFLINE": "1",
-           "OPENAUTOGLM_HOME": str(work / "home"), "OPENAUTOGLM_REFIT_EVERY": "2"}
+           "OPENAUTOGLM_HOME": str(work / "home"), **environment}
     log = work / "backend.log"
     process = subprocess.Popen([sys.executable, "-m", "openautoglm.cli", "serve", "--host", "127.0.0.1", "--port",
                                 str(port), "--workers", "1", "--model", "yolo"], env=env, stdout=open(log, "w"),
                                stderr=subprocess.STDOUT)
     try:
         _wait(f"http://127.0.0.1:{port}/health", process, 120, log)
-        yield {"url": f"http://127.0.0.1:{port}", "store": work / "reviews.sqlite3"}
+        yield {"url": f"http://127.0.0.1:{port}", "store": work / "reviews.sqlite3", "log": log}
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def backend(label_studio, tmp_path_factory, shared: Path):
+    with _serve(label_studio, tmp_path_factory.mktemp("backend"), shared, OPENAUTOGLM_REFIT_EVERY="2") as served:
+        yield served
 
 
 def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: Path, monkeypatch) -> None:
@@ -227,3 +234,39 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
         with sqlite3.connect(backend["store"]) as db:
             rows = db.execute("SELECT label FROM outcomes WHERE annotation_id = ?", (str(annotation["id"]),)).fetchall()
     assert not rows, "the deleted annotation's outcome is still stored"
+
+
+def test_retrieve_predictions_past_the_budget_leaves_no_task_without_one(label_studio, tmp_path, shared) -> None:
+    """A budget far below one request's time: Label Studio stores the first page from the answer,
+    the backend's job imports the rest; a second click meanwhile predicts nothing twice."""
+    ls, headers = label_studio["url"], {"Authorization": f"Token {TOKEN}"}
+
+    def api(method: str, path: str, **kwargs):
+        response = requests.request(method, f"{ls}{path}", headers=headers, timeout=120, **kwargs)
+        assert response.status_code < 300, (path, response.status_code, response.text[:500])
+        return response.json()
+
+    environment = {"OPENAUTOGLM_PREDICT_BUDGET_S": "0.001", "OPENAUTOGLM_BATCH_SIZE": "2"}
+    with _serve(label_studio, tmp_path, shared, **environment) as served:
+        project = api("POST", "/api/projects", json={"title": "over budget", "label_config": CONFIG})["id"]
+        api("POST", "/api/storages/localfiles", json={"project": project, "path": str(label_studio["images"]),
+                                                      "use_blob_urls": True, "title": "images"})
+        api("POST", f"/api/projects/{project}/import",
+            json=[{"data": {"image": f"/data/local-files/?d=images/{name}"}} for name in IMAGES * 4])
+        api("POST", "/api/ml", json={"project": project, "url": served["url"], "title": "openautoglm"})
+        version = requests.get(f"{served['url']}/health", timeout=5).json()["model_version"]
+        for _ in range(2):  # the second click asks for what has no prediction yet
+            api("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={project}",
+                json={"selectedItems": {"all": True, "excluded": []}})
+        deadline = time.monotonic() + 120
+        while True:
+            jobs = requests.get(f"{served['url']}/jobs", timeout=5).json()["jobs"]
+            if jobs and all(job["state"] != "running" for job in jobs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        tasks = api("GET", f"/api/tasks?project={project}&fields=all&page_size=100")["tasks"]
+    assert len(tasks) == 4 * len(IMAGES)
+    assert [len(task["predictions"]) for task in tasks] == [1] * len(tasks)  # each exactly once
+    assert all(task["predictions"][0]["model_version"] == version for task in tasks)
+    assert jobs and all(job["state"] == "done" and job["failed"] == 0 for job in jobs), jobs
+    assert sum(job["imported"] for job in jobs) == len(tasks) - 2  # the first page came in the answer

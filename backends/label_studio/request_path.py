@@ -1,0 +1,131 @@
+"""One /predict from decode to answer, within Label Studio's time window.
+
+Label Studio 1.23 sends every selected task in one /predict and gives up after ML_TIMEOUT_PREDICT
+(100 s), saving nothing and saying so only in its log. So the answer comes within a budget
+(OPENAUTOGLM_PREDICT_BUDGET_S): the tasks predicted by then are answered, the rest are handed to a
+background job that predicts them page by page and imports each page into the project through
+Label Studio's API, with the same model version. An unfinished task is answered with an empty list
+of predictions: Label Studio stores nothing for it and logs nothing, and a task a live job already
+holds is answered so too, so a second click never predicts or stores a task twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from openautoglm.model.reviews.store import ReviewStore
+
+from .audit import route
+from .client import LabelStudioClient, project_id
+from .metrics import Metrics
+from .predictor import Predictor, TaskOutcome
+from .project_version import ProjectVersionSync
+
+log = logging.getLogger(__name__)
+
+
+class PredictRequests:
+    """Each page of tasks: the predictor's outcomes, each task's shown score after the audit routing
+    (OPENAUTOGLM_ACCEPT_ABOVE), the predictions kept for reviews, and the project moved to this
+    model version. Interactive requests (a context) are drafts: not kept, never deferred."""
+
+    def __init__(self, predictor: Predictor, store: ReviewStore, metrics: Metrics, version_sync: ProjectVersionSync,
+                 client: LabelStudioClient, accept_above: float | None, audit_share: float,
+                 budget_s: float | None = None):
+        self.predictor, self.store, self.metrics, self.version_sync = predictor, store, metrics, version_sync
+        self.client, self.accept_above, self.audit_share, self.budget_s = client, accept_above, audit_share, budget_s
+        self.jobs: dict[str, threading.Thread] = {}  # this worker's background jobs, for tests and shutdown
+
+    def answer(self, tasks: list, config: str, context: dict | None, project: object) -> list:
+        if context:
+            outcomes = self.predictor.predict(tasks, config, context)
+            self.metrics.count_tasks(outcomes)
+            return [{"result": o.result, "score": o.score, "model_version": self.predictor.model_version}
+                    for o in outcomes]
+        ids = [task.get("id") if isinstance(task, dict) else None for task in tasks]
+        held = self.store.jobs.held([i for i in ids if i is not None])
+        todo = [index for index, task_id in enumerate(ids) if str(task_id) not in held]
+        answers: list = [[] for _ in tasks]  # [] : no prediction from this answer (Label Studio skips it)
+        started, slowest, size = time.perf_counter(), 0.0, self.predictor.batch_size
+        for start in range(0, len(todo), size):
+            expected = time.perf_counter() - started + slowest  # the next page ends about then
+            if self._over_budget(expected) and self._can_defer(project, ids, todo):
+                self._defer([tasks[i] for i in todo[start:]], config, project)
+                break
+            page_started = time.perf_counter()
+            page = todo[start:start + size]
+            for index, entry in zip(page, self.page([tasks[i] for i in page], config, project)):
+                answers[index] = entry
+            slowest = max(slowest, time.perf_counter() - page_started)
+        return answers
+
+    def page(self, tasks: list, config: str, project: object) -> list[dict]:
+        """Predict, keep for reviews and route one page; its answer entries, in order."""
+        outcomes: list[TaskOutcome] = self.predictor.predict(tasks, config, None)
+        self.metrics.count_tasks(outcomes)
+        version = self.predictor.model_version
+        shown = [route(o.score, o.task_id, self.accept_above, self.audit_share) for o in outcomes]
+        self.store.save_predictions(version, [(o.task_id, o.regions, o.evidence, o.score)
+                                              for o in outcomes if not o.error and o.task_id is not None],
+                                    {o.task_id for o, (_, audited) in zip(outcomes, shown) if audited},
+                                    project, {o.task_id: o.result for o in outcomes})
+        self.version_sync.after_predictions(project, version)
+        return [{"result": o.result, "score": score, "model_version": version}
+                for o, (score, _) in zip(outcomes, shown)]
+
+    def _over_budget(self, expected_s: float) -> bool:
+        return self.budget_s is not None and expected_s > self.budget_s
+
+    def _can_defer(self, project: object, ids: list, todo: list[int]) -> bool:
+        """Only where the rest can reach the project: an API key, a project id, task ids."""
+        if self.client.writable and project_id(project).isdigit() and all(ids[i] is not None for i in todo):
+            return True
+        log.warning("the /predict budget is spent, but the rest cannot be imported later (needs LABEL_STUDIO_URL, "
+                    "LABEL_STUDIO_API_KEY, a project and task ids): predicting them all in this request")
+        return False
+
+    def _defer(self, tasks: list, config: str, project: object) -> None:
+        job, held = self.store.jobs.start(project, self.predictor.model_version, [t["id"] for t in tasks])
+        mine = [t for t in tasks if str(t["id"]) in set(held)]
+        self.metrics.deferred.inc(len(mine))
+        log.info("job %s: %d tasks of project %s go on in the background after the /predict budget of %.0f s",
+                 job, len(mine), project_id(project), self.budget_s)
+        thread = threading.Thread(target=self._run_job, args=(job, mine, config, project), daemon=True,
+                                  name=f"openautoglm-job-{job}")
+        self.jobs[job] = thread
+        thread.start()
+
+    IMPORT_ATTEMPTS = 3
+
+    def _run_job(self, job: str, tasks: list, config: str, project: object) -> None:
+        error, done = None, 0
+        try:
+            for start in range(0, len(tasks), self.predictor.batch_size):
+                page = tasks[start:start + self.predictor.batch_size]
+                entries = self.page(page, config, project)
+                imported = self._import(project, page, entries)
+                self.metrics.imported.inc(imported)
+                self.store.jobs.progress(job, predicted=len(page), imported=imported,
+                                         failed_tasks=[] if imported else [t["id"] for t in page])
+                done = start + len(page)
+        except Exception as failure:  # noqa: BLE001 - the job stops, its tasks are released for the next click
+            error = f"{type(failure).__name__}: {failure}"
+            log.exception("job %s stopped", job)
+        self.store.jobs.finish(job, error, [t["id"] for t in tasks[done:]])
+        log.info("job %s %s", job, "done" if error is None else f"failed: {error}")
+
+    def _import(self, project: object, tasks: list, entries: list[dict]) -> int:
+        """Import one page, retried; the number of tasks Label Studio took."""
+        predictions = [{"task": task["id"], **entry} for task, entry in zip(tasks, entries)]
+        for attempt in range(self.IMPORT_ATTEMPTS):
+            try:
+                self.client.import_predictions(project_id(project), predictions)
+                return len(predictions)
+            except Exception as failure:  # noqa: BLE001 - Label Studio busy or away: try again, then give up
+                log.warning("importing %d predictions into project %s failed (%s)%s", len(predictions),
+                            project_id(project), failure, "; retrying" if attempt + 1 < self.IMPORT_ATTEMPTS else "")
+                time.sleep(2.0 * (attempt + 1))
+        return 0
+

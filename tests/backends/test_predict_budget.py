@@ -1,0 +1,86 @@
+"""A /predict answers within its budget: what is predicted by then is answered, the rest goes on
+in a background job that imports each page into the project, and a task a live job holds is not
+predicted again by a second click (Label Studio sends what still lacks a prediction)."""
+
+from __future__ import annotations
+
+import time
+
+from openautoglm.backends.settings import Settings, _budget
+
+from .conftest import FakePipeline
+
+CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
+          '<Label value="Cat"/></RectangleLabels></View>')
+
+
+class SlowFake(FakePipeline):
+    """0.05 s a batch, counting every task it was asked to predict."""
+
+    def __init__(self):
+        super().__init__()
+        self.predicted = 0
+
+    def propose(self, images, labels, synonyms=None):
+        time.sleep(0.05)
+        self.predicted += len(images)
+        return super().propose(images, labels, synonyms)
+
+
+def _body(image_server, count: int, first: int = 1) -> dict:
+    return {"tasks": [{"id": n, "data": {"image": f"{image_server.url}/img.png"}} for n in range(first, first + count)],
+            "label_config": CONFIG, "project": "7.1700000000"}
+
+
+def _wait_for_jobs(client) -> None:
+    requests = client.app.extensions["openautoglm"].requests
+    for thread in list(requests.jobs.values()):
+        thread.join(30)
+
+
+def test_the_rest_of_a_request_over_budget_is_imported_in_the_background(make_client, image_server) -> None:
+    pipeline = SlowFake()
+    client = make_client(pipeline, predict_budget_s=0.001, batch_size=2)
+    results = client.post("/predict", json=_body(image_server, 10)).get_json()["results"]
+    assert len(results) == 10  # one entry per task, in order, or Label Studio drops the batch
+    answered = [r for r in results if r]
+    assert len(answered) == 2 and all(r["result"] and r["model_version"] == pipeline.model_version for r in answered)
+    assert results[2:] == [[]] * 8  # Label Studio stores nothing for these: the job imports them
+    _wait_for_jobs(client)
+    imported = [p for path, body in image_server.imported for p in body]
+    assert all(path == "/api/projects/7/import/predictions" for path, _ in image_server.imported)
+    assert sorted(p["task"] for p in imported) == list(range(3, 11))
+    assert all(p["result"] and p["model_version"] == pipeline.model_version and 0 <= p["score"] <= 1 for p in imported)
+    (job,) = client.get("/jobs").get_json()["jobs"]
+    assert (job["state"], job["total"], job["predicted"], job["imported"], job["failed"]) == ("done", 8, 8, 8, 0)
+    store = client.app.extensions["openautoglm"].store
+    assert all(store.prediction(task) is not None for task in range(1, 11))  # kept for reviews, like any other
+    assert pipeline.predicted == 10
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert "openautoglm_deferred_tasks_total 8.0" in metrics and "openautoglm_imported_tasks_total 8.0" in metrics
+
+
+def test_a_second_click_does_not_predict_what_a_live_job_holds(make_client, image_server) -> None:
+    pipeline = SlowFake()
+    client = make_client(pipeline, predict_budget_s=0.001, batch_size=1)
+    first = client.post("/predict", json=_body(image_server, 30)).get_json()["results"]
+    again = client.post("/predict", json=_body(image_server, 29, first=2)).get_json()["results"]
+    _wait_for_jobs(client)
+    assert sum(1 for r in first if r) == 1
+    answered_again = [task for task, r in zip(range(2, 31), again) if r]
+    imported = [p["task"] for _, body in image_server.imported for p in body]
+    # every task is answered or imported exactly once, whichever worker or click took it
+    assert sorted(imported + answered_again + [1]) == list(range(1, 31))
+    assert pipeline.predicted == 30
+
+
+def test_without_an_api_key_nothing_is_deferred(make_client, image_server) -> None:
+    client = make_client(SlowFake(), predict_budget_s=0.001, batch_size=2, label_studio_api_key=None)
+    results = client.post("/predict", json=_body(image_server, 6)).get_json()["results"]
+    assert all(r and r["result"] for r in results) and image_server.imported == []
+
+
+def test_the_budget_setting() -> None:
+    assert Settings.from_env({}).predict_budget_s == 60.0
+    assert Settings.from_env({"OPENAUTOGLM_PREDICT_BUDGET_S": "85"}).predict_budget_s == 85.0
+    assert _budget("off", 60.0) is None and _budget("0", 60.0) is None
