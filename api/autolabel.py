@@ -22,19 +22,22 @@ class LabelerArguments(NamedTuple):
     device: str | None = None
     batch_size: int = 8
     settings: ModelSettings | None = None
+    synonyms: dict[str, list[str]] | None = None  # other names a model may use for a project label
 
 
 class AutoLabeler:
     """`AutoLabeler(model_name="yolo", device="cuda").predict(paths)`; `model=` is accepted as well."""
 
     def __init__(self, model_name: str | None = None, labels: Sequence[str] = (), device: str | None = None,
-                 batch_size: int = 8, settings: ModelSettings | None = None, *, model: str | None = None):
+                 batch_size: int = 8, settings: ModelSettings | None = None,
+                 synonyms: dict[str, list[str]] | None = None, *, model: str | None = None):
         """`settings`: where weights are and the rest (default: read from the environment)."""
         if model_name and model and model_name != model:
             raise TypeError(f"AutoLabeler got model_name={model_name!r} and model={model!r}: give one")
         # loaded once, reused by every call
         self.pipeline = Pipeline.load(model_name or model or "yolo", device, settings=settings)
         self.labels = list(labels)
+        self.synonyms = synonyms or {}
         self.batch_size = batch_size
 
     def predict(self, paths: Iterable[str | Path]) -> Dataset:
@@ -45,7 +48,7 @@ class AutoLabeler:
                 dataset.attributes["failed"].append({"file_name": str(path), "error": error})
             else:
                 item.image = ImageRecord(len(dataset.items) + 1, item.image.file_name, item.image.width,
-                                         item.image.height)
+                                         item.image.height, item.image.attributes)
                 dataset.items.append(item)
         return dataset.with_all_labels()
 
@@ -71,9 +74,10 @@ class AutoLabeler:
             except AnnotationError as error:
                 log.warning("%s: cannot read image: %s", path, error)
                 results[index] = (path, None, str(error))
-        for index, image, prediction in zip(readable, images,
-                                            self.pipeline.predict(images, self.labels) if images else []):
-            results[index] = (paths[index], AnnotatedImage(ImageRecord(None, paths[index].name, *image.size),
+        predictions = self.pipeline.predict(images, self.labels, self.synonyms) if images else []
+        for index, image, prediction in zip(readable, images, predictions):
+            record = ImageRecord(None, paths[index].name, *image.size, {"model_version": self.pipeline.model_version})
+            results[index] = (paths[index], AnnotatedImage(record,
                                                            prediction.regions, prediction.score), None)
         yield from results
 

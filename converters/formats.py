@@ -24,7 +24,8 @@ FORMATS = {
     "coco": Format("coco", coco.read, coco.write, False),
     "voc": Format("voc", voc.read, voc.write, True, read_options=("zero_based",)),
     "yolo": Format("yolo", yolo.read, yolo.write, True, read_options=("task",), write_options=("task",)),
-    "label_studio": Format("label_studio", label_studio.read, label_studio.write, False),
+    "label_studio": Format("label_studio", label_studio.read, label_studio.write, False,
+                           write_options=("image_url_root", "label_config")),
     "cvat": Format("cvat", cvat.read, cvat.write, False),
     "labelme": Format("labelme", labelme.read, labelme.write, True),
 }

@@ -259,27 +259,54 @@ def dump_region(region: Region, width: int, height: int, region_id: str, from_na
     return results
 
 
-def dump_item(item: AnnotatedImage, index: int) -> dict[str, Any]:
-    image = item.image
+def dump_item(item: AnnotatedImage, index: int, image_url_root: str | None = None,
+              label_config: str | None = None) -> dict[str, Any]:
+    """A task. An image predicted by a pipeline (its `model_version` attribute) gets one prediction
+    under that version, with its task score, even with no region (Label Studio sorts by it).
+    `image_url_root` prefixes the file name in the task data; `label_config` (its text) names the
+    controls and the data field, and gives each region the shape of the control for its label."""
+    image, version, targets = item.image, item.image.attributes.get("model_version"), _targets(label_config)
     annotations: dict[int, list] = {}
-    predictions: dict[str, list] = {}
+    predictions: dict[str, list] = {version: []} if version and item.score is not None else {}
+    model = []
     for r_index, region in enumerate(item.regions):
         region_id = str(region.id) if region.id is not None else f"{index}_{r_index}"
-        results = dump_region(region, image.width, image.height, region_id)
         if region.source in (None, HUMAN) and region.score is None:
+            results = dump_region(region, image.width, image.height, region_id)
             annotations.setdefault(region.attributes.get(ANNOTATION_KEY) or 0, []).extend(results)
+        elif targets:
+            model.append(region)
         else:
-            predictions.setdefault(region.source or "model", []).extend(results)
+            results = dump_region(region, image.width, image.height, region_id)
+            predictions.setdefault(version or region.source or "model", []).extend(results)
+    if model:
+        predictions.setdefault(version or "model", []).extend(
+            _encode(model, targets, image.width, image.height, image.id if image.id is not None else index))
     task: dict[str, Any] = {}
     if image.id is not None:
         task["id"] = image.id
-    task["data"] = {"image": image.file_name, **image.attributes.get("label_studio.data", {})}
+    data_key = targets[0].data_key if targets else "image"
+    task["data"] = {data_key: (image_url_root or "") + image.file_name, **image.attributes.get("label_studio.data", {})}
     task["annotations"] = [{"result": results} for _, results in sorted(annotations.items())]
     task["predictions"] = [
         {"model_version": version, "score": _prediction_score(item, results), "result": results}
         for version, results in predictions.items()
     ]
     return task
+
+
+def _targets(label_config: str | None):
+    if not label_config:
+        return ()
+    from .label_studio_config import parse  # it builds on this module
+
+    return parse(label_config)
+
+
+def _encode(regions: list[Region], targets, width: int, height: int, task_id: object) -> list[dict]:
+    from .label_studio_config import encode_regions
+
+    return encode_regions(regions, targets, width, height, task_id)
 
 
 def _prediction_score(item: AnnotatedImage, results: list[dict]) -> float | None:
@@ -301,11 +328,14 @@ def read(path: Path, images_dir: Path | None = None) -> Dataset:
         raise error.at(str(path)) from None
 
 
-def write(dataset: Dataset, path: Path, images_dir: Path | None = None) -> None:
+def write(dataset: Dataset, path: Path, images_dir: Path | None = None, image_url_root: str | None = None,
+          label_config: str | None = None) -> None:
     """Task by task, over processes when masks are many (`parallel`): memory stays that of a few tasks."""
+    task_json = functools.partial(_task_json, image_url_root=image_url_root, label_config=label_config)
     with atomic_file(Path(path)) as handle:
-        write_encoded_list(handle, ordered_map(_task_json, dataset.items, mask_count(dataset.items)))
+        write_encoded_list(handle, ordered_map(task_json, dataset.items, mask_count(dataset.items)))
 
 
-def _task_json(index: int, item: AnnotatedImage) -> str:
-    return encode(dump_item(item, index))
+def _task_json(index: int, item: AnnotatedImage, image_url_root: str | None = None,
+               label_config: str | None = None) -> str:
+    return encode(dump_item(item, index, image_url_root, label_config))

@@ -68,15 +68,18 @@ def format_name(value: str) -> str:
 def _predict(args: argparse.Namespace) -> int:
     from openautoglm.autolabel import LabelerArguments
     from openautoglm.cli.predict import run, write_failures
+    from openautoglm.model.inference.settings import ModelSettings
 
     paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
     output = Path(args.output)
-    from openautoglm.model.inference.settings import ModelSettings
-
-    arguments = LabelerArguments(args.model, tuple(args.labels or ()), args.device, args.batch_size,
-                                 ModelSettings.from_env())  # read once here; workers and Ray actors get it
+    labels, synonyms, config = tuple(args.labels or ()), {}, None
+    if args.label_config:
+        config, labels, synonyms = _project_labels(Path(args.label_config), labels)
+    arguments = LabelerArguments(args.model, labels, args.device, args.batch_size,
+                                 ModelSettings.from_env(), synonyms)  # read once here; workers and Ray actors get it
     with progress.enabled():
-        survey = run(arguments, paths, output, args.format, args.force, args.workers, args.engine, args.ray_address)
+        survey = run(arguments, paths, output, args.format, args.force, args.workers, args.engine, args.ray_address,
+                     {"image_url_root": args.image_url_root, "label_config": config})
     failed = survey.failures
     for failure in failed:
         print(f"openautoglm: skipped {failure['file_name']}: {failure['error']}", file=sys.stderr)
@@ -86,6 +89,21 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"failures listed in {write_failures(output, failed)}", file=sys.stderr)
     # a script must notice that images are missing from the output, unless it said it does not care
     return 1 if failed and not args.allow_failures else 0
+
+
+def _project_labels(path: Path, labels: tuple[str, ...]) -> tuple[str, tuple[str, ...], dict[str, list[str]]]:
+    """A Label Studio labelling config: its text, its labels (unless given) and their other names."""
+    from openautoglm.converters.label_studio_config import LabelConfigError, parse
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        targets = parse(text)
+    except (OSError, UnicodeDecodeError, LabelConfigError) as error:
+        raise AnnotationError(f"{path}: not a readable Label Studio labelling config: {error}") from None
+    if not targets:
+        raise AnnotationError(f"{path}: no RectangleLabels, PolygonLabels, BrushLabels or KeyPointLabels on an Image")
+    synonyms = {label: others for target in targets for label, others in target.labels.items() if others}
+    return text, labels or tuple(sorted({label for target in targets for label in target.labels})), synonyms
 
 
 def _calibrate(args: argparse.Namespace) -> int:
@@ -159,6 +177,12 @@ def _add_predict(commands) -> None:
     predict.add_argument("--force", action="store_true",
                          help="predict every image again (default: resume an interrupted run, skip images already "
                               "in the output)")
+    predict.add_argument("--label-config", metavar="FILE",
+                         help="a Label Studio labelling config: predict its labels, name the results after its "
+                              "controls (with --format label-studio)")
+    predict.add_argument("--image-url-root", metavar="URL",
+                         help="with --format label-studio: task image URLs are this root plus the file name, e.g. "
+                              "'/data/local-files/?d=images/' or 'https://bucket.example/images/'")
     predict.add_argument("--allow-failures", action="store_true",
                          help="exit 0 even when some images could not be read (they are listed either way)")
     predict.set_defaults(run=_predict)

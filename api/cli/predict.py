@@ -110,14 +110,16 @@ class JournalItems:
                 number += 1
                 (item,) = coco.parse(entry["coco"]).items
                 regions = [dataclasses.replace(region, id=None) for region in item.regions]  # numbered on writing
-                yield AnnotatedImage(ImageRecord(number, item.image.file_name, item.image.width, item.image.height),
+                yield AnnotatedImage(ImageRecord(number, item.image.file_name, item.image.width, item.image.height,
+                                                 item.image.attributes),
                                      regions, item.score)
 
 
 def run(arguments: LabelerArguments, paths: list[Path], output: Path, output_format: str, force: bool = False,
-        workers: int = 1, engine: str = "local", ray_address: str | None = None) -> Survey:
+        workers: int = 1, engine: str = "local", ray_address: str | None = None,
+        write_options: dict | None = None) -> Survey:
     """Predict `paths` into `output`: in this process, in `workers` processes, or on Ray actors,
-    each with the AutoLabeler `arguments` describe."""
+    each with the AutoLabeler `arguments` describe; `write_options` go to the output format's writer."""
     check_names(paths)
     journal = Journal(output)
     if force:
@@ -144,7 +146,7 @@ def run(arguments: LabelerArguments, paths: list[Path], output: Path, output_for
             entries = (Journal.entry(*result) for result in AutoLabeler(*arguments).stream(todo))
         _predict_into(journal, entries, len(todo), size)
     survey = journal.survey()
-    _replace(output, lambda: save(journal.dataset(survey), output, output_format))
+    _replace(output, lambda: save(journal.dataset(survey), output, output_format, **(write_options or {})))
     journal.path.unlink(missing_ok=True)
     return survey
 

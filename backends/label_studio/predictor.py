@@ -8,18 +8,15 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import numpy as np
 from PIL import Image
 
-from openautoglm.converters import Box, Mask, Region, Shape
-from openautoglm.converters.geometry import mask_outline
-from openautoglm.converters.label_studio import dump_region
+from openautoglm.converters import Box, Region, Shape
+from openautoglm.converters import label_studio_config as label_config
 from openautoglm.model.inference.labels import merge_synonyms
 from openautoglm.model.scores import scoring
 
 from ..batching import DynamicBatcher, ModelCalls
 from ..served import ServedPipeline
-from . import label_config
 from .images import ImageFetcher, ImageFetchError
 
 log = logging.getLogger(__name__)
@@ -81,7 +78,7 @@ class Predictor:
                     regions = self._interactive(image, regions, context)
                     score = min((r.confidence for r in regions), default=1.0)
                 task = tasks[index]
-                result = self._encode(regions, targets, image.size, task.get("id"))
+                result = label_config.encode_regions(regions, targets, *image.size, task.get("id"))
                 outcomes[index] = TaskOutcome(task.get("id"), result, score, regions, evidence=prediction.evidence,
                                               second_stage_seconds=prediction.second_stage_seconds)
         return outcomes
@@ -95,18 +92,6 @@ class Predictor:
         if url is None:
             raise ImageFetchError(f"task data has no image URL under {keys[0]!r}")
         return self.fetcher.fetch(url)
-
-    def _encode(self, regions: list[Region], targets, size: tuple[int, int], task_id) -> list[dict]:
-        width, height = size
-        results = []
-        for number, region in enumerate(regions):
-            for target in targets:
-                if region.label not in target.labels:
-                    continue
-                shaped = _as_kind(region, target.kind, width, height)
-                results += dump_region(shaped, width, height, f"{task_id}-{number}-{target.control}", target.control,
-                                       target.image)
-        return results
 
     def _interactive(self, image: Image.Image, regions: list[Region], context: dict) -> list[Region]:
         """What the annotator drew (a rectangle or positive keypoint) -> the region it points at: a
@@ -144,29 +129,3 @@ def _covers(box: Box, prompt: Box) -> bool:
         return x1 <= prompt.x1 <= x2 and y1 <= prompt.y1 <= y2
     overlap = max(0.0, min(x2, prompt.x2) - max(x1, prompt.x1)) * max(0.0, min(y2, prompt.y2) - max(y1, prompt.y1))
     return overlap >= 0.5 * min(box.width * box.height, prompt.width * prompt.height)
-
-
-def _as_kind(region: Region, kind: str, width: int, height: int) -> Region:
-    """The region in the shape the control draws."""
-    if kind == "rectanglelabels" and region.shape is Shape.BOX:
-        return region  # already drawable (most detections): no copy to build and validate
-    replace = dict(label=region.label, score=region.score, calibrated_score=region.calibrated_score,
-                   source=region.source, id=region.id)
-    if kind == "rectanglelabels":
-        return Region(shape=Shape.BOX, box=region.box, **replace)
-    if kind == "brushlabels":
-        return Region(shape=Shape.MASK, mask=region.mask or _box_mask(region.box, width, height), **replace)
-    if kind == "polygonlabels":
-        ring = mask_outline(region.mask) if region.mask is not None else None
-        ring = region.box.corners() if ring is None else ring
-        return Region(shape=Shape.POLYGON, points=(tuple(map(tuple, ring)),), **replace)
-    cx, cy = region.box.center  # keypointlabels
-    return Region(shape=Shape.POINTS, points=(((cx, cy),),), **replace)
-
-
-def _box_mask(box: Box, width: int, height: int) -> Mask:
-    """A box-shaped mask, for brush controls when the pipeline has no segmenter."""
-    bitmap = np.zeros((height, width), dtype=bool)
-    x1, y1, x2, y2 = (int(round(v)) for v in box.bounds())
-    bitmap[max(0, y1):max(y1 + 1, y2), max(0, x1):max(x1 + 1, x2)] = True
-    return Mask.from_array(bitmap)

@@ -14,9 +14,10 @@ import time
 from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from openautoglm.converters.label_studio_config import LabelConfigError
+from openautoglm.converters.label_studio_config import parse as parse_label_config
+
 from ..settings import Settings
-from .label_config import LabelConfigError
-from .label_config import parse as parse_label_config
 from .metrics import Metrics, ReviewFigures
 from .request_path import PredictRequests
 from .review_loop import ReviewLoop

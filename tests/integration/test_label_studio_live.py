@@ -270,3 +270,36 @@ def test_retrieve_predictions_past_the_budget_leaves_no_task_without_one(label_s
     assert all(task["predictions"][0]["model_version"] == version for task in tasks)
     assert jobs and all(job["state"] == "done" and job["failed"] == 0 for job in jobs), jobs
     assert sum(job["imported"] for job in jobs) == len(tasks) - 2  # the first page came in the answer
+
+
+def test_the_command_lines_tasks_import_as_they_are(label_studio, tmp_path, shared, monkeypatch) -> None:
+    """The README's command-line route: predict into Label Studio's format with the project's
+    config and the local-files root, import the file; every task holds one prediction."""
+    from openautoglm.cli.main import main
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    (tmp_path / "config.xml").write_text(CONFIG)
+    output = tmp_path / "tasks.json"
+    assert main(["predict", str(label_studio["images"]), "--format", "label-studio", "-o", str(output),
+                 "--label-config", str(tmp_path / "config.xml"),
+                 "--image-url-root", "/data/local-files/?d=images/"]) == 0
+    ls, headers = label_studio["url"], {"Authorization": f"Token {TOKEN}"}
+    project = requests.post(f"{ls}/api/projects", headers=headers, timeout=60,
+                            json={"title": "from the command line", "label_config": CONFIG}).json()["id"]
+    storage = requests.post(f"{ls}/api/storages/localfiles", headers=headers, timeout=60,  # the README's step 3
+                            json={"project": project, "path": str(label_studio["images"]), "use_blob_urls": True,
+                                  "title": "images"})
+    assert storage.status_code == 201, storage.text[:300]
+    with open(output, "rb") as handle:
+        answer = requests.post(f"{ls}/api/projects/{project}/import", headers=headers, timeout=120,
+                               files={"file": ("tasks.json", handle, "application/json")})
+    assert answer.status_code == 201, answer.text[:300]
+    tasks = requests.get(f"{ls}/api/tasks?project={project}&fields=all", headers=headers, timeout=60).json()["tasks"]
+    from openautoglm.model.inference.pipeline import Pipeline
+
+    version = Pipeline.load("yolo").model_version
+    assert len(tasks) == len(list(label_studio["images"].iterdir()))
+    assert all(len(t["predictions"]) == 1 and t["predictions"][0]["model_version"] == version for t in tasks)
+    assert sum(len(t["predictions"][0]["result"]) for t in tasks) > 0
+    image = requests.get(f"{ls}{tasks[0]['data']['image']}", headers=headers, timeout=60)
+    assert image.status_code == 200 and image.headers["Content-Type"].startswith("image/")
