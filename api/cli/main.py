@@ -11,6 +11,7 @@ from openautoglm.converters import formats, progress
 from openautoglm.converters.types import AnnotationError
 from openautoglm.model.errors import ModelError
 
+from .label_studio import add_label_studio
 from .serve import run_serve
 
 
@@ -127,7 +128,7 @@ def _report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openautoglm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_convert, _add_models, _add_predict, _add_fitting, _add_report, _add_serve):
+    for add in (_add_convert, _add_models, _add_predict, _add_fitting, _add_report, _add_serve, add_label_studio):
         add(commands)
     return parser
 

@@ -82,6 +82,33 @@ class LabelStudioClient:
         return self.session.patch(self.endpoint(f"api/projects/{project}"), json={"model_version": version},
                                   headers=self.auth_header(), timeout=self.timeout_s)
 
+    def label_config(self, project: str) -> str:
+        answer = self.session.get(self.endpoint(f"api/projects/{project}"), headers=self.auth_header(),
+                                  timeout=self.timeout_s)
+        if answer.status_code != 200:
+            raise LabelStudioError(f"Label Studio answered HTTP {answer.status_code} for project {project}: "
+                                   f"{answer.text[:300]}")
+        return answer.json().get("label_config") or ""
+
+    def task_pages(self, project: str, page_size: int = 100):
+        """The project's tasks with their predictions, a page (a list) at a time, and the total first."""
+        page = 1
+        while True:
+            answer = self.session.get(self.endpoint("api/tasks"), headers=self.auth_header(), timeout=self.timeout_s,
+                                      params={"project": project, "page": page, "page_size": page_size,
+                                              "fields": "all"})
+            if answer.status_code == 404 and page > 1:  # past the last page
+                return
+            if answer.status_code != 200:
+                raise LabelStudioError(f"Label Studio answered HTTP {answer.status_code} listing the tasks of "
+                                       f"project {project}: {answer.text[:300]}")
+            body = answer.json()
+            tasks = body.get("tasks", []) if isinstance(body, dict) else body
+            yield tasks, body.get("total") if isinstance(body, dict) else None
+            if len(tasks) < page_size:
+                return
+            page += 1
+
     def import_predictions(self, project: str, predictions: list[dict]) -> None:
         """One bulk import; TaskGone when a task of it no longer exists in the project."""
         answer = self.session.post(self.endpoint(f"api/projects/{project}/import/predictions"), json=predictions,

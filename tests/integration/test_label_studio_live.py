@@ -303,3 +303,33 @@ def test_the_command_lines_tasks_import_as_they_are(label_studio, tmp_path, shar
     assert sum(len(t["predictions"][0]["result"]) for t in tasks) > 0
     image = requests.get(f"{ls}{tasks[0]['data']['image']}", headers=headers, timeout=60)
     assert image.status_code == 200 and image.headers["Content-Type"].startswith("image/")
+
+
+def test_prelabel_a_whole_project_and_run_it_again(label_studio, shared, monkeypatch, capsys) -> None:
+    """`openautoglm label-studio prelabel`: every task gets one prediction of this model version; a
+    second run (as after a kill) predicts nothing again."""
+    from openautoglm.cli.main import main
+
+    ls, headers = label_studio["url"], {"Authorization": f"Token {TOKEN}"}
+    environment = {"OPENAUTOGLM_MODEL_DIR": str(shared / "models"), "LABEL_STUDIO_URL": ls,
+                   "LABEL_STUDIO_API_KEY": TOKEN, "OPENAUTOGLM_BATCH_SIZE": "2", "OPENAUTOGLM_OFFLINE": "1"}
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    project = requests.post(f"{ls}/api/projects", headers=headers, timeout=60,
+                            json={"title": "prelabel", "label_config": CONFIG}).json()["id"]
+    requests.post(f"{ls}/api/storages/localfiles", headers=headers, timeout=60,
+                  json={"project": project, "path": str(label_studio["images"]), "use_blob_urls": True, "title": "i"})
+    answer = requests.post(f"{ls}/api/projects/{project}/import", headers=headers, timeout=60,
+                           json=[{"data": {"image": f"/data/local-files/?d=images/{name}"}} for name in IMAGES * 3])
+    assert answer.status_code == 201, answer.text[:300]
+    assert main(["label-studio", "prelabel", "--project", str(project), "--page-size", "5"]) == 0
+    assert "12 tasks, 0 already predicted" in capsys.readouterr().err
+    assert main(["label-studio", "prelabel", "--project", str(project), "--page-size", "5"]) == 0
+    again = capsys.readouterr().err
+    assert "12 tasks, 12 already predicted" in again and ", 0 predicted and imported" in again
+    tasks = requests.get(f"{ls}/api/tasks?project={project}&fields=all", headers=headers, timeout=60).json()["tasks"]
+    from openautoglm.model.inference.pipeline import Pipeline
+
+    version = Pipeline.load("yolo").model_version
+    assert len(tasks) == 12 and all([p["model_version"] for p in t["predictions"]] == [version] for t in tasks)
+    assert all(t["predictions"][0]["result"] for t in tasks)  # each of these images holds something of LABELS
