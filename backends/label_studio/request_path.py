@@ -21,6 +21,7 @@ from .audit import route
 from .client import LabelStudioClient, project_id
 from .metrics import Metrics
 from .predictor import Predictor, TaskOutcome
+from .prelabel import PrelabelCounts, prelabel_project
 from .project_version import ProjectVersionSync
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,33 @@ class PredictRequests:
                                   name=f"openautoglm-job-{job}")
         self.jobs[job] = thread
         thread.start()
+
+    def start_project(self, project: str) -> str:
+        """Pre-annotate a whole project in the background (`prelabel_project`), as a job in /jobs."""
+        job, _ = self.store.jobs.start(project, self.predictor.model_version, [])
+        thread = threading.Thread(target=self._run_project, args=(job, project), daemon=True,
+                                  name=f"openautoglm-job-{job}")
+        self.jobs[job] = thread
+        thread.start()
+        return job
+
+    def _run_project(self, job: str, project: str) -> None:
+        seen = PrelabelCounts()
+
+        def on_page(counts: PrelabelCounts, total) -> None:
+            self.store.jobs.count(job, total=counts.tasks - counts.skipped - (seen.tasks - seen.skipped),
+                                  predicted=counts.predicted - seen.predicted, imported=counts.imported - seen.imported,
+                                  failed=counts.failed - seen.failed)
+            self.metrics.imported.inc(counts.imported - seen.imported)
+            seen.__dict__.update(counts.__dict__)
+
+        error = None
+        try:
+            prelabel_project(self.client, self.predictor, project, on_page=on_page)
+        except Exception as failure:  # noqa: BLE001 - reported in /jobs; run again, it goes on where it stopped
+            error = f"{type(failure).__name__}: {failure}"
+            log.exception("job %s (project %s) stopped", job, project)
+        self.store.jobs.finish(job, error)
 
     IMPORT_ATTEMPTS = 3
 

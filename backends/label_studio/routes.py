@@ -71,10 +71,7 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
         reviews.submit(event)
         return jsonify(status="queued"), 200
 
-    @routes.get("/jobs")
-    def jobs():
-        """Background prelabelling jobs, newest first: tasks, predicted, imported, failed, state."""
-        return jsonify(jobs=reviews.store.jobs.recent())
+    _job_routes(routes, requests, reviews.store)
 
     figures = ReviewFigures(reviews.store)
 
@@ -83,6 +80,24 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
         return Response(metrics.exposition(figures), mimetype=CONTENT_TYPE_LATEST)
 
     return routes
+
+
+def _job_routes(routes: Blueprint, requests: PredictRequests, store) -> None:
+    @routes.get("/jobs")
+    def jobs():
+        """Background prelabelling jobs, newest first: tasks, predicted, imported, failed, state."""
+        return jsonify(jobs=store.jobs.recent())
+
+    @routes.post("/jobs")
+    def start_job():
+        """Pre-annotate a whole Label Studio project in the background: {"project": <id>}."""
+        project = str(_json_body().get("project") or "")
+        if not project.isdigit():
+            return jsonify(error="the body needs the project's id: {\"project\": 12}"), 400
+        if not requests.client.writable:
+            return jsonify(error="the server needs LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to import "
+                                 "predictions"), 409
+        return jsonify(job=requests.start_project(project)), 202
 
 
 def _guard_and_count(routes: Blueprint, settings: Settings, metrics: Metrics) -> None:

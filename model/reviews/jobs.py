@@ -65,6 +65,12 @@ class JobStore:
                        "updated = ? WHERE id = ?", (predicted, imported, len(failed_tasks), time.time(), job))
             _release(tx, job, failed_tasks)
 
+    def count(self, job: str, total: int = 0, predicted: int = 0, imported: int = 0, failed: int = 0) -> None:
+        """Add to a job's counts (a project job learns its total page by page); renews the lease."""
+        self.db.execute("UPDATE jobs SET total = total + ?, predicted = predicted + ?, imported = imported + ?, "
+                        "failed = failed + ?, updated = ? WHERE id = ?",
+                        (total, predicted, imported, failed, time.time(), job))
+
     def finish(self, job: str, error: str | None = None, unfinished: list[Any] = ()) -> None:
         """`unfinished`: the tasks a failed job never imported, released at once."""
         with self.db.transaction() as tx:

@@ -80,6 +80,8 @@ class ImageServer:
         self.project_version, self.patch_refusals = "openautoglm", 0  # /api/projects/{id} of a Label Studio
         self.png: bytes | None = None  # what image paths serve (default: a small green PNG)
         self.imported: list[tuple[str, list]] = []  # POST /api/projects/{id}/import/predictions bodies
+        self.tasks: list[dict] = []  # GET /api/tasks lists these, a page at a time, with their imported predictions
+        self.label_config = ""  # GET /api/projects/{id} answers it
         self.import_refusals = 0  # answer 503 to this many imports first
         self.deleted_tasks: set = set()  # imports naming these answer 400, as Label Studio does for a deleted task
         server = self
@@ -108,7 +110,10 @@ class ImageServer:
                 elif path.endswith("huge"):
                     self._send(200, b"", extra={"length": 50 * 1024 * 1024})
                 elif path.startswith("/api/projects/"):
-                    self._send(200, json.dumps({"model_version": server.project_version}).encode(), "application/json")
+                    project = {"model_version": server.project_version, "label_config": server.label_config}
+                    self._send(200, json.dumps(project).encode(), "application/json")
+                elif path == "/api/tasks":
+                    self._send(200, json.dumps(server.task_page(self.path)).encode(), "application/json")
                 elif path.endswith("to-metadata"):
                     self._send(302, b"", extra={"Location": "http://169.254.169.254/latest/meta-data/"})
                 elif path.endswith("redirect"):
@@ -151,6 +156,17 @@ class ImageServer:
         self.other_host = f"http://localhost:{port}"  # same server, another host name: a foreign host
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+
+    def task_page(self, path: str) -> dict:
+        """Label Studio's task list: a page of tasks, each with the predictions imported for it."""
+        from urllib.parse import parse_qs, urlsplit
+
+        query = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+        page, size = int(query.get("page", 1)), int(query.get("page_size", 100))
+        chosen = self.tasks[(page - 1) * size:page * size]
+        predictions = [p for _, body in self.imported for p in body]
+        return {"total": len(self.tasks),
+                "tasks": [{**t, "predictions": [p for p in predictions if p["task"] == t["id"]]} for t in chosen]}
     def headers_for(self, path_end: str) -> list[dict]:
         return [headers for path, headers in self.requests if path.split("?")[0].endswith(path_end)]
 

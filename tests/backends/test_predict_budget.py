@@ -84,3 +84,22 @@ def test_the_budget_setting() -> None:
     assert Settings.from_env({}).predict_budget_s == 60.0
     assert Settings.from_env({"OPENAUTOGLM_PREDICT_BUDGET_S": "85"}).predict_budget_s == 85.0
     assert _budget("off", 60.0) is None and _budget("0", 60.0) is None
+
+
+def test_a_whole_project_started_from_the_server(make_client, image_server) -> None:
+    """POST /jobs {"project": 7}: its tasks read a page at a time, each predicted and imported once;
+    started again, the job skips what holds this model version already."""
+    image_server.label_config = CONFIG
+    image_server.tasks = [{"id": n, "data": {"image": f"{image_server.url}/img.png"}} for n in range(1, 251)]
+    pipeline = SlowFake()
+    client = make_client(pipeline, batch_size=8)
+    for _ in range(2):
+        answer = client.post("/jobs", json={"project": 7})
+        assert answer.status_code == 202
+        _wait_for_jobs(client)
+    imported = sorted(p["task"] for _, body in image_server.imported for p in body)
+    assert imported == list(range(1, 251)) and pipeline.predicted == 250
+    latest, first = client.get("/jobs").get_json()["jobs"]
+    assert (first["state"], first["total"], first["imported"]) == ("done", 250, 250)
+    assert (latest["state"], latest["total"], latest["imported"]) == ("done", 0, 0)
+    assert client.post("/jobs", json={"project": "x"}).status_code == 400
