@@ -15,6 +15,7 @@ from .cvat.functions import FunctionCatalog
 from .cvat.routes import blueprint as cvat_blueprint
 from .label_studio.client import LabelStudioClient
 from .label_studio.images import ImageFetcher
+from .label_studio.job_runner import JobRunner
 from .label_studio.metrics import Metrics
 from .label_studio.predictor import Predictor
 from .label_studio.project_version import ProjectVersionSync
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None
                                settings.audit_share, settings.predict_budget_s)
     app = Flask("openautoglm")
     app.json.sort_keys = False
-    app.extensions["openautoglm"] = Services(pipeline, predictor, requests, store, reviews, version_sync)
+    runner = JobRunner(requests, store)  # every worker works on every job's pages
+    app.extensions["openautoglm"] = Services(pipeline, predictor, requests, runner, store, reviews, version_sync)
     register_errors(app)
     if settings.access_log:
         _log_requests(app)
@@ -69,6 +71,7 @@ class Services:
     pipeline: ServedPipeline
     predictor: Predictor
     requests: PredictRequests
+    runner: JobRunner
     store: ReviewStore
     reviews: ReviewLoop
     version_sync: ProjectVersionSync

@@ -2,9 +2,9 @@
 
 Label Studio 1.23 sends every selected task in one /predict and gives up after ML_TIMEOUT_PREDICT
 (100 s), saving nothing and saying so only in its log. So the answer comes within a budget
-(OPENAUTOGLM_PREDICT_BUDGET_S): the tasks predicted by then are answered, the rest are handed to a
-background job that predicts them page by page and imports each page into the project through
-Label Studio's API, with the same model version. An unfinished task is answered with an empty list
+(OPENAUTOGLM_PREDICT_BUDGET_S): the tasks predicted by then are answered, the rest are queued as a
+background job (`model.reviews.jobs`) whose pages every worker's JobRunner predicts and imports
+into the project through Label Studio's API. An unfinished task is answered with an empty list
 of predictions: Label Studio stores nothing for it and logs nothing, and a task a live job already
 holds is answered so too, so a second click never predicts or stores a task twice.
 """
@@ -21,7 +21,6 @@ from .audit import route
 from .client import LabelStudioClient, project_id
 from .metrics import Metrics
 from .predictor import Predictor, TaskOutcome
-from .prelabel import PrelabelCounts, prelabel_project
 from .project_version import ProjectVersionSync
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ class PredictRequests:
                  budget_s: float | None = None):
         self.predictor, self.store, self.metrics, self.version_sync = predictor, store, metrics, version_sync
         self.client, self.accept_above, self.audit_share, self.budget_s = client, accept_above, audit_share, budget_s
-        self.jobs: dict[str, threading.Thread] = {}  # this worker's background jobs, for tests and shutdown
+        self.on_queued = lambda: None  # the JobRunner's wake-up: job pages were queued
 
     def answer(self, tasks: list, config: str, context: dict | None, project: object) -> list:
         if context:
@@ -88,72 +87,32 @@ class PredictRequests:
         return False
 
     def _defer(self, tasks: list, config: str, project: object) -> None:
-        job, held = self.store.jobs.start(project, self.predictor.model_version, [t["id"] for t in tasks])
-        mine = [t for t in tasks if str(t["id"]) in set(held)]
+        job, mine = self.store.jobs.start(project, self.predictor.model_version, tasks, config,
+                                          self.predictor.batch_size)
         self.metrics.deferred.inc(len(mine))
         log.info("job %s: %d tasks of project %s go on in the background after the /predict budget of %.0f s",
                  job, len(mine), project_id(project), self.budget_s)
-        thread = threading.Thread(target=self._run_job, args=(job, mine, config, project), daemon=True,
-                                  name=f"openautoglm-job-{job}")
-        self.jobs[job] = thread
-        thread.start()
+        self.on_queued()
 
     def start_project(self, project: str) -> str:
-        """Pre-annotate a whole project in the background (`prelabel_project`), as a job in /jobs."""
-        job, _ = self.store.jobs.start(project, self.predictor.model_version, [])
-        thread = threading.Thread(target=self._run_project, args=(job, project), daemon=True,
-                                  name=f"openautoglm-job-{job}")
-        self.jobs[job] = thread
-        thread.start()
+        """Pre-annotate a whole project in the background: its tasks are read a page at a time here
+        and queued for every worker's JobRunner; a job in /jobs."""
+        config, version = self.client.label_config(project), self.predictor.model_version
+        job, _ = self.store.jobs.start(project, version, [], config, feeding=True)
+        threading.Thread(target=self._feed, args=(job, project, version), daemon=True,
+                         name=f"openautoglm-feed-{job}").start()
         return job
 
-    def _run_project(self, job: str, project: str) -> None:
-        seen = PrelabelCounts()
-
-        def on_page(counts: PrelabelCounts, total) -> None:
-            self.store.jobs.count(job, total=counts.tasks - counts.skipped - (seen.tasks - seen.skipped),
-                                  predicted=counts.predicted - seen.predicted, imported=counts.imported - seen.imported,
-                                  failed=counts.failed - seen.failed)
-            self.metrics.imported.inc(counts.imported - seen.imported)
-            seen.__dict__.update(counts.__dict__)
-
+    def _feed(self, job: str, project: str, version: str) -> None:
         error = None
         try:
-            prelabel_project(self.client, self.predictor, project, on_page=on_page)
-        except Exception as failure:  # noqa: BLE001 - reported in /jobs; run again, it goes on where it stopped
+            for tasks, _ in self.client.task_pages(project):
+                todo = [t for t in tasks if not any(p.get("model_version") == version for p in t.get("predictions")
+                                                    or [])]
+                self.store.jobs.feed(job, [{"id": t["id"], "data": t.get("data")} for t in todo],
+                                     self.predictor.batch_size)
+                self.on_queued()
+        except Exception as failure:  # noqa: BLE001 - reported in /jobs; started again, it skips what is done
             error = f"{type(failure).__name__}: {failure}"
-            log.exception("job %s (project %s) stopped", job, project)
-        self.store.jobs.finish(job, error)
-
-    IMPORT_ATTEMPTS = 3
-
-    def _run_job(self, job: str, tasks: list, config: str, project: object) -> None:
-        error, done = None, 0
-        try:
-            for start in range(0, len(tasks), self.predictor.batch_size):
-                page = tasks[start:start + self.predictor.batch_size]
-                entries = self.page(page, config, project)
-                imported = self._import(project, page, entries)
-                self.metrics.imported.inc(imported)
-                self.store.jobs.progress(job, predicted=len(page), imported=imported,
-                                         failed_tasks=[] if imported else [t["id"] for t in page])
-                done = start + len(page)
-        except Exception as failure:  # noqa: BLE001 - the job stops, its tasks are released for the next click
-            error = f"{type(failure).__name__}: {failure}"
-            log.exception("job %s stopped", job)
-        self.store.jobs.finish(job, error, [t["id"] for t in tasks[done:]])
-        log.info("job %s %s", job, "done" if error is None else f"failed: {error}")
-
-    def _import(self, project: object, tasks: list, entries: list[dict]) -> int:
-        """Import one page, retried; the number of tasks Label Studio took."""
-        predictions = [{"task": task["id"], **entry} for task, entry in zip(tasks, entries)]
-        for attempt in range(self.IMPORT_ATTEMPTS):
-            try:
-                self.client.import_predictions(project_id(project), predictions)
-                return len(predictions)
-            except Exception as failure:  # noqa: BLE001 - Label Studio busy or away: try again, then give up
-                log.warning("importing %d predictions into project %s failed (%s)%s", len(predictions),
-                            project_id(project), failure, "; retrying" if attempt + 1 < self.IMPORT_ATTEMPTS else "")
-                time.sleep(2.0 * (attempt + 1))
-        return 0
-
+            log.exception("job %s (project %s) stopped reading the project's tasks", job, project)
+        self.store.jobs.fed(job, error)

@@ -1,26 +1,32 @@
-"""Prelabelling jobs in the review store: the tasks of a /predict that did not fit Label Studio's
-time window, predicted in the background and imported into the project. Every worker and replica
-sees them: a task a job holds is not predicted again by another request while the job runs (its
-heartbeat newer than LEASE_S) and for LEASE_S after it ended, since Label Studio may have listed
-the task as lacking a prediction just before the job imported it. A task whose import failed is
-released at once, and a job whose worker died releases its tasks when its lease runs out; the
-next Retrieve Predictions predicts them."""
+"""Prelabelling jobs in the review store: tasks to predict in the background and import into a
+Label Studio project, kept as pages that any worker of any replica claims, so a large job uses
+every worker and outlives the worker that queued it: a page whose worker went silent for
+PAGE_LEASE_S (killed, say) is claimed again, and a restarted server goes on with the pages left.
+
+A task a job holds is not predicted again by another request while the job runs and for LEASE_S
+after it ended, since Label Studio may have listed the task as lacking a prediction just before
+the job imported it. A task whose import failed is released at once; the next Retrieve
+Predictions predicts it."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
 
 from openautoglm.model.reviews.database import Database
 
-LEASE_S = 60.0  # a running job updates its row at least this often
+LEASE_S = 60.0  # an ended job's tasks are released this long after its end
+PAGE_LEASE_S = 600.0  # a claimed page is claimed again after this long without news (a slow VLM page fits)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, project TEXT, model_version TEXT NOT NULL, total INTEGER NOT NULL,
     predicted INTEGER NOT NULL, imported INTEGER NOT NULL, failed INTEGER NOT NULL, state TEXT NOT NULL,
-    error TEXT, started {real} NOT NULL, updated {real} NOT NULL);
-CREATE TABLE IF NOT EXISTS job_tasks (task_id TEXT PRIMARY KEY, job TEXT NOT NULL)
+    error TEXT, started {real} NOT NULL, updated {real} NOT NULL, config TEXT, feeding INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS job_tasks (task_id TEXT PRIMARY KEY, job TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS job_pages (
+    job TEXT NOT NULL, number INTEGER NOT NULL, tasks TEXT NOT NULL, claimed {real}, PRIMARY KEY (job, number))
 """
 _FIELDS = ("id", "project", "model_version", "total", "predicted", "imported", "failed", "state", "error", "started",
            "updated")
@@ -42,54 +48,94 @@ class JobStore:
         marks = ", ".join("?" for _ in task_ids)
         rows = self.db.execute(
             f"SELECT t.task_id FROM job_tasks t JOIN jobs j ON j.id = t.job WHERE t.task_id IN ({marks}) "
-            "AND j.updated >= ?", (*map(str, task_ids), now - LEASE_S)).fetchall()
+            "AND (j.state = 'running' OR j.updated >= ?)", (*map(str, task_ids), now - LEASE_S)).fetchall()
         return {row[0] for row in rows}
 
-    def start(self, project: Any, model_version: str, task_ids: list[Any]) -> tuple[str, list[str]]:
-        """A new running job holding those of `task_ids` no live job holds: (its id, the tasks it holds)."""
+    def start(self, project: Any, model_version: str, tasks: list[dict], config: str = "",
+              page_size: int = 8, feeding: bool = False) -> tuple[str, list[dict]]:
+        """A new job for those of `tasks` (Label Studio task objects) no live job holds, queued in
+        pages: (its id, the tasks it took). `feeding`: more pages follow (`feed`, then `fed`)."""
         job, now = uuid.uuid4().hex[:12], time.time()
         with self.db.transaction(exclusive=True) as tx:
-            busy = self.held(task_ids, now)
-            mine = [str(t) for t in task_ids if str(t) not in busy]
-            tx.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, 0, 0, 0, 'running', NULL, ?, ?)",
-                       (job, None if project is None else str(project), model_version, len(mine), now, now))
-            if mine:  # tasks of dead jobs change hands
-                tx.execute(f"DELETE FROM job_tasks WHERE task_id IN ({', '.join('?' for _ in mine)})", mine)
-                tx.executemany("INSERT INTO job_tasks VALUES (?, ?)", [(task, job) for task in mine])
+            busy = self.held([t["id"] for t in tasks], now)
+            mine = [t for t in tasks if str(t["id"]) not in busy]
+            tx.execute("INSERT INTO jobs VALUES (?, ?, ?, 0, 0, 0, 0, 'running', NULL, ?, ?, ?, ?)",
+                       (job, None if project is None else str(project), model_version, now, now, config,
+                        int(feeding)))
+            self._queue(tx, job, mine, page_size, 0)
+            _finish_if_done(tx, job)
         return job, mine
 
-    def progress(self, job: str, predicted: int = 0, imported: int = 0, failed_tasks: list[Any] = ()) -> None:
-        """Count a page (this also renews the lease); the tasks whose import failed are released."""
-        with self.db.transaction() as tx:
+    def feed(self, job: str, tasks: list[dict], page_size: int = 8) -> None:
+        """More pages for a feeding job (a whole project, read a page at a time)."""
+        with self.db.transaction(exclusive=True) as tx:
+            (last,) = tx.execute("SELECT MAX(number) FROM job_pages WHERE job = ?", (job,)).fetchone()
+            self._queue(tx, job, tasks, page_size, 0 if last is None else last + 1)
+
+    def fed(self, job: str, error: str | None = None) -> None:
+        """No more pages will come; a job with none left (or that failed feeding) ends here."""
+        with self.db.transaction(exclusive=True) as tx:
+            tx.execute("UPDATE jobs SET feeding = 0, updated = ? WHERE id = ?", (time.time(), job))
+            if error:
+                tx.execute("DELETE FROM job_pages WHERE job = ?", (job,))
+            _finish_if_done(tx, job, error)
+
+    def _queue(self, tx: Database, job: str, tasks: list[dict], page_size: int, first: int) -> None:
+        if not tasks:
+            return
+        ids = [str(t["id"]) for t in tasks]
+        tx.execute(f"DELETE FROM job_tasks WHERE task_id IN ({', '.join('?' for _ in ids)})", ids)
+        tx.executemany("INSERT INTO job_tasks VALUES (?, ?)", [(task, job) for task in ids])
+        tx.executemany("INSERT INTO job_pages VALUES (?, ?, ?, NULL)",
+                       [(job, first + n, json.dumps(tasks[start:start + page_size]))
+                        for n, start in enumerate(range(0, len(tasks), page_size))])
+        tx.execute("UPDATE jobs SET total = total + ?, updated = ? WHERE id = ?", (len(tasks), time.time(), job))
+
+    def claim(self, now: float | None = None) -> dict | None:
+        """The oldest page nobody works on (or whose worker went silent): job, number, project,
+        config, tasks; None when there is none."""
+        now = time.time() if now is None else now
+        with self.db.transaction(exclusive=True) as tx:
+            row = tx.execute("SELECT p.job, p.number, p.tasks, j.project, j.config FROM job_pages p "
+                             "JOIN jobs j ON j.id = p.job WHERE p.claimed IS NULL OR p.claimed < ? "
+                             "ORDER BY j.started, p.number LIMIT 1", (now - PAGE_LEASE_S,)).fetchone()
+            if row is None:
+                return None
+            tx.execute("UPDATE job_pages SET claimed = ? WHERE job = ? AND number = ?", (now, row[0], row[1]))
+            tx.execute("UPDATE jobs SET updated = ? WHERE id = ?", (now, row[0]))
+        return {"job": row[0], "number": row[1], "tasks": json.loads(row[2]), "project": row[3], "config": row[4]}
+
+    def page_done(self, job: str, number: int, imported: int, failed_tasks: list[Any] = ()) -> None:
+        """Count a page, release the tasks whose import failed, and end the job after its last page."""
+        with self.db.transaction(exclusive=True) as tx:
+            tx.execute("DELETE FROM job_pages WHERE job = ? AND number = ?", (job, number))
             tx.execute("UPDATE jobs SET predicted = predicted + ?, imported = imported + ?, failed = failed + ?, "
-                       "updated = ? WHERE id = ?", (predicted, imported, len(failed_tasks), time.time(), job))
-            _release(tx, job, failed_tasks)
+                       "updated = ? WHERE id = ?",
+                       (imported + len(failed_tasks), imported, len(failed_tasks), time.time(), job))
+            if failed_tasks:
+                marks = ", ".join("?" for _ in failed_tasks)
+                tx.execute(f"DELETE FROM job_tasks WHERE job = ? AND task_id IN ({marks})",
+                           (job, *map(str, failed_tasks)))
+            _finish_if_done(tx, job)
 
-    def count(self, job: str, total: int = 0, predicted: int = 0, imported: int = 0, failed: int = 0) -> None:
-        """Add to a job's counts (a project job learns its total page by page); renews the lease."""
-        self.db.execute("UPDATE jobs SET total = total + ?, predicted = predicted + ?, imported = imported + ?, "
-                        "failed = failed + ?, updated = ? WHERE id = ?",
-                        (total, predicted, imported, failed, time.time(), job))
-
-    def finish(self, job: str, error: str | None = None, unfinished: list[Any] = ()) -> None:
-        """`unfinished`: the tasks a failed job never imported, released at once."""
-        with self.db.transaction() as tx:
-            tx.execute("UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ?",
-                       ("failed" if error else "done", error, time.time(), job))
-            _release(tx, job, unfinished)
+    def pending_pages(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM job_pages").fetchone()[0]
 
     def recent(self, limit: int = 50) -> list[dict]:
-        """The latest jobs, newest first; a running one whose lease ran out is reported as 'lost'."""
+        """The latest jobs, newest first; a running one silent past its lease is reported as 'stalled'
+        (its pages are claimed again by the next worker that looks)."""
         rows = self.db.execute(f"SELECT {', '.join(_FIELDS)} FROM jobs ORDER BY started DESC LIMIT ?",
                                (limit,)).fetchall()
         jobs = [dict(zip(_FIELDS, row)) for row in rows]
         for job in jobs:
-            if job["state"] == "running" and job["updated"] < time.time() - LEASE_S:
-                job["state"] = "lost"
+            if job["state"] == "running" and job["updated"] < time.time() - PAGE_LEASE_S:
+                job["state"] = "stalled"
         return jobs
 
 
-def _release(tx: Database, job: str, task_ids: list[Any]) -> None:
-    if task_ids:
-        marks = ", ".join("?" for _ in task_ids)
-        tx.execute(f"DELETE FROM job_tasks WHERE job = ? AND task_id IN ({marks})", (job, *map(str, task_ids)))
+def _finish_if_done(tx: Database, job: str, error: str | None = None) -> None:
+    (left,) = tx.execute("SELECT COUNT(*) FROM job_pages WHERE job = ?", (job,)).fetchone()
+    (feeding,) = tx.execute("SELECT feeding FROM jobs WHERE id = ?", (job,)).fetchone()
+    if error or (not left and not feeding):
+        tx.execute("UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ?",
+                   ("failed" if error else "done", error, time.time(), job))

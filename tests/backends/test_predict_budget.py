@@ -33,9 +33,13 @@ def _body(image_server, count: int, first: int = 1) -> dict:
 
 
 def _wait_for_jobs(client) -> None:
-    requests = client.app.extensions["openautoglm"].requests
-    for thread in list(requests.jobs.values()):
-        thread.join(30)
+    client.app.extensions["openautoglm"].runner.wait_idle(30)
+
+
+def _wait_until_no_job_runs(client) -> None:
+    deadline = time.monotonic() + 30
+    while any(j["state"] == "running" for j in client.get("/jobs").get_json()["jobs"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_the_rest_of_a_request_over_budget_is_imported_in_the_background(make_client, image_server) -> None:
@@ -96,10 +100,23 @@ def test_a_whole_project_started_from_the_server(make_client, image_server) -> N
     for _ in range(2):
         answer = client.post("/jobs", json={"project": 7})
         assert answer.status_code == 202
-        _wait_for_jobs(client)
+        _wait_until_no_job_runs(client)
     imported = sorted(p["task"] for _, body in image_server.imported for p in body)
     assert imported == list(range(1, 251)) and pipeline.predicted == 250
     latest, first = client.get("/jobs").get_json()["jobs"]
     assert (first["state"], first["total"], first["imported"]) == ("done", 250, 250)
     assert (latest["state"], latest["total"], latest["imported"]) == ("done", 0, 0)
     assert client.post("/jobs", json={"project": "x"}).status_code == 400
+
+
+def test_every_worker_works_on_a_job(make_client, image_server) -> None:
+    """Two workers of one server (one store): the job one of them queued is predicted by both."""
+    first, second = SlowFake(), SlowFake()
+    client = make_client(first, predict_budget_s=0.001, batch_size=1)
+    other = make_client(second, predict_budget_s=0.001, batch_size=1)  # the same store and home
+    client.post("/predict", json=_body(image_server, 40))
+    _wait_for_jobs(client)
+    _wait_for_jobs(other)
+    imported = sorted(p["task"] for _, body in image_server.imported for p in body)
+    assert imported == list(range(2, 41))  # each exactly once
+    assert first.predicted > 1 and second.predicted > 0 and first.predicted + second.predicted == 40

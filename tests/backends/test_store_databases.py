@@ -165,21 +165,32 @@ def test_a_replica_never_refits_the_reviews_another_replica_refitted(make_client
     assert len({client.get("/health").get_json()["model_version"] for client in clients}) == 1
 
 
-def test_prelabelling_jobs_hold_their_tasks_on_both_databases(location) -> None:
+def test_prelabelling_jobs_on_both_databases(location) -> None:
     from openautoglm.model.reviews import jobs as job_rules
 
     store, other_worker = ReviewStore(location), ReviewStore(location)
-    job, held = store.jobs.start("7", "p@1+calibration-a", [1, 2, 3, 4])
-    assert held == ["1", "2", "3", "4"]
-    assert other_worker.jobs.held([2, 3, 9]) == {"2", "3"}  # another worker sees them
-    second, mine = other_worker.jobs.start("7", "p@1+calibration-a", [3, 4, 5])
-    assert mine == ["5"]  # a live job's tasks are not taken again
-    store.jobs.progress(job, predicted=2, imported=2)
-    store.jobs.progress(job, predicted=2, failed_tasks=[3, 4])  # their import failed: free for the next click
-    assert store.jobs.held([1, 2, 3, 4]) == {"1", "2"}
-    store.jobs.finish(job)
-    assert store.jobs.held([1, 2]) == {"1", "2"}  # held a lease longer: Label Studio may have listed them already
+    tasks = [{"id": n, "data": {"image": f"/data/upload/{n}.png"}} for n in range(1, 5)]
+    job, held = store.jobs.start("7", "p@1+calibration-a", tasks, "<View/>", page_size=2)
+    assert held == tasks and other_worker.jobs.held([2, 3, 9]) == {"2", "3"}  # another worker sees them
+    second, mine = other_worker.jobs.start("7", "p@1+calibration-a", tasks[2:] + [{"id": 5, "data": {}}])
+    assert mine == [{"id": 5, "data": {}}]  # a live job's tasks are not taken again
+    pages = [store.jobs.claim(), other_worker.jobs.claim()]  # two workers, two pages of the first job
+    claimed = [(p["job"], p["number"], [t["id"] for t in p["tasks"]]) for p in pages]
+    assert claimed == [(job, 0, [1, 2]), (job, 1, [3, 4])]
+    assert pages[0]["config"] == "<View/>" and pages[0]["project"] == "7"
+    assert store.jobs.claim()["job"] == second  # the claimed pages are not handed out again ...
+    silent = store.jobs.claim(now=time.time() + job_rules.PAGE_LEASE_S + 1)  # ... until their worker is silent
+    assert (silent["job"], silent["number"]) == (job, 0)
+    store.jobs.page_done(job, 0, imported=2)
+    other_worker.jobs.page_done(job, 1, imported=0, failed_tasks=[3, 4])  # failed: free for the next click
+    assert store.jobs.held([1, 2, 3, 4]) == {"1", "2"}  # held a lease longer: Label Studio may have listed them
     assert store.jobs.held([1, 2], now=time.time() + job_rules.LEASE_S + 1) == set()
     latest = {j["id"]: j for j in store.jobs.recent()}
-    assert (latest[job]["state"], latest[job]["imported"], latest[job]["failed"]) == ("done", 2, 2)
+    assert (latest[job]["state"], latest[job]["total"], latest[job]["imported"], latest[job]["failed"]) == \
+        ("done", 4, 2, 2)
     assert latest[second]["state"] == "running" and latest[second]["total"] == 1
+    feeding, _ = store.jobs.start("8", "p@1+calibration-a", [], feeding=True)
+    store.jobs.feed(feeding, [{"id": 9, "data": {}}])
+    assert {j["id"]: j["state"] for j in store.jobs.recent()}[feeding] == "running"
+    store.jobs.fed(feeding, "HTTPError: 500")
+    assert {j["id"]: j["state"] for j in store.jobs.recent()}[feeding] == "failed"
