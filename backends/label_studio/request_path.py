@@ -75,6 +75,10 @@ class PredictRequests:
         return [{"result": o.result, "score": score, "model_version": version}
                 for o, (score, _) in zip(outcomes, shown)]
 
+    # tasks per job page: one import request each (Label Studio spends a few hundred ms a request,
+    # so pages of a model batch made the import the bottleneck), a few seconds of one worker's time
+    JOB_PAGE_TASKS = 64
+
     def _over_budget(self, expected_s: float) -> bool:
         return self.budget_s is not None and expected_s > self.budget_s
 
@@ -87,8 +91,7 @@ class PredictRequests:
         return False
 
     def _defer(self, tasks: list, config: str, project: object) -> None:
-        job, mine = self.store.jobs.start(project, self.predictor.model_version, tasks, config,
-                                          self.predictor.batch_size)
+        job, mine = self.store.jobs.start(project, self.predictor.model_version, tasks, config, self.JOB_PAGE_TASKS)
         self.metrics.deferred.inc(len(mine))
         log.info("job %s: %d tasks of project %s go on in the background after the /predict budget of %.0f s",
                  job, len(mine), project_id(project), self.budget_s)
@@ -110,7 +113,7 @@ class PredictRequests:
                 todo = [t for t in tasks if not any(p.get("model_version") == version for p in t.get("predictions")
                                                     or [])]
                 self.store.jobs.feed(job, [{"id": t["id"], "data": t.get("data")} for t in todo],
-                                     self.predictor.batch_size)
+                                     self.JOB_PAGE_TASKS)
                 self.on_queued()
         except Exception as failure:  # noqa: BLE001 - reported in /jobs; started again, it skips what is done
             error = f"{type(failure).__name__}: {failure}"

@@ -114,6 +114,7 @@ def test_every_worker_works_on_a_job(make_client, image_server) -> None:
     first, second = SlowFake(), SlowFake()
     client = make_client(first, predict_budget_s=0.001, batch_size=1)
     other = make_client(second, predict_budget_s=0.001, batch_size=1)  # the same store and home
+    client.app.extensions["openautoglm"].requests.JOB_PAGE_TASKS = 2  # 20 pages to share
     client.post("/predict", json=_body(image_server, 40))
     _wait_for_jobs(client)
     _wait_for_jobs(other)
