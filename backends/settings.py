@@ -32,7 +32,7 @@ class Settings:
     batch_wait_ms: float | None = None  # dynamic batching across requests; None: 10 ms on CUDA, off on CPU
     max_batch: int = 32  # images in one dynamically grouped model batch
     # a /predict answers within this; the rest is predicted in the background and imported (None: no budget)
-    predict_budget_s: float | None = 60.0
+    predict_budget_s: float | None = 20.0
     synonyms: dict[str, list[str]] = field(default_factory=dict)
     cvat_pipelines: list[str] = field(default_factory=list)  # more pipelines offered to CVAT as detectors
     cvat_labels: list[str] = field(default_factory=list)  # labels for open-vocabulary pipelines in CVAT

@@ -85,7 +85,7 @@ def test_without_an_api_key_nothing_is_deferred(make_client, image_server) -> No
 
 
 def test_the_budget_setting() -> None:
-    assert Settings.from_env({}).predict_budget_s == 60.0
+    assert Settings.from_env({}).predict_budget_s == 20.0
     assert Settings.from_env({"OPENAUTOGLM_PREDICT_BUDGET_S": "85"}).predict_budget_s == 85.0
     assert _budget("off", 60.0) is None and _budget("0", 60.0) is None
 
