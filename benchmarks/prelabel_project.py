@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,56 +24,14 @@ import time
 from pathlib import Path
 
 import requests
+from processes import free_port, process_tree, rss_mb, wait_until_up  # beside this script
+from serve_bench import CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 COCO128 = SHARED / "data" / "coco128-train" / "images"
 LS = ROOT / ".cache" / "label-studio-1.23.2" / "bin" / "label-studio"
 TOKEN = "openautoglm0bench0token012"
-CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
-          '<Label value="person"/><Label value="car"/><Label value="dog"/><Label value="bus"/>'
-          '</RectangleLabels></View>')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise SystemExit(f"{url} not up within {seconds} s")
-
-
-def tree(pid: int) -> list[int]:
-    """A process and all its descendants."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            todo += [int(c) for c in (task / "children").read_text().split()]
-    return found
-
-
-def rss_mb(pids: list[int]) -> float:
-    pages = 0
-    for pid in pids:
-        try:
-            pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        except FileNotFoundError:
-            pass
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 class LabelStudio:
     def __init__(self, url: str):
         self.url, self.headers = url, {"Authorization": f"Token {TOKEN}"}
@@ -139,8 +96,8 @@ def main() -> int:
                                 str(port), "--workers", "2"], env=backend_env,
                                stdout=open(work / "backend.log", "w"), stderr=subprocess.STDOUT)
     try:
-        wait(f"{url}/health", 300)
-        wait(f"http://127.0.0.1:{port}/health", 120)
+        wait_until_up(f"{url}/health", 300, label_studio, work / "ls.log")
+        wait_until_up(f"http://127.0.0.1:{port}/health", 120, backend, work / "backend.log")
         return measure(LabelStudio(url), work, names, f"http://127.0.0.1:{port}", backend.pid, backend_env,
                        not args.no_baseline)
     finally:
@@ -155,11 +112,11 @@ def measure(ls: LabelStudio, work: Path, names: list[str], backend: str, pid: in
     project = ls.project("retrieve predictions", work, names)
     ls("POST", "/api/ml", json={"project": project, "url": backend, "title": "openautoglm"})
     time.sleep(3)
-    idle, peak, stop = rss_mb(tree(pid)), [0.0], threading.Event()
+    idle, peak, stop = rss_mb(process_tree(pid)), [0.0], threading.Event()
 
     def sample():
         while not stop.is_set():
-            peak[0] = max(peak[0], rss_mb(tree(pid)))
+            peak[0] = max(peak[0], rss_mb(process_tree(pid)))
             time.sleep(0.5)
 
     threading.Thread(target=sample, daemon=True).start()

@@ -42,6 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from processes import free_port, rss_mb  # beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 IMAGES = SHARED / "data" / "coco128-train" / "images"
@@ -51,12 +53,6 @@ T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
 CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
           '<Label value="person"/><Label value="car"/><Label value="bus"/><Label value="dog"/>'
           '</RectangleLabels></View>')
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve_images() -> str:
@@ -264,18 +260,6 @@ def cpu_seconds(pids: list[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def server_rss_mb(pids: list[int]) -> float:
-    """Resident memory of these processes; /proc/PID/statm is one short line (the sampler runs on
-    the server's cores while it is measured, and parsing /proc/PID/status cost 0.3 ms per request)."""
-    pages = 0
-    for pid in pids:
-        try:
-            pages += int(Path(f"/proc/{pid}/statm").read_text().split()[1])
-        except FileNotFoundError:
-            pass
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2)
@@ -327,7 +311,7 @@ def main() -> None:
         def sample() -> None:
             while True:
                 sampling.wait()
-                peak[0] = max(peak[0], server_rss_mb(pids))
+                peak[0] = max(peak[0], rss_mb(pids))
                 time.sleep(0.5)  # RSS settles once the model is loaded; sampling is the server's CPU too
 
         threading.Thread(target=sample, daemon=True).start()

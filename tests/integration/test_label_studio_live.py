@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import numpy as np
 import pytest
 import requests
 
+from benchmarks.processes import free_port, wait_until_up
 from openautoglm.converters import Shape
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.label_studio import parse_result
@@ -37,25 +37,6 @@ CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="labe
 IMAGES = ["000000000009.jpg", "000000000025.jpg", "000000000030.jpg", "000000000036.jpg"]
 
 pytestmark = pytest.mark.integration
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(url: str, process: subprocess.Popen, seconds: float, log: Path) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"{url} exited:\n{log.read_text()[-3000:]}"
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    raise AssertionError(f"{url} not up within {seconds} s:\n{log.read_text()[-3000:]}")
 
 
 def _label_studio_venv() -> Path:
@@ -76,7 +57,7 @@ def label_studio(tmp_path_factory, shared: Path):
     images.mkdir(parents=True)
     for name in IMAGES:
         shutil.copy(shared / "data" / "coco128-train" / "images" / name, images / name)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(work / "root"), "ML_BLOCK_LOCAL_IP": "false",
            "SSRF_PROTECTION_ENABLED": "false", "LABEL_STUDIO_BASE_DATA_DIR": str(work / "base")}
@@ -86,7 +67,7 @@ def label_studio(tmp_path_factory, shared: Path):
                                 "--password", "openautoglm-pass", "--user-token", TOKEN, "--enable-legacy-api-token"],
                                env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     try:
-        _wait(f"http://127.0.0.1:{port}/health", process, 240, log)
+        wait_until_up(f"http://127.0.0.1:{port}/health", 240, process, log)
         yield {"url": f"http://127.0.0.1:{port}", "images": images}
     finally:
         process.terminate()
@@ -96,7 +77,7 @@ def label_studio(tmp_path_factory, shared: Path):
 @contextlib.contextmanager
 def _serve(label_studio, work: Path, shared: Path, **environment: str):
     """`openautoglm serve` with the real YOLOv8n, connected to this Label Studio."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "OPENAUTOGLM_MODEL_DIR": str(shared / "models"), "LABEL_STUDIO_URL": label_studio["url"],
            "LABEL_STUDIO_API_KEY": TOKEN, "OPENAUTOGLM_STORE": str(work / "reviews.sqlite3"),
            "OPENAUTOGLM_CACHE_DIR": str(work / "cache"), "OPENAUTOGLM_OFFLINE": "1",
@@ -106,7 +87,7 @@ def _serve(label_studio, work: Path, shared: Path, **environment: str):
                                 str(port), "--workers", "1", "--model", "yolo"], env=env, stdout=open(log, "w"),
                                stderr=subprocess.STDOUT)
     try:
-        _wait(f"http://127.0.0.1:{port}/health", process, 120, log)
+        wait_until_up(f"http://127.0.0.1:{port}/health", 120, process, log)
         yield {"url": f"http://127.0.0.1:{port}", "store": work / "reviews.sqlite3", "log": log}
     finally:
         process.terminate()
