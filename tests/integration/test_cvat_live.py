@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import requests
 
+from benchmarks.processes import free_port, wait_until_up
 from openautoglm.converters.cvat_wire import from_nuclio
 from tests.backends.cvat_ui import decode_interactor_answer
-from tests.integration.test_label_studio_live import _free_port, _wait
 
 ROOT = Path(__file__).resolve().parents[2]
 CVAT_ROOT = ROOT / ".cache" / "cvat-server"
@@ -45,7 +45,7 @@ def servers(shared: Path, tmp_path_factory):
     if not (scripts / "install.sh").is_file():
         pytest.skip(f"no CVAT server scripts in {scripts}")
     work = tmp_path_factory.mktemp("cvat")
-    backend_port, cvat_port = _free_port(), _free_port()
+    backend_port, cvat_port = free_port(), free_port()
     env = _cvat_environment(backend_port, cvat_port)
     install = subprocess.run(["bash", str(scripts / "install.sh")], env=env, capture_output=True, text=True)
     assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-3000:]
@@ -57,7 +57,7 @@ def servers(shared: Path, tmp_path_factory):
                                 str(backend_port), "--workers", "1", "--model", "yolo"], env=backend_env,
                                stdout=open(log, "w"), stderr=subprocess.STDOUT)
     try:
-        _wait(f"http://127.0.0.1:{backend_port}/health", backend, 120, log)
+        wait_until_up(f"http://127.0.0.1:{backend_port}/health", 120, backend, log)
         started = subprocess.run(["bash", str(scripts / "start.sh")], env=env, capture_output=True, text=True)
         assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-3000:]
         yield {"cvat": f"http://127.0.0.1:{cvat_port}", "backend": f"http://127.0.0.1:{backend_port}",
