@@ -17,7 +17,7 @@ from typing import Iterator
 
 
 def entries(arguments, paths: list[Path], address: str | None = None, workers: int | None = None) -> Iterator[dict]:
-    """Journal entries (batch_predict.Journal.entry) for `paths`, in order; `arguments`
+    """Journal entries (cli.predict.Journal.entry) for `paths`, in order; `arguments`
     (autolabel.LabelerArguments) is what each actor builds its AutoLabeler from."""
     if not paths:
         return

@@ -75,7 +75,7 @@ class QueueRescorer:
         shown, _ = route(task, row["task_id"], self.accept_above, self.audit_share)
         prefix = f"{row['task_id']}-"
         result = []
-        for item in row["result"]:  # result ids are "<task>-<region number>-<control>" (predictor._encode)
+        for item in row["result"]:  # result ids are "<task>-<region number>-<control>" (encode_regions)
             number = str(item.get("id", "")).removeprefix(prefix).split("-")[0]
             score = probabilities[int(number)] if number.isdigit() and int(number) < len(probabilities) else None
             result.append({**item, "score": score} if score is not None else item)

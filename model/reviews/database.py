@@ -43,6 +43,11 @@ class Database:
                            f"{':' + str(parts.port) if parts.port else ''}", parts.path, "", ""))
 
     @property
+    def real(self) -> str:
+        """The column type of a float: SQLite's REAL is 8 bytes, PostgreSQL's only 4."""
+        return "REAL" if self.dialect == "sqlite" else "DOUBLE PRECISION"
+
+    @property
     def order(self) -> str:
         """The column that orders rows by insertion."""
         return "rowid" if self.dialect == "sqlite" else "seq"

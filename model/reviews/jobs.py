@@ -35,9 +35,8 @@ _FIELDS = ("id", "project", "model_version", "total", "predicted", "imported", "
 class JobStore:
     def __init__(self, db: Database):
         self.db = db
-        real = "REAL" if db.dialect == "sqlite" else "DOUBLE PRECISION"
         with db.transaction(exclusive=True) as tx:
-            for statement in filter(str.strip, _SCHEMA.format(real=real).split(";")):
+            for statement in filter(str.strip, _SCHEMA.format(real=db.real).split(";")):
                 tx.execute(statement)
 
     def held(self, task_ids: list[Any], now: float | None = None) -> set[str]:

@@ -1,5 +1,5 @@
 """What reviewers did with the predictions: matched per region against the human annotation
-(IoU >= 0.5, same label) and kept in SQLite or PostgreSQL (`store_db.py`), the data calibration
+(IoU >= 0.5, same label) and kept in SQLite or PostgreSQL (`database.py`), the data calibration
 learns from. Here in model/
 because the server, the refit and the CLI (`calibrate --store`, `report`) all read it.
 
@@ -96,12 +96,11 @@ class ReviewStore:
         return self.db.name
 
     def _migrate(self, db: Database) -> None:
-        real = "REAL" if db.dialect == "sqlite" else "DOUBLE PRECISION"
         for table, columns in _ADDED_COLUMNS.items():
             present = db.columns(table)
             for name, declaration in columns:
                 if name not in present:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration.format(real=real)}")
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration.format(real=db.real)}")
 
     def save_predictions(self, model_version: str,
                          predictions: list[tuple[Any, list[Region], ImageEvidence, float | None]],

@@ -2,7 +2,7 @@
 no edit, and the versioned, content-addressed files they are kept in.
 
 Applying a calibration needs numpy only (the region map is an isotonic step function, the task
-model a logistic regression); fitting them uses scikit-learn (`calibration_fit.py`).
+model a logistic regression); fitting them uses scikit-learn (`fitting.py`).
 """
 
 from __future__ import annotations
