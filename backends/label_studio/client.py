@@ -73,9 +73,12 @@ class LabelStudioClient:
     def endpoint(self, path: str) -> str:
         return urljoin(self.url + "/", path)
 
+    def _project(self, project: str) -> requests.Response:
+        return self.session.get(self.endpoint(f"api/projects/{project}"), headers=self.auth_header(),
+                                timeout=self.timeout_s)
+
     def project_model_version(self, project: str) -> str | None:
-        answer = self.session.get(self.endpoint(f"api/projects/{project}"), headers=self.auth_header(),
-                                  timeout=self.timeout_s)
+        answer = self._project(project)
         return answer.json().get("model_version") if answer.status_code == 200 else None
 
     def set_project_model_version(self, project: str, version: str) -> requests.Response:
@@ -83,8 +86,7 @@ class LabelStudioClient:
                                   headers=self.auth_header(), timeout=self.timeout_s)
 
     def label_config(self, project: str) -> str:
-        answer = self.session.get(self.endpoint(f"api/projects/{project}"), headers=self.auth_header(),
-                                  timeout=self.timeout_s)
+        answer = self._project(project)
         if answer.status_code != 200:
             raise LabelStudioError(f"Label Studio answered HTTP {answer.status_code} for project {project}: "
                                    f"{answer.text[:300]}")

@@ -23,6 +23,11 @@ class PrelabelCounts:
     failed: int = 0  # their image could not be read: imported with no result and score 0, so they sort first
 
 
+def lacking(tasks: list[dict], version: str) -> list[dict]:
+    """The tasks (as Label Studio lists them) holding no prediction of this model version."""
+    return [t for t in tasks if not any(p.get("model_version") == version for p in t.get("predictions") or [])]
+
+
 def prelabel_project(client: LabelStudioClient, predictor: Predictor, project: str, page_size: int = 100,
                      on_page=None) -> PrelabelCounts:
     """`on_page(counts, total)` after every page (a progress bar)."""
@@ -30,7 +35,7 @@ def prelabel_project(client: LabelStudioClient, predictor: Predictor, project: s
     counts = PrelabelCounts()
     for tasks, total in client.task_pages(project, page_size):
         counts.tasks += len(tasks)
-        todo = [t for t in tasks if not any(p.get("model_version") == version for p in t.get("predictions") or [])]
+        todo = lacking(tasks, version)
         counts.skipped += len(tasks) - len(todo)
         predictions = []
         for start in range(0, len(todo), predictor.batch_size):  # a model batch's images decoded at a time

@@ -21,6 +21,7 @@ from .audit import route
 from .client import LabelStudioClient, project_id
 from .metrics import Metrics
 from .predictor import Predictor, TaskOutcome
+from .prelabel import lacking
 from .project_version import ProjectVersionSync
 
 log = logging.getLogger(__name__)
@@ -49,11 +50,14 @@ class PredictRequests:
         todo = [index for index, task_id in enumerate(ids) if str(task_id) not in held]
         answers: list = [[] for _ in tasks]  # [] : no prediction from this answer (Label Studio skips it)
         started, slowest, size = time.perf_counter(), 0.0, self.predictor.batch_size
+        deferrable = True  # until the budget is spent and the rest turns out not to be
         for start in range(0, len(todo), size):
             expected = time.perf_counter() - started + slowest  # the next page ends about then
-            if self._over_budget(expected) and self._can_defer(project, ids, todo):
-                self._defer([tasks[i] for i in todo[start:]], config, project)
-                break
+            if deferrable and self._over_budget(expected):
+                deferrable = self._can_defer(project, ids, todo)  # asked (and warned about) once a request
+                if deferrable:
+                    self._defer([tasks[i] for i in todo[start:]], config, project)
+                    break
             page_started = time.perf_counter()
             page = todo[start:start + size]
             for index, entry in zip(page, self.page([tasks[i] for i in page], config, project)):
@@ -110,9 +114,7 @@ class PredictRequests:
         error = None
         try:
             for tasks, _ in self.client.task_pages(project):
-                todo = [t for t in tasks if not any(p.get("model_version") == version for p in t.get("predictions")
-                                                    or [])]
-                self.store.jobs.feed(job, [{"id": t["id"], "data": t.get("data")} for t in todo],
+                self.store.jobs.feed(job, [{"id": t["id"], "data": t.get("data")} for t in lacking(tasks, version)],
                                      self.JOB_PAGE_TASKS)
                 self.on_queued()
         except Exception as failure:  # noqa: BLE001 - reported in /jobs; started again, it skips what is done
