@@ -34,7 +34,7 @@ from openautoglm.model.scores.evaluation import (
     judge,
     review,
 )
-from openautoglm.model.scores.scoring import score
+from openautoglm.model.scores.scoring import first_stage, with_second_stage
 
 
 def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -> list[ImageRecord]:
@@ -186,7 +186,7 @@ def _second_stage_saw(outcomes: Sequence[Outcome], calibration: Calibration,
     for outcome in outcomes:
         if outcome.second_misses is None:
             continue
-        probabilities, task = score(outcome.evidence.first_stage, calibration)
+        probabilities, task = first_stage(outcome.evidence, calibration)
         if task < below:
             seen.append((outcome, probabilities, task))
     return seen
@@ -222,9 +222,10 @@ def scored(outcomes: Sequence[Outcome], calibration: Calibration | None,
     a calibration's cascade maps apply to the tasks scored below it that have second-stage evidence."""
     region_p, task_p, second = [], [], []
     for o in outcomes:
-        first = score(o.evidence.first_stage, calibration)
+        evidence = o.evidence
+        first = first_stage(evidence, calibration)
         looked = bool(cascade_below is not None and o.second_misses is not None and first[1] < cascade_below)
-        p, task = score(o.evidence, calibration) if looked else first
+        p, task = with_second_stage(evidence, calibration, *first) if looked else first
         region_p.append(np.asarray(p, dtype=float))
         task_p.append(task)
         second.append(looked)

@@ -45,11 +45,6 @@ class ImageEvidence:
         return [r.detector_score for r in self.regions]
 
     @property
-    def first_stage(self) -> "ImageEvidence":
-        """The same evidence without a second stage's."""
-        return dataclasses.replace(self, second_misses=None)
-
-    @property
     def agreement(self) -> list[float] | None:
         """Each region's agreement where a second stage looked at the image and scored every region."""
         values = [r.agreement for r in self.regions]
@@ -84,13 +79,24 @@ def score(evidence: ImageEvidence, calibration) -> tuple[list[float], float]:
     calibration, the raw scores and the least confident region for the image (1.0 with none: nothing
     says how often an empty image is a miss). A calibration's cascade maps apply where the evidence
     holds a second stage's."""
+    return with_second_stage(evidence, calibration, *first_stage(evidence, calibration))
+
+
+def first_stage(evidence: ImageEvidence, calibration) -> tuple[list[float], float]:
+    """`score` without a second stage's evidence."""
     raw = evidence.raw_scores
     if calibration is None:
         return list(raw), min(raw, default=1.0)
     probabilities = calibration.region_probability(raw).tolist() if raw else []
-    task = calibration.task_probability(probabilities, evidence.near_misses)
+    return probabilities, calibration.task_probability(probabilities, evidence.near_misses)
+
+
+def with_second_stage(evidence: ImageEvidence, calibration, probabilities: list[float],
+                      task: float) -> tuple[list[float], float]:
+    """The first stage's scores moved by the calibration's cascade maps, where the evidence holds
+    a second stage's; as they were otherwise."""
     agreement = evidence.agreement
-    if calibration.cascade is None or agreement is None:
+    if calibration is None or calibration.cascade is None or agreement is None:
         return probabilities, task
     return calibration.cascade.apply(probabilities, task, agreement, evidence.second_misses)
 
