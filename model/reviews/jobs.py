@@ -94,6 +94,9 @@ class JobStore:
         """The oldest page nobody works on (or whose worker went silent): job, number, project,
         config, tasks; None when there is none."""
         now = time.time() if now is None else now
+        claimable = "FROM job_pages WHERE claimed IS NULL OR claimed < ?"
+        if self.db.execute(f"SELECT 1 {claimable} LIMIT 1", (now - PAGE_LEASE_S,)).fetchone() is None:
+            return None  # the usual answer of an idle poll, without the store's write lock
         with self.db.transaction(exclusive=True) as tx:
             row = tx.execute("SELECT p.job, p.number, p.tasks, j.project, j.config FROM job_pages p "
                              "JOIN jobs j ON j.id = p.job WHERE p.claimed IS NULL OR p.claimed < ? "
