@@ -19,6 +19,11 @@ def add_label_studio(commands) -> None:
     prelabel.add_argument("--project", required=True, help="the project's id (in its URL: /projects/<id>)")
     prelabel.add_argument("--model", help="pipeline name or .yaml file (default: OPENAUTOGLM_MODEL or yolo)")
     prelabel.add_argument("--page-size", type=int, default=100, help="tasks read and imported per request")
+    prelabel.add_argument("--workers", type=int, default=1, help="processes predicting pages at once, each "
+                                                                  "loading the model (or Ray actors with --engine ray)")
+    prelabel.add_argument("--engine", choices=("local", "ray"), default="local",
+                          help="ray: predict on a Ray cluster (RAY_ADDRESS or --ray-address; else a local Ray)")
+    prelabel.add_argument("--ray-address", help="a Ray cluster to join (default: RAY_ADDRESS, else start one)")
     prelabel.set_defaults(run=run_prelabel)
 
 
@@ -26,32 +31,32 @@ def run_prelabel(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from openautoglm.backends.label_studio.client import LabelStudioClient, LabelStudioError
-    from openautoglm.backends.label_studio.images import ImageFetcher
-    from openautoglm.backends.label_studio.predictor import Predictor
     from openautoglm.backends.label_studio.prelabel import prelabel_project
     from openautoglm.backends.settings import Settings
-    from openautoglm.model.inference.pipeline import Pipeline
+    from openautoglm.cli.prelabel_engines import open_engine
 
+    if args.workers < 1:
+        raise ModelError(f"--workers must be at least 1, not {args.workers}")
     settings = Settings.from_env()
     client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key, settings.fetch_timeout_s)
     if not client.writable:
         raise ModelError("set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (a key that may change the project)")
-    pipeline = Pipeline.load(args.model or settings.model, settings=settings.models)
-    predictor = Predictor(pipeline, ImageFetcher(settings, client), settings.batch_size, settings.synonyms)
+    engine = open_engine(args.model, args.workers, args.engine, args.ray_address)
     bar = tqdm(desc=f"project {args.project}", unit="task", file=sys.stderr)
 
     def on_page(counts, total) -> None:
         bar.total = total
-        bar.update(counts.tasks - bar.n)
+        bar.update(counts.skipped + counts.imported - bar.n)
         bar.set_postfix(predicted=counts.predicted, skipped=counts.skipped, unreadable=counts.failed)
 
     try:
-        counts = prelabel_project(client, predictor, args.project, args.page_size, on_page)
+        counts = prelabel_project(client, engine, args.project, args.page_size, on_page)
     except LabelStudioError as error:
         raise ModelError(str(error)) from None
     finally:
         bar.close()
+        engine.close()
     print(f"project {args.project}: {counts.tasks} tasks, {counts.skipped} already predicted by "
-          f"{pipeline.model_version}, {counts.imported} predicted and imported ({counts.failed} with an unreadable "
+          f"{engine.model_version}, {counts.imported} predicted and imported ({counts.failed} with an unreadable "
           "image)", file=sys.stderr)
     return 0

@@ -53,17 +53,18 @@ class JobRunner:
     def _work(self, page: dict) -> None:
         tasks, project = page["tasks"], page["project"]
         try:
-            entries = self.requests.page(tasks, page["config"] or "", project)
-            imported = self._import(project, tasks, entries)
+            predictions = self.requests.keyed(tasks, self.requests.page(tasks, page["config"] or "", project))
+            if self.store.jobs.page_answered(page["job"], page["number"], predictions):
+                return  # a waiting request answers with it
+            imported = self._import(project, predictions)
         except Exception:  # noqa: BLE001 - this page fails alone; its tasks are free for the next click
             log.exception("job %s: page %s failed", page["job"], page["number"])
             imported = 0
         self.requests.metrics.imported.inc(imported)
         self.store.jobs.page_done(page["job"], page["number"], imported, [] if imported else [t["id"] for t in tasks])
 
-    def _import(self, project: object, tasks: list, entries: list[dict]) -> int:
+    def _import(self, project: object, predictions: list[dict]) -> int:
         """Import one page, retried; the number of tasks Label Studio took."""
-        predictions = [{"task": task["id"], **entry} for task, entry in zip(tasks, entries)]
         for attempt in range(self.IMPORT_ATTEMPTS):
             try:
                 self.requests.client.import_predictions(project_id(project), predictions)

@@ -1,11 +1,12 @@
 """Pre-annotate a whole Label Studio project through its API, however large: its tasks are read a
 page at a time, those already holding this model version's prediction are skipped, the rest are
-predicted and imported a page at a time. Killed and run again, it goes on with the tasks that
-have no prediction yet: nothing is predicted into the project twice."""
+predicted (by one process or several) and imported a page at a time. Killed and run again, it
+goes on with the tasks that have no prediction yet: nothing is predicted into the project twice."""
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from dataclasses import dataclass
 
 from .client import LabelStudioClient
@@ -28,27 +29,57 @@ def lacking(tasks: list[dict], version: str) -> list[dict]:
     return [t for t in tasks if not any(p.get("model_version") == version for p in t.get("predictions") or [])]
 
 
-def prelabel_project(client: LabelStudioClient, predictor: Predictor, project: str, page_size: int = 100,
+@dataclass
+class PagePrediction:
+    predictions: list[dict]  # import entries: task, result, score, model_version
+    failed: int  # tasks whose image could not be read
+
+
+class PagePredictor:
+    """A page of tasks -> its import entries, a model batch's images decoded at a time."""
+
+    def __init__(self, predictor: Predictor):
+        self.predictor, self.model_version = predictor, predictor.model_version
+
+    def __call__(self, tasks: list[dict], config: str) -> PagePrediction:
+        size, page = self.predictor.batch_size, PagePrediction([], 0)
+        for start in range(0, len(tasks), size):
+            outcomes = self.predictor.predict(tasks[start:start + size], config)
+            page.failed += sum(1 for o in outcomes if o.error)
+            page.predictions += [{"task": o.task_id, "result": o.result, "score": o.score,
+                                  "model_version": self.model_version} for o in outcomes]
+        return page
+
+
+def prelabel_project(client: LabelStudioClient, engine, project: str, page_size: int = 100,
                      on_page=None) -> PrelabelCounts:
-    """`on_page(counts, total)` after every page (a progress bar)."""
-    config, version = client.label_config(project), predictor.model_version
-    counts = PrelabelCounts()
+    """`engine` predicts pages (cli.prelabel_engines: here, in processes or on Ray), a few at a time;
+    each is imported as soon as it is done, in order. `on_page(counts, total)` after every page
+    read and every page imported (a progress bar)."""
+    config, version = client.label_config(project), engine.model_version
+    counts, total, in_flight = PrelabelCounts(), 0, deque()
+
+    def finish() -> None:
+        page = in_flight.popleft().result()
+        counts.predicted += len(page.predictions)
+        counts.failed += page.failed
+        client.import_predictions(project, page.predictions)  # one import per page of tasks
+        counts.imported += len(page.predictions)
+        if on_page is not None:
+            on_page(counts, total)
+
     for tasks, total in client.task_pages(project, page_size):
         counts.tasks += len(tasks)
         todo = lacking(tasks, version)
         counts.skipped += len(tasks) - len(todo)
-        predictions = []
-        for start in range(0, len(todo), predictor.batch_size):  # a model batch's images decoded at a time
-            outcomes = predictor.predict(todo[start:start + predictor.batch_size], config)
-            counts.predicted += len(outcomes)
-            counts.failed += sum(1 for o in outcomes if o.error)
-            predictions += [{"task": o.task_id, "result": o.result, "score": o.score, "model_version": version}
-                            for o in outcomes]
-        if predictions:  # one import per page of tasks
-            client.import_predictions(project, predictions)
-            counts.imported += len(predictions)
+        if todo:
+            in_flight.append(engine.submit([{"id": t["id"], "data": t.get("data")} for t in todo], config))
+        while len(in_flight) > engine.slots:
+            finish()
         if on_page is not None:
             on_page(counts, total)
+    while in_flight:
+        finish()
     log.info("project %s: %d tasks, %d already predicted, %d predicted and imported (%d with an unreadable image)",
              project, counts.tasks, counts.skipped, counts.imported, counts.failed)
     return counts

@@ -2,9 +2,10 @@
 
 Label Studio 1.23 sends every selected task in one /predict and gives up after ML_TIMEOUT_PREDICT
 (100 s), saving nothing and saying so only in its log. So the answer comes within a budget
-(OPENAUTOGLM_PREDICT_BUDGET_S): the tasks predicted by then are answered, the rest are queued as a
-background job (`model.reviews.jobs`) whose pages every worker's JobRunner predicts and imports
-into the project through Label Studio's API. An unfinished task is answered with an empty list
+(OPENAUTOGLM_PREDICT_BUDGET_S). A request of more than a page is a job (`model.reviews.jobs`)
+whose pages this thread and every worker's JobRunner predict, so one request uses every core; the
+pages predicted by then are answered, the rest are imported into the project through Label
+Studio's API by the JobRunners. An unfinished task is answered with an empty list
 of predictions: Label Studio stores nothing for it and logs nothing, and a task a live job already
 holds is answered so too, so a second click never predicts or stores a task twice.
 """
@@ -49,21 +50,56 @@ class PredictRequests:
         held = self.store.jobs.held([i for i in ids if i is not None])
         todo = [index for index, task_id in enumerate(ids) if str(task_id) not in held]
         answers: list = [[] for _ in tasks]  # [] : no prediction from this answer (Label Studio skips it)
-        started, slowest, size = time.perf_counter(), 0.0, self.predictor.batch_size
-        deferrable = True  # until the budget is spent and the rest turns out not to be
-        for start in range(0, len(todo), size):
-            expected = time.perf_counter() - started + slowest  # the next page ends about then
-            if deferrable and self._over_budget(expected):
-                deferrable = self._can_defer(project, ids, todo)  # asked (and warned about) once a request
-                if deferrable:
-                    self._defer([tasks[i] for i in todo[start:]], config, project)
-                    break
-            page_started = time.perf_counter()
-            page = todo[start:start + size]
+        if len(todo) > self.ANSWER_PAGE_TASKS and all(ids[i] is not None for i in todo):
+            self._answer_shared([tasks[i] for i in todo], config, project, answers, {str(ids[i]): i for i in todo})
+            return answers
+        for start in range(0, len(todo), self.predictor.batch_size):  # a page or tasks without ids: here
+            page = todo[start:start + self.predictor.batch_size]
             for index, entry in zip(page, self.page([tasks[i] for i in page], config, project)):
                 answers[index] = entry
-            slowest = max(slowest, time.perf_counter() - page_started)
         return answers
+
+    def _answer_shared(self, tasks: list, config: str, project: object, answers: list, position: dict) -> None:
+        """A large request as an answering job: this thread and every worker's JobRunner predict its
+        pages, until all are done or the budget is spent; the rest is imported in the background."""
+        job, mine = self.store.jobs.start(project, self.predictor.model_version,
+                                          [{"id": t["id"], "data": t.get("data")} for t in tasks], config,
+                                          self.ANSWER_PAGE_TASKS, answering=True)
+        self.on_queued()
+        started, slowest, deferrable = time.perf_counter(), 0.0, None
+        try:
+            while True:
+                if slowest and self._over_budget(time.perf_counter() - started + slowest):  # one page at least
+                    deferrable = self._can_defer(project) if deferrable is None else deferrable  # asked once
+                    if deferrable:
+                        break
+                page = self.store.jobs.claim(job=job)
+                if page is None:  # the rest is with other workers
+                    if not self.store.jobs.pages_left(job):
+                        break
+                    time.sleep(0.02)
+                    continue
+                page_started = time.perf_counter()
+                entries = self.page(page["tasks"], config, project)
+                self.store.jobs.page_answered(job, page["number"], self.keyed(page["tasks"], entries))
+                slowest = max(slowest, time.perf_counter() - page_started)
+        finally:
+            answered, left = self.store.jobs.stop_answering(job, self.JOB_PAGE_TASKS)
+        for entries in answered.values():
+            for entry in entries:
+                answers[position[str(entry.pop("task"))]] = entry
+        deferred = len(mine) - sum(len(entries) for entries in answered.values())
+        if deferred:
+            self.metrics.deferred.inc(deferred)
+            log.info("job %s: %d tasks of project %s go on in the background after the /predict budget of %.0f s",
+                     job, deferred, project_id(project), self.budget_s)
+        if left:
+            self.on_queued()
+
+    @staticmethod
+    def keyed(tasks: list, entries: list[dict]) -> list[dict]:
+        """Answer entries with their task's id (an import's form)."""
+        return [{"task": task["id"], **entry} for task, entry in zip(tasks, entries)]
 
     def page(self, tasks: list, config: str, project: object) -> list[dict]:
         """Predict, keep for reviews and route one page; its answer entries, in order."""
@@ -82,24 +118,20 @@ class PredictRequests:
     # tasks per job page: one import request each (Label Studio spends a few hundred ms a request,
     # so pages of a model batch made the import the bottleneck), a few seconds of one worker's time
     JOB_PAGE_TASKS = 64
+    # tasks per page of a request that every worker shares: small enough to keep both busy and to
+    # stop close to the budget, large enough that the store's bookkeeping is noise
+    ANSWER_PAGE_TASKS = 32
 
     def _over_budget(self, expected_s: float) -> bool:
         return self.budget_s is not None and expected_s > self.budget_s
 
-    def _can_defer(self, project: object, ids: list, todo: list[int]) -> bool:
-        """Only where the rest can reach the project: an API key, a project id, task ids."""
-        if self.client.writable and project_id(project).isdigit() and all(ids[i] is not None for i in todo):
+    def _can_defer(self, project: object) -> bool:
+        """Only where the rest can reach the project: Label Studio's URL, an API key, a project id."""
+        if self.client.writable and project_id(project).isdigit():
             return True
         log.warning("the /predict budget is spent, but the rest cannot be imported later (needs LABEL_STUDIO_URL, "
-                    "LABEL_STUDIO_API_KEY, a project and task ids): predicting them all in this request")
+                    "LABEL_STUDIO_API_KEY and a project): predicting them all in this request")
         return False
-
-    def _defer(self, tasks: list, config: str, project: object) -> None:
-        job, mine = self.store.jobs.start(project, self.predictor.model_version, tasks, config, self.JOB_PAGE_TASKS)
-        self.metrics.deferred.inc(len(mine))
-        log.info("job %s: %d tasks of project %s go on in the background after the /predict budget of %.0f s",
-                 job, len(mine), project_id(project), self.budget_s)
-        self.on_queued()
 
     def start_project(self, project: str) -> str:
         """Pre-annotate a whole project in the background: its tasks are read a page at a time here

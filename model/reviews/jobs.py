@@ -6,7 +6,11 @@ PAGE_LEASE_S (killed, say) is claimed again, and a restarted server goes on with
 A task a job holds is not predicted again by another request while the job runs and for LEASE_S
 after it ended, since Label Studio may have listed the task as lacking a prediction just before
 the job imported it. A task whose import failed is released at once; the next Retrieve
-Predictions predicts it."""
+Predictions predicts it.
+
+A large /predict is a job too, in state 'answering': its pages are predicted by every worker and
+their entries kept here for the request to answer with, until the request stops waiting (its
+time budget); from then on the job is an ordinary one and the pages left are imported."""
 
 from __future__ import annotations
 
@@ -26,8 +30,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT, started {real} NOT NULL, updated {real} NOT NULL, config TEXT, feeding INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS job_tasks (task_id TEXT PRIMARY KEY, job TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS job_pages (
-    job TEXT NOT NULL, number INTEGER NOT NULL, tasks TEXT NOT NULL, claimed {real}, PRIMARY KEY (job, number))
+    job TEXT NOT NULL, number INTEGER NOT NULL, tasks TEXT NOT NULL, claimed {real}, PRIMARY KEY (job, number));
+CREATE TABLE IF NOT EXISTS job_answers (
+    job TEXT NOT NULL, number INTEGER NOT NULL, entries TEXT NOT NULL, PRIMARY KEY (job, number))
 """
+LIVE = "j.state IN ('running', 'answering')"
 _FIELDS = ("id", "project", "model_version", "total", "predicted", "imported", "failed", "state", "error", "started",
            "updated")
 
@@ -47,20 +54,21 @@ class JobStore:
         marks = ", ".join("?" for _ in task_ids)
         rows = self.db.execute(
             f"SELECT t.task_id FROM job_tasks t JOIN jobs j ON j.id = t.job WHERE t.task_id IN ({marks}) "
-            "AND (j.state = 'running' OR j.updated >= ?)", (*map(str, task_ids), now - LEASE_S)).fetchall()
+            f"AND ({LIVE} OR j.updated >= ?)", (*map(str, task_ids), now - LEASE_S)).fetchall()
         return {row[0] for row in rows}
 
     def start(self, project: Any, model_version: str, tasks: list[dict], config: str = "",
-              page_size: int = 8, feeding: bool = False) -> tuple[str, list[dict]]:
+              page_size: int = 8, feeding: bool = False, answering: bool = False) -> tuple[str, list[dict]]:
         """A new job for those of `tasks` (Label Studio task objects) no live job holds, queued in
-        pages: (its id, the tasks it took). `feeding`: more pages follow (`feed`, then `fed`)."""
+        pages: (its id, the tasks it took). `feeding`: more pages follow (`feed`, then `fed`);
+        `answering`: a request waits for its pages (`page_answered`, `answers`, `stop_answering`)."""
         job, now = uuid.uuid4().hex[:12], time.time()
         with self.db.transaction(exclusive=True) as tx:
             busy = self.held([t["id"] for t in tasks], now)
             mine = [t for t in tasks if str(t["id"]) not in busy]
-            tx.execute("INSERT INTO jobs VALUES (?, ?, ?, 0, 0, 0, 0, 'running', NULL, ?, ?, ?, ?)",
-                       (job, None if project is None else str(project), model_version, now, now, config,
-                        int(feeding)))
+            tx.execute("INSERT INTO jobs VALUES (?, ?, ?, 0, 0, 0, 0, ?, NULL, ?, ?, ?, ?)",
+                       (job, None if project is None else str(project), model_version,
+                        "answering" if answering else "running", now, now, config, int(feeding)))
             self._queue(tx, job, mine, page_size, 0)
             _finish_if_done(tx, job)
         return job, mine
@@ -90,17 +98,18 @@ class JobStore:
                         for n, start in enumerate(range(0, len(tasks), page_size))])
         tx.execute("UPDATE jobs SET total = total + ?, updated = ? WHERE id = ?", (len(tasks), time.time(), job))
 
-    def claim(self, now: float | None = None) -> dict | None:
-        """The oldest page nobody works on (or whose worker went silent): job, number, project,
-        config, tasks; None when there is none."""
+    def claim(self, now: float | None = None, job: str | None = None) -> dict | None:
+        """The oldest page nobody works on (or whose worker went silent), a waiting request's first
+        (of `job` alone if given): job, number, project, config, tasks; None when there is none."""
         now = time.time() if now is None else now
-        claimable = "FROM job_pages WHERE claimed IS NULL OR claimed < ?"
-        if self.db.execute(f"SELECT 1 {claimable} LIMIT 1", (now - PAGE_LEASE_S,)).fetchone() is None:
+        claimable = "(p.claimed IS NULL OR p.claimed < ?)" + ("" if job is None else " AND p.job = ?")
+        arguments = (now - PAGE_LEASE_S,) + (() if job is None else (job,))
+        if self.db.execute(f"SELECT 1 FROM job_pages p WHERE {claimable} LIMIT 1", arguments).fetchone() is None:
             return None  # the usual answer of an idle poll, without the store's write lock
         with self.db.transaction(exclusive=True) as tx:
             row = tx.execute("SELECT p.job, p.number, p.tasks, j.project, j.config FROM job_pages p "
-                             "JOIN jobs j ON j.id = p.job WHERE p.claimed IS NULL OR p.claimed < ? "
-                             "ORDER BY j.started, p.number LIMIT 1", (now - PAGE_LEASE_S,)).fetchone()
+                             f"JOIN jobs j ON j.id = p.job WHERE {claimable} "
+                             "ORDER BY j.state = 'answering' DESC, j.started, p.number LIMIT 1", arguments).fetchone()
             if row is None:
                 return None
             tx.execute("UPDATE job_pages SET claimed = ? WHERE job = ? AND number = ?", (now, row[0], row[1]))
@@ -120,6 +129,40 @@ class JobStore:
                            (job, *map(str, failed_tasks)))
             _finish_if_done(tx, job)
 
+    def page_answered(self, job: str, number: int, entries: list[dict]) -> bool:
+        """Keep a predicted page's entries for the request waiting on its job; False when the
+        request stopped waiting (the page is then imported and counted by `page_done`)."""
+        with self.db.transaction(exclusive=True) as tx:
+            if tx.execute("SELECT 1 FROM jobs WHERE id = ? AND state = 'answering'", (job,)).fetchone() is None:
+                return False
+            tx.execute("DELETE FROM job_pages WHERE job = ? AND number = ?", (job, number))
+            tx.execute("INSERT INTO job_answers VALUES (?, ?, ?)", (job, number, json.dumps(entries)))
+            tx.execute("UPDATE jobs SET predicted = predicted + ?, updated = ? WHERE id = ?",
+                       (len(entries), time.time(), job))
+        return True
+
+    def pages_left(self, job: str) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM job_pages WHERE job = ?", (job,)).fetchone()[0]
+
+    def stop_answering(self, job: str, page_size: int) -> tuple[dict[int, list[dict]], list[dict]]:
+        """The request answers now: its answered pages' entries (their tasks stay held a lease
+        longer, while Label Studio saves them), and the tasks left, queued again in import pages
+        of `page_size` (a page being predicted is imported by its worker)."""
+        with self.db.transaction(exclusive=True) as tx:
+            answered = {number: json.loads(entries) for number, entries in tx.execute(
+                "SELECT number, entries FROM job_answers WHERE job = ?", (job,)).fetchall()}
+            tx.execute("DELETE FROM job_answers WHERE job = ?", (job,))
+            rows = tx.execute("SELECT number, tasks FROM job_pages WHERE job = ? AND claimed IS NULL ORDER BY number",
+                              (job,)).fetchall()
+            left = [task for _, tasks in rows for task in json.loads(tasks)]
+            tx.execute("DELETE FROM job_pages WHERE job = ? AND claimed IS NULL", (job,))
+            (last,) = tx.execute("SELECT MAX(number) FROM job_pages WHERE job = ?", (job,)).fetchone()
+            tx.execute("UPDATE jobs SET state = 'running', total = total - ?, updated = ? WHERE id = ?",
+                       (len(left), time.time(), job))
+            self._queue(tx, job, left, page_size, 0 if last is None else last + 1)
+            _finish_if_done(tx, job)
+        return answered, left
+
     def pending_pages(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM job_pages").fetchone()[0]
 
@@ -136,8 +179,9 @@ class JobStore:
 
 
 def _finish_if_done(tx: Database, job: str, error: str | None = None) -> None:
+    """A job ends with its last page, once no more pages come and no request waits on it."""
     (left,) = tx.execute("SELECT COUNT(*) FROM job_pages WHERE job = ?", (job,)).fetchone()
-    (feeding,) = tx.execute("SELECT feeding FROM jobs WHERE id = ?", (job,)).fetchone()
-    if error or (not left and not feeding):
+    feeding, state = tx.execute("SELECT feeding, state FROM jobs WHERE id = ?", (job,)).fetchone()
+    if error or (not left and not feeding and state != "answering"):
         tx.execute("UPDATE jobs SET state = ?, error = ?, updated = ? WHERE id = ?",
                    ("failed" if error else "done", error, time.time(), job))

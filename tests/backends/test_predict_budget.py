@@ -42,44 +42,75 @@ def _wait_until_no_job_runs(client) -> None:
         time.sleep(0.05)
 
 
+def _shared_pages(client, size: int) -> None:
+    """Requests of more than `size` tasks are shared between workers in pages of `size`."""
+    client.app.extensions["openautoglm"].requests.ANSWER_PAGE_TASKS = size
+
+
+def _imported(image_server) -> list[int]:
+    return [p["task"] for _, body in image_server.imported for p in body]
+
+
 def test_the_rest_of_a_request_over_budget_is_imported_in_the_background(make_client, image_server) -> None:
     pipeline = SlowFake()
     client = make_client(pipeline, predict_budget_s=0.001, batch_size=2)
+    _shared_pages(client, 2)
     results = client.post("/predict", json=_body(image_server, 10)).get_json()["results"]
     assert len(results) == 10  # one entry per task, in order, or Label Studio drops the batch
-    answered = [r for r in results if r]
-    assert len(answered) == 2 and all(r["result"] and r["model_version"] == pipeline.model_version for r in answered)
-    assert results[2:] == [[]] * 8  # Label Studio stores nothing for these: the job imports them
+    answered = [task for task, r in zip(range(1, 11), results) if r]
+    assert 2 <= len(answered) < 10  # the request's own first page at least, then the budget is spent
+    assert all(r["result"] and r["model_version"] == pipeline.model_version for r in results if r)
     _wait_for_jobs(client)
     imported = [p for path, body in image_server.imported for p in body]
     assert all(path == "/api/projects/7/import/predictions" for path, _ in image_server.imported)
-    assert sorted(p["task"] for p in imported) == list(range(3, 11))
+    assert sorted(answered + [p["task"] for p in imported]) == list(range(1, 11))  # each task exactly once
     assert all(p["result"] and p["model_version"] == pipeline.model_version and 0 <= p["score"] <= 1 for p in imported)
     (job,) = client.get("/jobs").get_json()["jobs"]
-    assert (job["state"], job["total"], job["predicted"], job["imported"], job["failed"]) == ("done", 8, 8, 8, 0)
+    assert (job["state"], job["total"], job["predicted"], job["imported"], job["failed"]) == \
+        ("done", 10, 10, len(imported), 0)
     store = client.app.extensions["openautoglm"].store
     assert all(store.prediction(task) is not None for task in range(1, 11))  # kept for reviews, like any other
     assert pipeline.predicted == 10
     metrics = client.get("/metrics").get_data(as_text=True)
-    assert "openautoglm_deferred_tasks_total 8.0" in metrics and "openautoglm_imported_tasks_total 8.0" in metrics
+    assert f"openautoglm_deferred_tasks_total {10 - len(answered)}.0" in metrics
+    assert f"openautoglm_imported_tasks_total {len(imported)}.0" in metrics
+
+
+def test_a_request_without_budget_uses_every_worker_and_imports_nothing(make_client, image_server) -> None:
+    """One large /predict: its pages are predicted by the worker that took it and by the others
+    (two apps on one store), and every task is answered in it, in order."""
+    first, second = SlowFake(), SlowFake()
+    client = make_client(first, predict_budget_s=None, batch_size=1)
+    make_client(second, predict_budget_s=None, batch_size=1)  # a second worker: its JobRunner takes pages
+    _shared_pages(client, 1)
+    results = client.post("/predict", json=_body(image_server, 60)).get_json()["results"]
+    assert all(r and r["result"] for r in results) and image_server.imported == []
+    assert first.predicted > 0 and second.predicted > 0 and first.predicted + second.predicted == 60
+    store = client.app.extensions["openautoglm"].store
+    assert all(store.prediction(task) is not None for task in range(1, 61))
+    (job,) = client.get("/jobs").get_json()["jobs"]
+    assert (job["state"], job["total"], job["predicted"], job["imported"]) == ("done", 60, 60, 0)
+    assert len(store.jobs.held(list(range(1, 61)))) == 60  # a lease longer, while Label Studio saves them
 
 
 def test_a_second_click_does_not_predict_what_a_live_job_holds(make_client, image_server) -> None:
     pipeline = SlowFake()
     client = make_client(pipeline, predict_budget_s=0.001, batch_size=1)
+    _shared_pages(client, 1)
     first = client.post("/predict", json=_body(image_server, 30)).get_json()["results"]
     again = client.post("/predict", json=_body(image_server, 29, first=2)).get_json()["results"]
     _wait_for_jobs(client)
-    assert sum(1 for r in first if r) == 1
+    answered_first = [task for task, r in zip(range(1, 31), first) if r]
     answered_again = [task for task, r in zip(range(2, 31), again) if r]
-    imported = [p["task"] for _, body in image_server.imported for p in body]
+    assert answered_first and len(answered_first) < 30
     # every task is answered or imported exactly once, whichever worker or click took it
-    assert sorted(imported + answered_again + [1]) == list(range(1, 31))
+    assert sorted(_imported(image_server) + answered_again + answered_first) == list(range(1, 31))
     assert pipeline.predicted == 30
 
 
 def test_without_an_api_key_nothing_is_deferred(make_client, image_server) -> None:
     client = make_client(SlowFake(), predict_budget_s=0.001, batch_size=2, label_studio_api_key=None)
+    _shared_pages(client, 2)
     results = client.post("/predict", json=_body(image_server, 6)).get_json()["results"]
     assert all(r and r["result"] for r in results) and image_server.imported == []
 
@@ -101,8 +132,7 @@ def test_a_whole_project_started_from_the_server(make_client, image_server) -> N
         answer = client.post("/jobs", json={"project": 7})
         assert answer.status_code == 202
         _wait_until_no_job_runs(client)
-    imported = sorted(p["task"] for _, body in image_server.imported for p in body)
-    assert imported == list(range(1, 251)) and pipeline.predicted == 250
+    assert sorted(_imported(image_server)) == list(range(1, 251)) and pipeline.predicted == 250
     latest, first = client.get("/jobs").get_json()["jobs"]
     assert (first["state"], first["total"], first["imported"]) == ("done", 250, 250)
     assert (latest["state"], latest["total"], latest["imported"]) == ("done", 0, 0)
@@ -115,9 +145,10 @@ def test_every_worker_works_on_a_job(make_client, image_server) -> None:
     client = make_client(first, predict_budget_s=0.001, batch_size=1)
     other = make_client(second, predict_budget_s=0.001, batch_size=1)  # the same store and home
     client.app.extensions["openautoglm"].requests.JOB_PAGE_TASKS = 2  # 20 pages to share
-    client.post("/predict", json=_body(image_server, 40))
+    _shared_pages(client, 1)
+    results = client.post("/predict", json=_body(image_server, 40)).get_json()["results"]
     _wait_for_jobs(client)
     _wait_for_jobs(other)
-    imported = sorted(p["task"] for _, body in image_server.imported for p in body)
-    assert imported == list(range(2, 41))  # each exactly once
+    answered = [task for task, r in zip(range(1, 41), results) if r]
+    assert sorted(answered + _imported(image_server)) == list(range(1, 41))  # each exactly once
     assert first.predicted > 1 and second.predicted > 0 and first.predicted + second.predicted == 40

@@ -194,3 +194,29 @@ def test_prelabelling_jobs_on_both_databases(location) -> None:
     assert {j["id"]: j["state"] for j in store.jobs.recent()}[feeding] == "running"
     store.jobs.fed(feeding, "HTTPError: 500")
     assert {j["id"]: j["state"] for j in store.jobs.recent()}[feeding] == "failed"
+
+
+def test_a_request_answering_from_pages_on_both_databases(location) -> None:
+    """A large /predict's pages: answered pages kept for the request, the rest turned into import
+    pages when it stops waiting, a page in flight then imported by its worker."""
+    store, other_worker = ReviewStore(location), ReviewStore(location)
+    older, _ = store.jobs.start("7", "v", [{"id": 100, "data": {}}], page_size=1)
+    tasks = [{"id": n, "data": {}} for n in range(1, 8)]
+    job, _ = store.jobs.start("7", "v", tasks, page_size=2, answering=True)
+    assert other_worker.jobs.claim()["job"] == job  # a waiting request's pages come before older jobs'
+    assert other_worker.jobs.page_answered(job, 0, [{"task": 1, "score": 0.5}, {"task": 2, "score": 0.6}])
+    in_flight = other_worker.jobs.claim(job=job)
+    assert (in_flight["number"], {j["id"]: j["state"] for j in store.jobs.recent()}[job]) == (1, "answering")
+    assert store.jobs.pages_left(job) == 3
+    answered, left = store.jobs.stop_answering(job, page_size=64)
+    assert answered == {0: [{"task": 1, "score": 0.5}, {"task": 2, "score": 0.6}]}
+    assert [t["id"] for t in left] == [5, 6, 7]  # the unclaimed pages, as one import page
+    assert not other_worker.jobs.page_answered(job, 1, [{"task": 3}, {"task": 4}])  # too late: imported instead
+    other_worker.jobs.page_done(job, 1, imported=2)
+    page = store.jobs.claim(job=job)
+    assert [t["id"] for t in page["tasks"]] == [5, 6, 7] and store.jobs.claim(job=job) is None
+    store.jobs.page_done(job, page["number"], imported=3)
+    state = {j["id"]: j for j in store.jobs.recent()}[job]
+    assert (state["state"], state["total"], state["predicted"], state["imported"]) == ("done", 7, 7, 5)
+    assert store.jobs.held(list(range(1, 8))) == {str(n) for n in range(1, 8)}  # while Label Studio saves them
+    assert store.jobs.claim()["job"] == older

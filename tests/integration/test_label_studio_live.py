@@ -287,8 +287,8 @@ def test_the_command_lines_tasks_import_as_they_are(label_studio, tmp_path, shar
 
 
 def test_prelabel_a_whole_project_and_run_it_again(label_studio, shared, monkeypatch, capsys) -> None:
-    """`openautoglm label-studio prelabel`: every task gets one prediction of this model version; a
-    second run (as after a kill) predicts nothing again."""
+    """`openautoglm label-studio prelabel`: every task gets one prediction of this model version (two
+    worker processes); a second run (as after a kill) predicts nothing again."""
     from openautoglm.cli.main import main
 
     ls, headers = label_studio["url"], {"Authorization": f"Token {TOKEN}"}
@@ -303,7 +303,7 @@ def test_prelabel_a_whole_project_and_run_it_again(label_studio, shared, monkeyp
     answer = requests.post(f"{ls}/api/projects/{project}/import", headers=headers, timeout=60,
                            json=[{"data": {"image": f"/data/local-files/?d=images/{name}"}} for name in IMAGES * 3])
     assert answer.status_code == 201, answer.text[:300]
-    assert main(["label-studio", "prelabel", "--project", str(project), "--page-size", "5"]) == 0
+    assert main(["label-studio", "prelabel", "--project", str(project), "--page-size", "5", "--workers", "2"]) == 0
     assert "12 tasks, 0 already predicted" in capsys.readouterr().err
     assert main(["label-studio", "prelabel", "--project", str(project), "--page-size", "5"]) == 0
     again = capsys.readouterr().err
