@@ -87,6 +87,13 @@ class ReviewFigures:
                 self._cached = summary(self.store.reviewed_tasks())
             except Exception:  # noqa: BLE001 - an unreadable row must not take /metrics down with it
                 log.exception("review figures for /metrics could not be computed; showing the last ones")
+        try:  # counted on every scrape: one indexed count
+            skipped = self.store.annotations.cancelled()
+        except Exception:  # noqa: BLE001 - the store away for a moment
+            log.exception("skipped annotations could not be counted for /metrics")
+        else:
+            yield GaugeMetricFamily("openautoglm_skipped_annotations", "Annotations whose latest state is a skip "
+                                    "(was_cancelled in Label Studio): not reviews", value=skipped)
         figures = self._cached
         if figures is None:
             return

@@ -31,6 +31,7 @@ class TaskOutcome:
     error: str | None = None
     evidence: scoring.ImageEvidence = field(default_factory=scoring.ImageEvidence)  # kept for refitting
     second_stage_seconds: float = 0.0
+    size: tuple[int, int] | None = None  # the image's (width, height), for reviews whose results lack it
 
 
 class Predictor:
@@ -80,7 +81,7 @@ class Predictor:
                 task = tasks[index]
                 result = label_config.encode_regions(regions, targets, *image.size, task.get("id"))
                 outcomes[index] = TaskOutcome(task.get("id"), result, score, regions, evidence=prediction.evidence,
-                                              second_stage_seconds=prediction.second_stage_seconds)
+                                              second_stage_seconds=prediction.second_stage_seconds, size=image.size)
         return outcomes
 
     def _decode(self, task: dict, targets: Sequence[label_config.Target]) -> Image.Image:

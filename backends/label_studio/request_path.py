@@ -110,7 +110,8 @@ class PredictRequests:
         self.store.save_predictions(version, [(o.task_id, o.regions, o.evidence, o.score)
                                               for o in outcomes if not o.error and o.task_id is not None],
                                     {o.task_id for o, (_, audited) in zip(outcomes, shown) if audited},
-                                    project, {o.task_id: o.result for o in outcomes})
+                                    project, {o.task_id: o.result for o in outcomes},
+                                    {o.task_id: o.size for o in outcomes if o.size})
         self.version_sync.after_predictions(project, version)
         return [{"result": o.result, "score": score, "model_version": version}
                 for o, (score, _) in zip(outcomes, shown)]

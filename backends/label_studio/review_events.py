@@ -9,6 +9,7 @@ import threading
 import time
 
 from openautoglm.converters.label_studio import parse_result
+from openautoglm.model.reviews.annotations import updated_at
 from openautoglm.model.reviews.store import ReviewStore, match
 
 log = logging.getLogger(__name__)
@@ -56,18 +57,50 @@ class ReviewWorker:
             self._wake.clear()
 
     def handle(self, event: dict) -> None:
+        """One event, in journal order; the store's annotations decide what stands as the review
+        (model.reviews.annotations). An error moves the event to failed events with its reason."""
         action = event.get("action")
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
             annotation = event.get("annotation") or {}
             task_id = (event.get("task") or {}).get("id", annotation.get("task"))
-            stored = self.store.prediction(task_id)
-            if stored is None:
-                log.info("annotation %s: no prediction stored for task %s", annotation.get("id"), task_id)
+            if annotation.get("id") is None or task_id is None:
+                raise UnusableEvent(f"{action} names no annotation id or no task")
+            if not self.store.annotations.save(annotation["id"], task_id, updated_at(annotation, time.time()),
+                                               bool(annotation.get("was_cancelled")),
+                                               bool(annotation.get("ground_truth")), annotation.get("result") or []):
+                log.info("annotation %s: older than its state already kept (or deleted); ignored", annotation["id"])
                 return
-            results = annotation.get("result") or []
-            regions = [r for result in results for r in parse_result(result, 1, 1, "human", None)]
-            self.store.record(annotation.get("id"), task_id, stored[0], match(stored[1], regions))
+            self._review(task_id)
         elif action == "ANNOTATIONS_DELETED":
-            self.store.delete([a.get("id") for a in event.get("annotations") or []])
+            ids = [a.get("id") for a in event.get("annotations") or []]
+            tasks = self.store.annotations.delete(ids, time.time())
+            self.store.delete(ids)  # outcomes recorded before annotations were kept
+            for task_id in tasks:
+                self._review(task_id)
         elif action == "START_TRAINING" and self.refitter is not None:
             self.refitter.request(force=True)
+
+    def _review(self, task_id) -> None:
+        """The task's outcomes, from the annotation standing for it (none when there is none)."""
+        self.store.clear_reviews(task_id)
+        standing, stored = self.store.annotations.standing(task_id), self.store.prediction(task_id)
+        if standing is None:
+            return
+        annotation_id, results = standing
+        if stored is None:
+            log.info("annotation %s: no prediction stored for task %s", annotation_id, task_id)
+            return
+        size = self.store.image_size(task_id)
+        regions = []
+        for result in results:
+            sized = isinstance(result, dict) and "original_width" in result and "original_height" in result
+            found = parse_result(result, *(size or (1, 1)), "human", None)
+            if found and not sized and size is None:
+                raise UnusableEvent(f"annotation {annotation_id} of task {task_id}: a result has no original_width/"
+                                    "original_height and the predicted image's size is not stored")
+            regions += found
+        self.store.record(annotation_id, task_id, stored[0], match(stored[1], regions))
+
+
+class UnusableEvent(ValueError):
+    """An event that cannot become a review: kept in failed events with this reason."""

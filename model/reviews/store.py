@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from openautoglm.converters import Box, Region
+from openautoglm.model.reviews.annotations import Annotations
 from openautoglm.model.reviews.database import Database
 from openautoglm.model.reviews.jobs import JobStore
 from openautoglm.model.scores.evaluation import greedy_match
@@ -51,17 +52,18 @@ CREATE TABLE IF NOT EXISTS calibrations (pipeline TEXT PRIMARY KEY, digest TEXT 
 # columns added since the first schema: an existing store gets them on open
 _ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "{real}"),
                                   ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT"),
-                                  ("second_misses", "TEXT")],
+                                  ("second_misses", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER")],
                   "outcomes": [("raw_score", "{real}"), ("agreement", "{real}")]}
 _UPSERT_PREDICTION = {
     "sqlite": "INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
-              "project, result, second_misses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+              "project, result, second_misses, width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     "postgresql": "INSERT INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
-                  "project, result, second_misses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                  "project, result, second_misses, width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                   "ON CONFLICT (task_id) DO UPDATE SET "
                   "model_version = EXCLUDED.model_version, regions = EXCLUDED.regions, "
                   "near_misses = EXCLUDED.near_misses, task_score = EXCLUDED.task_score, audited = EXCLUDED.audited, "
-                  "project = EXCLUDED.project, result = EXCLUDED.result, second_misses = EXCLUDED.second_misses"}
+                  "project = EXCLUDED.project, result = EXCLUDED.result, second_misses = EXCLUDED.second_misses, "
+                  "width = EXCLUDED.width, height = EXCLUDED.height"}
 _UPSERT_CALIBRATION = {"sqlite": "INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?)",
                        "postgresql": "INSERT INTO calibrations VALUES (?, ?, ?) ON CONFLICT (pipeline) DO UPDATE SET "
                                      "digest = EXCLUDED.digest, body = EXCLUDED.body"}
@@ -90,6 +92,7 @@ class ReviewStore:
                 db.execute(statement)
             self._migrate(db)
         self.jobs = JobStore(self.db)  # prelabelling jobs that outlive a /predict
+        self.annotations = Annotations(self.db)  # which annotation stands as each task's review
 
     @property
     def name(self) -> str:
@@ -105,14 +108,15 @@ class ReviewStore:
     def save_predictions(self, model_version: str,
                          predictions: list[tuple[Any, list[Region], ImageEvidence, float | None]],
                          audited: set | frozenset = frozenset(), project: Any = None,
-                         results: dict | None = None) -> None:
+                         results: dict | None = None, sizes: dict | None = None) -> None:
         """What was predicted per task (task_id, regions, their evidence, task score; `audited`: the
         task ids shown below the accept threshold for an audit), with what refitting needs (each
         region's raw detector score, the task's near-miss scores, a cascade's second-stage evidence
         where it looked), what drift reports compare (the scores shown), and what re-scoring after a
         refit sends Label Studio again (its project, and `results`: the task's Label Studio result
-        by task id), one transaction for a whole /predict batch."""
-        results = results or {}
+        by task id; `sizes`: its image's (width, height), for reviews whose results lack it), one
+        transaction for a whole /predict batch."""
+        results, sizes = results or {}, sizes or {}
         rows = [(str(task_id), model_version,
                  json.dumps([{"label": r.label, "box": list(r.box.bounds()), "score": r.confidence,
                               "raw": e.detector_score, "agreement": e.agreement}
@@ -120,7 +124,8 @@ class ReviewStore:
                  json.dumps(list(evidence.near_misses)), task_score, int(task_id in audited),
                  None if project is None else str(project),
                  json.dumps(results[task_id]) if task_id in results else None,
-                 None if evidence.second_misses is None else json.dumps(list(evidence.second_misses)))
+                 None if evidence.second_misses is None else json.dumps(list(evidence.second_misses)),
+                 *sizes.get(task_id, (None, None)))
                 for task_id, regions, evidence, task_score in predictions]
         with self.db.transaction() as db:
             db.executemany(_UPSERT_PREDICTION[db.dialect], rows)
@@ -157,6 +162,11 @@ class ReviewStore:
                               (str(task_id),)).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
+    def image_size(self, task_id: Any) -> tuple[int, int] | None:
+        """The predicted image's (width, height), where it was stored."""
+        row = self.db.execute("SELECT width, height FROM predictions WHERE task_id = ?", (str(task_id),)).fetchone()
+        return (row[0], row[1]) if row and row[0] else None
+
     def record(self, annotation_id: Any, task_id: Any, model_version: str | None, rows: list[tuple]) -> None:
         with self.db.transaction() as db:
             db.execute("DELETE FROM outcomes WHERE annotation_id = ?", (str(annotation_id),))  # an update replaces
@@ -170,6 +180,10 @@ class ReviewStore:
     def delete(self, annotation_ids: list[Any]) -> None:
         with self.db.transaction() as db:
             db.executemany("DELETE FROM outcomes WHERE annotation_id = ?", [(str(i),) for i in annotation_ids])
+
+    def clear_reviews(self, task_id: Any) -> None:
+        """A task's outcomes, whichever annotation they came from (before the standing one's)."""
+        self.db.execute("DELETE FROM outcomes WHERE task_id = ?", (str(task_id),))
 
     def save_event(self, event: dict) -> None:
         """Durable once this returns: committed to the journal (SQLite WAL or PostgreSQL; survives the

@@ -216,6 +216,25 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
             rows = db.execute("SELECT label FROM outcomes WHERE annotation_id = ?", (str(annotation["id"]),)).fetchall()
     assert not rows, "the deleted annotation's outcome is still stored"
 
+    # a skipped task (Label Studio keeps a cancelled annotation) is no review; a result without the
+    # image size takes the stored prediction's
+    skip = api("POST", f"/api/tasks/{open_tasks[0]['id']}/annotations", json={"result": [], "was_cancelled": True})
+    boxed = next(t for t in open_tasks[1:]
+                 if any(r["type"] == "rectanglelabels" for r in t["predictions"][0]["result"]))
+    unsized = api("POST", f"/api/tasks/{boxed['id']}/annotations", json={"result": [
+        {k: r[k] for k in ("from_name", "to_name", "type", "value")} for r in boxed["predictions"][0]["result"]
+        if r["type"] == "rectanglelabels"][:1]})
+    deadline, states = time.monotonic() + 20, {}
+    while len(states) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        with sqlite3.connect(backend["store"]) as db:
+            states = dict(db.execute("SELECT annotation_id, state FROM annotations WHERE annotation_id IN (?, ?)",
+                                     (str(skip["id"]), str(unsized["id"]))).fetchall())
+            outcomes = dict(db.execute("SELECT annotation_id, SUM(matched) FROM outcomes WHERE kind = 'prediction' "
+                                       "GROUP BY annotation_id").fetchall())
+    assert skip["was_cancelled"] and states == {str(skip["id"]): "cancelled", str(unsized["id"]): "review"}
+    assert str(skip["id"]) not in outcomes and outcomes.get(str(unsized["id"])) == 1
+
 
 def test_retrieve_predictions_past_the_budget_leaves_no_task_without_one(label_studio, tmp_path, shared) -> None:
     """A budget far below one request's time: Label Studio stores the first page from the answer,
