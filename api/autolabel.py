@@ -35,7 +35,9 @@ class AutoLabeler:
         if model_name and model and model_name != model:
             raise TypeError(f"AutoLabeler got model_name={model_name!r} and model={model!r}: give one")
         # loaded once, reused by every call
+        settings = settings or ModelSettings.from_env()
         self.pipeline = Pipeline.load(model_name or model or "yolo", device, settings=settings)
+        self.max_pixels = settings.max_pixels
         self.labels = list(labels)
         self.synonyms = synonyms or {}
         self.batch_size = batch_size
@@ -69,7 +71,7 @@ class AutoLabeler:
         results: list[tuple] = [()] * len(paths)
         for index, path in enumerate(paths):
             try:
-                images.append(load_displayed(path))
+                images.append(load_displayed(path, max_pixels=self.max_pixels))
                 readable.append(index)
             except AnnotationError as error:
                 log.warning("%s: cannot read image: %s", path, error)

@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None
                                settings.audit_share, settings.predict_budget_s)
     app = Flask("openautoglm")
     app.json.sort_keys = False
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     runner = JobRunner(requests, store)  # every worker works on every job's pages
     app.extensions["openautoglm"] = Services(pipeline, predictor, requests, runner, store, reviews, version_sync)
     register_errors(app)
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None
     if served is not None:
         app.before_request(served.refresh)  # a refit by any worker is served from its next request on
     app.register_blueprint(blueprint(settings, requests, reviews, metrics))
-    app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.calls))
+    app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.calls, settings.models.max_pixels))
     return app
 
 
@@ -109,7 +110,10 @@ def _log_requests(app: Flask) -> None:
 
     @app.after_request
     def log_request(response):
-        body = request.get_json(silent=True) if request.is_json else None  # parsed once; Flask caches it
+        try:  # parsed once (Flask caches it); a body refused as too large or too deep is not read again
+            body = request.get_json(silent=True) if request.is_json and response.status_code < 400 else None
+        except Exception:  # noqa: BLE001 - a log line must not turn an answer into an error
+            body = None
         tasks = body.get("tasks") if isinstance(body, dict) else None
         count = f" tasks={len(tasks)}" if isinstance(tasks, list) else ""
         elapsed = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000

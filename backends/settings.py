@@ -27,6 +27,9 @@ class Settings:
     cache_dir: Path | None = None  # default: home / cache / images
     cache_max_bytes: int = 512 * 1024 * 1024
     max_image_bytes: int = 40 * 1024 * 1024
+    # a request body above this is answered 413 unread: Label Studio's /predict of 10,000 tasks with
+    # their earlier predictions, or a CVAT frame at the image cap as base64, fit
+    max_request_bytes: int = 64 * 1024 * 1024
     fetch_timeout_s: float = 20.0
     batch_size: int = 8
     batch_wait_ms: float | None = None  # dynamic batching across requests; None: 10 ms on CUDA, off on CPU
@@ -81,6 +84,7 @@ class Settings:
             cache_dir=Path(env["OPENAUTOGLM_CACHE_DIR"]) if env.get("OPENAUTOGLM_CACHE_DIR") else None,
             cache_max_bytes=number("OPENAUTOGLM_CACHE_MAX_MB", defaults.cache_max_bytes // 2**20, int) * 2**20,
             max_image_bytes=number("OPENAUTOGLM_MAX_IMAGE_MB", defaults.max_image_bytes // 2**20, int) * 2**20,
+            max_request_bytes=number("OPENAUTOGLM_MAX_REQUEST_MB", defaults.max_request_bytes // 2**20, int) * 2**20,
             fetch_timeout_s=number("OPENAUTOGLM_FETCH_TIMEOUT", defaults.fetch_timeout_s),
             batch_size=number("OPENAUTOGLM_BATCH_SIZE", defaults.batch_size, int),
             batch_wait_ms=number("OPENAUTOGLM_BATCH_WAIT_MS", None),

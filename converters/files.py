@@ -64,24 +64,41 @@ def displayed_size(path: Path) -> tuple[int, int]:
     return (height, width) if orientation in _TRANSPOSING_ORIENTATIONS else (width, height)
 
 
-def load_displayed(path: Path | io.BytesIO, where: str | None = None) -> Image.Image:
+# OPENAUTOGLM_MAX_PIXELS' default: a 100-megapixel aerial or medium-format photo decodes (300 MB as
+# RGB); a 13000x13000 PNG of 170 KB, which would take 0.5-1.6 GB to decode, is refused from its header
+DEFAULT_MAX_PIXELS = 100_000_000
+
+
+class TooManyPixels(AnnotationError):
+    """An image over the pixel budget, refused from its header before any pixel is decoded."""
+
+
+def load_displayed(path: Path | io.BytesIO, where: str | None = None,
+                   max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """The image's pixels as displayed (EXIF orientation applied), RGB. A file or bytes that do
-    not decode raise AnnotationError naming `where` (the path by default)."""
+    not decode, or hold more than `max_pixels`, raise AnnotationError naming `where` (the path by
+    default)."""
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise TooManyPixels(f"{width}x{height} is {width * height:,} pixels, over the limit of "
+                                    f"{max_pixels:,} (OPENAUTOGLM_MAX_PIXELS)", where or str(path))
             image.load()
             # exif_transpose and convert each return a full copy even when there is nothing to do,
             # which doubled the cost of a 640x480 JPEG (3.5 -> 7 ms), so each runs only when needed
             if image.getexif().get(_EXIF_ORIENTATION_TAG, 1) != 1:
                 image = ImageOps.exif_transpose(image)
             return image if image.mode == "RGB" else image.convert("RGB")
+    except TooManyPixels:
+        raise
     except Exception as error:  # noqa: BLE001 - libraries that patch Image.open (ultralytics) raise other types
         raise AnnotationError(f"not a readable image ({type(error).__name__}: {error})", where or str(path)) from None
 
 
-def decode_image(data: bytes, where: str) -> Image.Image:
+def decode_image(data: bytes, where: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Image bytes (a download, a base64 payload) as displayed, RGB."""
-    return load_displayed(io.BytesIO(data), where)
+    return load_displayed(io.BytesIO(data), where, max_pixels)
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 
@@ -18,27 +18,43 @@ def gunicorn_command(app: str, host: str, port: int, workers: int, threads: int,
     socket goes where asked (the server's data folder), not to the user's home; none if not asked."""
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--worker-class", "gthread",
             "--workers", str(workers), "--threads", str(threads), "--worker-connections", str(threads),
-            "--keep-alive", "0", "--timeout", str(timeout),
+            "--keep-alive", "0", "--timeout", str(timeout), "--config", "python:openautoglm.cli.gunicorn_hooks",
             *(["--control-socket", str(control_socket)] if control_socket else ["--no-control-socket"]), app]
 
 
-def serve_environment(environ: dict[str, str]) -> dict[str, str]:
-    """The workers' environment: PROMETHEUS_MULTIPROC_DIR names a fresh folder (unless set) where
-    every worker keeps its metrics, so /metrics reports the whole server and not whichever worker
-    answered the scrape. Counts left by an earlier run would be added in, hence a new folder."""
+def serve_environment(environ: dict[str, str], home: Path, port: int) -> dict[str, str]:
+    """The workers' environment: PROMETHEUS_MULTIPROC_DIR names a folder (unless set) where every
+    worker keeps its metrics, so /metrics reports the whole server and not whichever worker answered
+    the scrape: `<home>/metrics/<port>`, emptied here (counts a killed run left would be added in)
+    and removed on a clean shutdown (gunicorn_hooks.on_exit)."""
     if environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return dict(environ)
-    return {**environ, "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="openautoglm-metrics-")}
+    folder = Path(home) / "metrics" / str(port)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return {**environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), "OPENAUTOGLM_OWNED_METRICS_DIR": str(folder)}
+
+
+def open_access_warning(host: str, environ: dict[str, str]) -> str | None:
+    """What to tell whoever starts a server that anyone on the network can use."""
+    if host in ("127.0.0.1", "localhost", "::1") or (environ.get("BASIC_AUTH_USER") and environ.get("BASIC_AUTH_PASS")):
+        return None
+    return (f"openautoglm: listening on {host} without authentication: anyone who reaches this port can run "
+            "predictions and send reviews. Set BASIC_AUTH_USER and BASIC_AUTH_PASS (Label Studio: the model's "
+            "'Use basic auth'), or --host 127.0.0.1 behind your own proxy.")
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    environ = serve_environment(os.environ)
-    if args.model:
-        environ["OPENAUTOGLM_MODEL"] = args.model  # read once by the app's Settings in every worker
     from openautoglm.backends.settings import Settings
 
-    home = Settings.from_env(environ).home
+    home = Settings.from_env(os.environ).home
     home.mkdir(parents=True, exist_ok=True)
+    environ = serve_environment(os.environ, home, args.port)
+    if args.model:
+        environ["OPENAUTOGLM_MODEL"] = args.model  # read once by the app's Settings in every worker
+    warning = open_access_warning(args.host, environ)
+    if warning:
+        print(warning, file=sys.stderr)
     command = gunicorn_command("openautoglm.backends.app:create_app()", args.host, args.port, args.workers,
                                args.threads, args.timeout, control_socket=home / f"gunicorn-{args.port}.ctl")
     os.execve(sys.executable, command, environ)

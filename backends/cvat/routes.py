@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request
 from PIL import Image
 
 from openautoglm.converters import AnnotationError, Box
-from openautoglm.converters.files import decode_image
+from openautoglm.converters.files import DEFAULT_MAX_PIXELS, TooManyPixels, decode_image
 
 from ..batching import ModelCalls
 from .functions import SEGMENTER_ID, FunctionCatalog, detector_shapes, function_id, interactor_answer
@@ -23,9 +23,10 @@ class InvocationError(Exception):
         self.status = status
 
 
-def blueprint(catalog: FunctionCatalog, calls: ModelCalls) -> Blueprint:
+def blueprint(catalog: FunctionCatalog, calls: ModelCalls, max_pixels: int = DEFAULT_MAX_PIXELS) -> Blueprint:
     """`calls`: the worker's model calls, shared with Label Studio's /predict (one model lock, and
-    concurrent invocations of one function grouped into one model batch when batching is on)."""
+    concurrent invocations of one function grouped into one model batch when batching is on);
+    `max_pixels`: larger frames are refused before decoding (OPENAUTOGLM_MAX_PIXELS)."""
     routes = Blueprint("cvat", __name__)
 
     @routes.errorhandler(InvocationError)
@@ -51,7 +52,7 @@ def blueprint(catalog: FunctionCatalog, calls: ModelCalls) -> Blueprint:
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise InvocationError("the body must be a JSON object")
-        image = _decode_image(body)
+        image = _decode_image(body, max_pixels)
         threshold = _threshold(body)
         if function == SEGMENTER_ID:
             box = _interaction_box(body, image)
@@ -68,7 +69,7 @@ def blueprint(catalog: FunctionCatalog, calls: ModelCalls) -> Blueprint:
     return routes
 
 
-def _decode_image(body: dict) -> Image.Image:
+def _decode_image(body: dict, max_pixels: int) -> Image.Image:
     encoded = body.get("image")
     if not isinstance(encoded, str) or not encoded:
         raise InvocationError("missing 'image' (the frame as base64)")
@@ -77,7 +78,9 @@ def _decode_image(body: dict) -> Image.Image:
     except (binascii.Error, ValueError):
         raise InvocationError("'image' is not valid base64") from None
     try:
-        return decode_image(data, "image")
+        return decode_image(data, "image", max_pixels)
+    except TooManyPixels as error:
+        raise InvocationError(f"'image': {error.reason}", 413) from None
     except AnnotationError:
         raise InvocationError("'image' does not decode to an image") from None
 

@@ -38,9 +38,16 @@ class ImageFetcher:
     def url_for(self, url: str) -> str:
         if url.startswith(("http://", "https://")):
             return url
-        if url.startswith("/") and self.settings.label_studio_url:
-            return urljoin(self.settings.label_studio_url + "/", url.lstrip("/"))
-        raise ImageFetchError(f"cannot fetch {url!r}: a relative URL needs LABEL_STUDIO_URL to be set")
+        if url.startswith("/"):
+            if self.settings.label_studio_url:
+                return urljoin(self.settings.label_studio_url + "/", url.lstrip("/"))
+            raise ImageFetchError(f"cannot fetch {url!r}: a relative URL needs LABEL_STUDIO_URL to be set")
+        scheme = urlsplit(url).scheme
+        if scheme:
+            raise ImageFetchError(f"cannot fetch {url!r}: only http and https URLs are fetched, not {scheme}: "
+                                  "(files and cloud storage reach the backend through Label Studio's storage)")
+        raise ImageFetchError(f"cannot fetch {url!r}: not a URL (an http(s) URL or a path on Label Studio, "
+                              "such as /data/upload/...)")
 
     def fetch(self, url: str) -> Image.Image:
         """The image as displayed (EXIF orientation applied), RGB."""
@@ -50,7 +57,7 @@ class ImageFetcher:
             data = self._download(full)
             self.cache.put(full, data)
         try:
-            return decode_image(data, url)
+            return decode_image(data, url, self.settings.models.max_pixels)
         except AnnotationError as error:
             raise ImageFetchError(str(error)) from None
 

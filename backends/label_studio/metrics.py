@@ -117,7 +117,8 @@ class ReviewFigures:
 
 
 def failure_reason(error: str) -> str:
-    for reason in ("HTTP", "cap", "not a readable image", "Timeout", "ConnectionError", "LABEL_STUDIO_URL"):
+    for reason in ("OPENAUTOGLM_MAX_PIXELS", "only http and https", "not a URL", "LABEL_STUDIO_URL", "HTTP", "cap",
+                   "not a readable image", "Timeout", "ConnectionError"):
         if reason in error:
             return reason
     return "other"

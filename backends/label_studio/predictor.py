@@ -64,8 +64,9 @@ class Predictor:
             try:
                 loaded.append((index, self._decode(task, targets)))
             except ImageFetchError as error:
-                log.warning("task %s: %s", task.get("id"), error)
-                outcomes[index] = TaskOutcome(task.get("id"), [], 0.0, [], str(error))
+                task_id = task.get("id") if isinstance(task, dict) else None
+                log.warning("task %s: %s", task_id, error)
+                outcomes[index] = TaskOutcome(task_id, [], 0.0, [], str(error))
         for start in range(0, len(loaded), self.batch_size):
             batch = loaded[start:start + self.batch_size]
             images = [image for _, image in batch]
@@ -85,7 +86,9 @@ class Predictor:
         return outcomes
 
     def _decode(self, task: dict, targets: Sequence[label_config.Target]) -> Image.Image:
-        data = task.get("data") if isinstance(task, dict) else None
+        if not isinstance(task, dict):
+            raise ImageFetchError(f"a task must be a JSON object, not {type(task).__name__}")
+        data = task.get("data")
         if not isinstance(data, dict):
             raise ImageFetchError("task has no data")
         keys = [t.data_key for t in targets] or ["image"]

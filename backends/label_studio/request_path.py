@@ -50,7 +50,7 @@ class PredictRequests:
         held = self.store.jobs.held([i for i in ids if i is not None])
         todo = [index for index, task_id in enumerate(ids) if str(task_id) not in held]
         answers: list = [[] for _ in tasks]  # [] : no prediction from this answer (Label Studio skips it)
-        if len(todo) > self.ANSWER_PAGE_TASKS and all(ids[i] is not None for i in todo):
+        if len(todo) > self.answer_page_tasks and all(ids[i] is not None for i in todo):
             self._answer_shared([tasks[i] for i in todo], config, project, answers, {str(ids[i]): i for i in todo})
             return answers
         for start in range(0, len(todo), self.predictor.batch_size):  # a page or tasks without ids: here
@@ -64,7 +64,7 @@ class PredictRequests:
         pages, until all are done or the budget is spent; the rest is imported in the background."""
         job, mine = self.store.jobs.start(project, self.predictor.model_version,
                                           [{"id": t["id"], "data": t.get("data")} for t in tasks], config,
-                                          self.ANSWER_PAGE_TASKS, answering=True)
+                                          self.answer_page_tasks, answering=True)
         self.on_queued()
         started, slowest, deferrable = time.perf_counter(), 0.0, None
         try:
@@ -119,9 +119,14 @@ class PredictRequests:
     # tasks per job page: one import request each (Label Studio spends a few hundred ms a request,
     # so pages of a model batch made the import the bottleneck), a few seconds of one worker's time
     JOB_PAGE_TASKS = 64
-    # tasks per page of a request that every worker shares: small enough to keep both busy and to
-    # stop close to the budget, large enough that the store's bookkeeping is noise
+    # tasks per page of a request that every worker shares (at most a model batch): small enough to
+    # keep both busy and to stop close to the budget, large enough that the store's bookkeeping is noise
     ANSWER_PAGE_TASKS = 32
+
+    @property
+    def answer_page_tasks(self) -> int:
+        """A request of more than this is shared; one of this many at most is predicted whatever the budget."""
+        return max(1, min(self.ANSWER_PAGE_TASKS, self.predictor.batch_size))
 
     def _over_budget(self, expected_s: float) -> bool:
         return self.budget_s is not None and expected_s > self.budget_s

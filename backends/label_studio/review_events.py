@@ -102,5 +102,27 @@ class ReviewWorker:
         self.store.record(annotation_id, task_id, stored[0], match(stored[1], regions))
 
 
+USED_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_DELETED", "START_TRAINING")
+
+
+def event_problem(event: dict) -> str | None:
+    """Why a used event cannot become a review (answered 400 before it is journalled), or None."""
+    action = event.get("action")
+    if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
+        annotation = event.get("annotation")
+        if not isinstance(annotation, dict) or annotation.get("id") is None:
+            return f"{action} needs 'annotation' with its 'id'"
+        task = event.get("task")
+        if (task.get("id") if isinstance(task, dict) else annotation.get("task")) is None:
+            return f"{action} needs 'task' with its 'id' (or 'annotation.task')"
+        if not isinstance(annotation.get("result", []), list):
+            return f"{action}: 'annotation.result' must be a list"
+    elif action == "ANNOTATIONS_DELETED":
+        annotations = event.get("annotations")
+        if not isinstance(annotations, list) or not all(isinstance(a, dict) and "id" in a for a in annotations):
+            return "ANNOTATIONS_DELETED needs 'annotations', a list of objects with their 'id'"
+    return None
+
+
 class UnusableEvent(ValueError):
     """An event that cannot become a review: kept in failed events with this reason."""

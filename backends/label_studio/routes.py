@@ -20,6 +20,7 @@ from openautoglm.converters.label_studio_config import parse as parse_label_conf
 from ..settings import Settings
 from .metrics import Metrics, ReviewFigures
 from .request_path import PredictRequests
+from .review_events import USED_ACTIONS, event_problem
 from .review_loop import ReviewLoop
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,11 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
         event = _json_body()
         if not event.get("action"):
             return jsonify(error="webhook body needs an 'action'"), 400
+        if event["action"] not in USED_ACTIONS:
+            return jsonify(status="ignored", reason=f"{event['action']} is not used by this backend"), 200
+        problem = event_problem(event)
+        if problem:
+            return jsonify(error=problem), 400
         reviews.submit(event)
         return jsonify(status="queued"), 200
 
@@ -139,7 +145,10 @@ class BadRequest(Exception):
 
 
 def _json_body() -> dict:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply") from None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body
@@ -157,6 +166,11 @@ def register_errors(app) -> None:
     @app.errorhandler(405)
     def wrong_method(error):
         return jsonify(error="method not allowed"), 405
+
+    @app.errorhandler(413)
+    def too_large(error):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return jsonify(error=f"the body is over {limit // 2**20} MB (OPENAUTOGLM_MAX_REQUEST_MB)"), 413
 
     @app.errorhandler(Exception)
     def unexpected(error):

@@ -9,6 +9,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from openautoglm.converters.files import DEFAULT_MAX_PIXELS
+from openautoglm.model.errors import ModelError
+
 
 @dataclass(frozen=True)
 class ModelSettings:
@@ -16,6 +19,7 @@ class ModelSettings:
     offline: bool = False  # OPENAUTOGLM_OFFLINE or HF_HUB_OFFLINE: never download
     device: str | None = None  # OPENAUTOGLM_DEVICE; None: CUDA when available, else CPU
     calibration: str = ""  # OPENAUTOGLM_CALIBRATION: '' (look it up), 'raw' (none) or a calibration file
+    max_pixels: int = DEFAULT_MAX_PIXELS  # OPENAUTOGLM_MAX_PIXELS: larger images are refused before decoding
 
     @classmethod
     def from_env(cls, env=None) -> "ModelSettings":
@@ -25,4 +29,14 @@ class ModelSettings:
                    offline=any(env.get(key, "").lower() in ("1", "true", "yes")
                                for key in ("OPENAUTOGLM_OFFLINE", "HF_HUB_OFFLINE")),
                    device=env.get("OPENAUTOGLM_DEVICE") or None,
-                   calibration=env.get("OPENAUTOGLM_CALIBRATION", "").strip())
+                   calibration=env.get("OPENAUTOGLM_CALIBRATION", "").strip(),
+                   max_pixels=_positive_int(env, "OPENAUTOGLM_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+
+
+def _positive_int(env, key: str, default: int) -> int:
+    value = env.get(key, "").strip().replace("_", "")
+    if not value:
+        return default
+    if not value.isdigit() or int(value) <= 0:
+        raise ModelError(f"{key} must be a positive whole number, not {env[key]!r}")
+    return int(value)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from openautoglm.converters.cvat_wire import from_nuclio
 from openautoglm.model.inference.segmenters import GrabCutSegmenter
-from tests.backends.conftest import FakePipeline
+from tests.backends.conftest import FakePipeline, png_header
 from tests.backends.cvat_ui import decode_interactor_answer
 
 
@@ -117,6 +117,8 @@ def test_function_versions_are_integers_that_follow_the_pipeline_version(make_cl
     pytest.param("openautoglm-yolo", {"image": "%%%not base64"}, 400, "not valid base64", id="bad-base64"),
     pytest.param("openautoglm-yolo", {"image": base64.b64encode(b"plain text").decode()}, 400,
                  "does not decode to an image", id="not-an-image"),
+    pytest.param("openautoglm-yolo", {"image": base64.b64encode(png_header(13000, 13000)).decode()}, 413,
+                 "over the limit of 100,000,000 (OPENAUTOGLM_MAX_PIXELS)", id="pixel-bomb"),
     pytest.param("openautoglm-nope", {"image": _image()}, 404, "no function 'openautoglm-nope'", id="unknown-function"),
     pytest.param("openautoglm-yolo", {"image": _image(), "threshold": 3}, 400, "'threshold' must be",
                  id="bad-threshold"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.backends.conftest import png_header
 from tests.backends.test_label_studio_contract import RECT_CONFIG
 
 
@@ -36,6 +37,8 @@ def test_unknown_control_types_give_empty_results(make_client) -> None:
     pytest.param("/data/upload/missing", "HTTP", id="missing-image"),
     pytest.param("/data/upload/corrupt.jpg", "not a readable image", id="corrupt-jpeg"),
     pytest.param("/data/upload/huge", "cap", id="50MB-image"),
+    pytest.param("file:///etc/passwd", "only http and https", id="file-url"),
+    pytest.param("data/upload/img.png", "not a URL", id="malformed-url"),
 ])
 def test_a_bad_image_fails_its_task_only(make_client, url: str, reason: str) -> None:
     client = make_client()
@@ -45,6 +48,16 @@ def test_a_bad_image_fails_its_task_only(make_client, url: str, reason: str) -> 
     assert answer["results"][0]["result"] and answer["results"][2]["result"]
     metrics = client.get("/metrics").get_data(as_text=True)
     assert f'openautoglm_task_failures_total{{reason="{reason}"}} 1.0' in metrics
+
+
+def test_an_image_over_the_pixel_budget_fails_its_task_before_decoding(make_client, image_server) -> None:
+    client = make_client()
+    image_server.png = png_header(13000, 13000)  # 169 million pixels: refused from the header
+    status, answer = _predict(client, "/data/upload/bomb.png")
+    assert status == 200 and answer["results"] == [{"result": [], "score": 0.0,
+                                                    "model_version": "fake@1+calibration-raw"}]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'openautoglm_task_failures_total{reason="OPENAUTOGLM_MAX_PIXELS"} 1.0' in metrics
 
 
 def test_credentials_go_only_to_the_label_studio_host(make_client, image_server) -> None:
@@ -130,3 +143,38 @@ def test_disk_cache_evicts_the_least_recently_used(tmp_path) -> None:
     os.utime(cache._path("b"), (past, past))  # b last used a minute ago, a just now
     cache.put("c", b"c" * 1000)  # 3000 bytes > 2500: the least recently used goes
     assert cache.get("b") is None and cache.get("a") and cache.get("c") and cache.size() <= 2500
+
+
+def test_a_task_that_is_not_an_object_fails_alone(make_client) -> None:
+    client = make_client()
+    tasks = [{"id": 1, "data": {"image": "/data/upload/img.png"}}, "oops", 7, None]
+    answer = client.post("/predict", json={"tasks": tasks, "label_config": RECT_CONFIG})
+    assert answer.status_code == 200
+    results = answer.get_json()["results"]
+    assert results[0]["result"] and [r["result"] for r in results[1:]] == [[], [], []]
+
+
+def test_a_body_nested_too_deeply_or_too_large_is_refused_with_its_reason(make_client) -> None:
+    client = make_client(max_request_bytes=1 << 20)
+    nested = client.post("/predict", data="[" * 100_000 + "]" * 100_000, content_type="application/json")
+    assert nested.status_code == 400 and nested.get_json() == {"error": "the body is nested too deeply"}
+    large = client.post("/predict", data=b"{" + b" " * (2 << 20) + b"}", content_type="application/json")
+    assert large.status_code == 413 and "over 1 MB (OPENAUTOGLM_MAX_REQUEST_MB)" in large.get_json()["error"]
+    assert client.get("/health").status_code == 200
+
+
+def test_webhooks_say_what_they_cannot_use(make_client) -> None:
+    client = make_client()
+    ignored = client.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 1}})
+    assert ignored.status_code == 200 and ignored.get_json()["status"] == "ignored"
+    for event, reason in [({"action": "ANNOTATION_CREATED", "task": {"id": 1}}, "needs 'annotation' with its 'id'"),
+                          ({"action": "ANNOTATION_UPDATED", "annotation": {"id": 5}}, "needs 'task'"),
+                          ({"action": "ANNOTATION_CREATED", "task": {"id": 1}, "annotation": {"id": 5, "result": 3}},
+                           "'annotation.result' must be a list"),
+                          ({"action": "ANNOTATIONS_DELETED"}, "needs 'annotations'")]:
+        answer = client.post("/webhook", json=event)
+        assert answer.status_code == 400 and reason in answer.get_json()["error"], event
+    store = client.app.extensions["openautoglm"].store
+    assert store.pending_events() == 0 and store.db.execute("SELECT COUNT(*) FROM failed_events").fetchone()[0] == 0
+    created = {"action": "ANNOTATION_CREATED", "task": {"id": 1}, "annotation": {"id": 5, "result": []}}
+    assert client.post("/webhook", json=created).get_json() == {"status": "queued"}

@@ -74,8 +74,11 @@ def test_metrics_count_every_worker(tmp_path, image_server) -> None:
     port, slow = _free_port(), 1.5
     env = _slow_app_environment(tmp_path, image_server.url, slow)
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env = serve_environment(env)  # what `openautoglm serve` gives its workers: a fresh metrics folder
-    assert Path(env["PROMETHEUS_MULTIPROC_DIR"]).is_dir() and not any(Path(env["PROMETHEUS_MULTIPROC_DIR"]).iterdir())
+    left = tmp_path / "home" / "metrics" / str(port)
+    left.mkdir(parents=True)
+    (left / "counter_123.db").write_bytes(b"counts a killed run left")
+    env = serve_environment(env, tmp_path / "home", port)  # what `openautoglm serve` gives its workers
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == str(left) and left.is_dir() and not any(left.iterdir())
     command = gunicorn_command("tests.backends.slow_app:create()", "127.0.0.1", port, workers=2, threads=1, timeout=60)
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     sent, both_workers = 0, False
@@ -93,9 +96,11 @@ def test_metrics_count_every_worker(tmp_path, image_server) -> None:
         for _ in range(4):  # whichever worker answers the scrape
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
                 assert f"openautoglm_tasks_total {float(sent)}" in response.read().decode()
+        assert any(left.iterdir())
     finally:
         server.terminate()
         server.wait(timeout=10)
+    assert not left.exists()  # a clean shutdown takes its metrics files along
 
 
 def test_health_answers_during_a_slow_prediction(tmp_path, image_server) -> None:
@@ -118,3 +123,12 @@ def test_health_answers_during_a_slow_prediction(tmp_path, image_server) -> None
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_a_server_open_to_the_network_without_authentication_says_so() -> None:
+    from openautoglm.cli.serve import open_access_warning
+
+    assert "without authentication" in open_access_warning("0.0.0.0", {})
+    assert "without authentication" in open_access_warning("0.0.0.0", {"BASIC_AUTH_USER": "a"})
+    assert open_access_warning("0.0.0.0", {"BASIC_AUTH_USER": "a", "BASIC_AUTH_PASS": "b"}) is None
+    assert open_access_warning("127.0.0.1", {}) is None

@@ -60,3 +60,22 @@ def test_load_displayed_rotates_and_converts_only_what_needs_it(tmp_path: Path) 
     plain.save(tmp_path / "plain.png")
     loaded = load_displayed(tmp_path / "plain.png")
     assert (loaded.mode, loaded.size, loaded.getpixel((3, 3))) == ("RGB", (8, 6), (200, 100, 50))
+
+
+def test_an_image_over_the_pixel_budget_is_refused_before_decoding(tmp_path: Path, monkeypatch) -> None:
+    import pytest
+
+    from openautoglm.converters import AnnotationError
+    from openautoglm.model.errors import ModelError
+    from openautoglm.model.inference.settings import ModelSettings
+
+    path = tmp_path / "wide.png"
+    Image.new("L", (400, 300)).save(path)
+    assert load_displayed(path, max_pixels=120_000).size == (400, 300)
+    with pytest.raises(AnnotationError, match=r"400x300 is 120,000 pixels, over the limit of 119,999 "
+                                              r"\(OPENAUTOGLM_MAX_PIXELS\)"):
+        load_displayed(path, max_pixels=119_999)
+    assert ModelSettings.from_env({"OPENAUTOGLM_MAX_PIXELS": "250_000_000"}).max_pixels == 250_000_000
+    assert ModelSettings.from_env({}).max_pixels == 100_000_000
+    with pytest.raises(ModelError, match="OPENAUTOGLM_MAX_PIXELS must be a positive whole number"):
+        ModelSettings.from_env({"OPENAUTOGLM_MAX_PIXELS": "lots"})
