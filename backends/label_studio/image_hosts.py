@@ -36,23 +36,24 @@ def allowed_by_patterns(url: str, patterns: list[str]) -> bool:
                for pattern in patterns)
 
 
-def check(url: str, patterns: list[str], resolve: bool = True) -> None:
-    """Raise ImageHostRefused unless `url` may be fetched. `resolve=False` where a proxy makes the
-    connection (the name may resolve only there): then only an address literal or a metadata name is
-    judged, and the proxy's own policy covers the rest."""
+def check(url: str, patterns: list[str], resolve: bool = True) -> list[str]:
+    """Raise ImageHostRefused unless `url` may be fetched; the addresses judged, in the resolver's
+    order (the connection must go to one of them: pinned.py). `resolve=False` where a proxy makes
+    the connection (the name may resolve only there): then only an address literal or a metadata
+    name is judged, and the proxy's own policy covers the rest."""
     host, port = host_and_port(url)
     if patterns and not allowed_by_patterns(url, patterns):
         raise ImageHostRefused(f"{url}: host {host} is not in OPENAUTOGLM_IMAGE_HOSTS")
     if host in METADATA_NAMES:
         raise ImageHostRefused(f"{url}: {host} is a cloud metadata service; image URLs there are never fetched")
     try:
-        addresses = {ipaddress.ip_address(host)}
+        addresses = [ipaddress.ip_address(host)]
     except ValueError:
         if not resolve:
-            return
+            return []
         try:
-            addresses = {ipaddress.ip_address(info[4][0].split("%")[0])
-                         for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)}
+            addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0])
+                                           for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)))
         except socket.gaierror as error:
             raise ImageHostRefused(f"{url}: cannot resolve {host}: {error}") from None
     for ip in addresses:
@@ -60,3 +61,4 @@ def check(url: str, patterns: list[str], resolve: bool = True) -> None:
         if ip.is_link_local or ip in METADATA_ADDRESSES or (mapped is not None and mapped.is_link_local):
             raise ImageHostRefused(f"{url}: {host} resolves to {ip}, a link-local or cloud metadata address; "
                                    "image URLs there are never fetched")
+    return [str(ip) for ip in addresses]

@@ -20,6 +20,7 @@ from ..settings import Settings
 from . import image_hosts
 from .client import LabelStudioClient, LabelStudioError, proxies_for
 from .image_cache import DiskCache
+from .pinned import mount, pinned
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class ImageFetcher:
     def __init__(self, settings: Settings, client: LabelStudioClient):
         self.settings, self.client = settings, client
         self.session = client.session  # one connection pool for images and API calls
+        mount(self.session)  # connections to the address each image host was checked at
         self._warned_hosts: set[str] = set()
         self.cache = DiskCache(settings.cache_dir, settings.cache_max_bytes)
 
@@ -71,11 +73,16 @@ class ImageFetcher:
             for _ in range(self.MAX_REDIRECTS + 1):
                 proxies = proxies_for(*urlsplit(url)[:2])
                 try:
-                    image_hosts.check(url, self.settings.image_hosts, resolve=not proxies)
+                    addresses = image_hosts.check(url, self.settings.image_hosts, resolve=not proxies)
                 except image_hosts.ImageHostRefused as error:
                     raise ImageFetchError(str(error)) from None
-                with self.session.get(url, headers=self._credentials_for(url), stream=True, allow_redirects=False,
-                                      timeout=self.settings.fetch_timeout_s, proxies=proxies) as response:
+                host, headers = urlsplit(url).hostname or "", {**self._credentials_for(url)}
+                address = addresses[0] if addresses and addresses[0] != host else None
+                if address:  # connected by address: the Host header still names the host
+                    headers["Host"] = urlsplit(url).netloc.rpartition("@")[2]
+                with pinned(host, address), \
+                        self.session.get(url, headers=headers, stream=True, allow_redirects=False,
+                                         timeout=self.settings.fetch_timeout_s, proxies=proxies) as response:
                     if response.is_redirect:
                         url = urljoin(url, response.headers["Location"])
                         continue

@@ -3,7 +3,12 @@ metadata addresses are never fetched, and OPENAUTOGLM_IMAGE_HOSTS narrows the re
 
 from __future__ import annotations
 
+import http.server
+import shutil
 import socket
+import ssl
+import subprocess
+import threading
 
 import pytest
 
@@ -39,6 +44,58 @@ def test_a_name_resolving_to_a_metadata_address_is_refused(tmp_path, image_serve
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
     with pytest.raises(ImageFetchError, match="metadata.internal.test resolves to 169.254.169.254"):
         _fetcher(tmp_path, image_server).fetch("http://metadata.internal.test/latest/meta-data/")
+
+
+def test_the_connection_goes_to_the_address_that_was_checked(tmp_path, image_server, monkeypatch) -> None:
+    """DNS rebinding: a name that resolves to an allowed address when checked and to the metadata
+    address when the connection resolves it again. The download connects to the checked address,
+    naming the host in the Host header; the name is resolved once."""
+    real, asked = socket.getaddrinfo, []
+
+    def rebinding(host, *args, **kwargs):
+        if host == "rebind.test":
+            asked.append(host)
+            address = "127.0.0.1" if len(asked) == 1 else "169.254.169.254"
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, args[0] if args else 80))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = image_server.url.rsplit(":", 1)[1]
+    image = _fetcher(tmp_path, image_server, fetch_timeout_s=3).fetch(f"http://rebind.test:{port}/img.png")
+    assert image.size[0] > 0 and asked == ["rebind.test"]
+    assert image_server.requests[-1][1]["Host"] == f"rebind.test:{port}"
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl makes the test certificate")
+def test_a_pinned_https_connection_still_checks_the_certificate_for_the_name(tmp_path, image_server,
+                                                                              monkeypatch) -> None:
+    """Connected by address, TLS still sends the name (SNI) and checks the certificate against it:
+    a certificate for rebind.test is accepted, the same server under another name is not."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=rebind.test", "-addext", "subjectAltName=DNS:rebind.test", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), image_server.httpd.RequestHandlerClass)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        if host in ("rebind.test", "other.test"):
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", args[0] if args else 443))]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    try:
+        fetcher = _fetcher(tmp_path, image_server, fetch_timeout_s=3)
+        assert fetcher.fetch(f"https://rebind.test:{httpd.server_address[1]}/img.png").size[0] > 0
+        with pytest.raises(ImageFetchError, match="SSLError"):
+            fetcher.fetch(f"https://other.test:{httpd.server_address[1]}/img.png")
+    finally:
+        httpd.shutdown()
 
 
 def test_a_redirect_to_a_metadata_address_is_refused_before_it_is_followed(tmp_path, image_server) -> None:
