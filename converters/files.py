@@ -20,15 +20,26 @@ _EXIF_ORIENTATION_TAG = 0x0112
 
 
 @contextlib.contextmanager
-def atomic_file(path: Path, mode: str = "w") -> Iterator:
-    """Write to a temp file beside `path` and rename it into place only if the block succeeds."""
+def atomic_file(path: Path, mode: str = "w", durable: bool = False) -> Iterator:
+    """Write to a temp file beside `path` and rename it into place only if the block succeeds.
+    `durable`: the content and the rename are on disk when this returns (fsync), so a power loss
+    leaves the old file or the new one, never an empty one (for state a server relies on)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
+        if durable:
+            folder = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

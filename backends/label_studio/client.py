@@ -12,6 +12,7 @@ import functools
 import os
 import threading
 import time
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -110,6 +111,16 @@ class LabelStudioClient:
             if len(tasks) < page_size:
                 return
             page += 1
+
+    def prediction_versions(self, task_id: Any) -> set[str]:
+        """The model versions of a task's predictions in Label Studio; TaskGone if it has no such task."""
+        answer = self.session.get(self.endpoint(f"api/tasks/{task_id}"), headers=self.auth_header(),
+                                  timeout=self.timeout_s)
+        if answer.status_code == 404:
+            raise TaskGone(f"task {task_id} not found")
+        if answer.status_code != 200:
+            raise LabelStudioError(f"Label Studio answered HTTP {answer.status_code} reading task {task_id}")
+        return {p.get("model_version") for p in answer.json().get("predictions") or []}
 
     def import_predictions(self, project: str, predictions: list[dict]) -> None:
         """One bulk import; TaskGone when a task of it no longer exists in the project."""

@@ -78,7 +78,7 @@ class ServedCalibration:
             return
         if latest is None or (self.current is not None and latest[0] == self.current.digest):
             return
-        with atomic_file(self.path) as handle:
+        with atomic_file(self.path, durable=True) as handle:
             handle.write(latest[1])
 
     def publish(self, calibration: Calibration) -> None:

@@ -6,6 +6,9 @@ the queue's order and score filters follow; then the project moves to that versi
 Batched and paced so Label Studio keeps serving its annotators; resumable, because the store
 marks each task re-scored only after Label Studio has taken it: a pass cut short by a stop or an
 error is finished by the next one (after the next refit, or the next start's first refit check).
+A batch is marked as being sent before it goes: if the pass dies between Label Studio taking it
+and the store noting so (kill -9, or an import answered after its timeout), the next pass asks
+Label Studio which of those tasks hold the new version already and does not send them twice.
 """
 
 from __future__ import annotations
@@ -47,7 +50,11 @@ class QueueRescorer:
             try:
                 for project, items in by_project.items():
                     rescored = [self._rescored(calibration, row) for row in items]
-                    sent = self._send_all(project, version, items, rescored)
+                    arrived = self._arrived(version, items)
+                    todo = [(row, new) for row, new in zip(items, rescored) if row["task_id"] not in arrived]
+                    self.store.mark_sending(version, [row["task_id"] for row, _ in todo])
+                    sent = self._send_all(project, version, [row for row, _ in todo], [new for _, new in todo])
+                    sent += [(row, new) for row, new in zip(items, rescored) if row["task_id"] in arrived]
                     self.store.rescored(version, [(row["task_id"], regions, task, result)
                                                   for row, (regions, task, _, result) in sent])
                     done += len(sent)
@@ -80,6 +87,19 @@ class QueueRescorer:
             score = probabilities[int(number)] if number.isdigit() and int(number) < len(probabilities) else None
             result.append({**item, "score": score} if score is not None else item)
         return ([{**r, "score": p} for r, p in zip(regions, probabilities)], task, shown, result)
+
+    def _arrived(self, version: str, rows: list[dict]) -> set[str]:
+        """Of the tasks a pass cut short was sending (killed, or Label Studio answering too late),
+        those Label Studio holds this version's prediction of already: not sent twice."""
+        arrived = set()
+        for row in rows:
+            if row["sending"] == version:
+                try:
+                    if version in self.client.prediction_versions(row["task_id"]):
+                        arrived.add(row["task_id"])
+                except TaskGone:
+                    pass  # _send_all finds it gone and forgets it
+        return arrived
 
     def _send_all(self, project: str, version: str, rows: list[dict], rescored: list[tuple]) -> list[tuple]:
         """Send a batch; if Label Studio no longer has one of its tasks (deleted), send them one by

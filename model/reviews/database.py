@@ -71,7 +71,9 @@ class Database:
             return psycopg.connect(self.location, autocommit=True, connect_timeout=10)
         db = sqlite3.connect(self.location, timeout=30, isolation_level=None)
         _switch_to_wal(db)  # several gunicorn workers write here
-        db.execute("PRAGMA synchronous=NORMAL")  # with WAL: no fsync per request, still never corrupt
+        # FULL: a transaction is on disk when it commits, so an acknowledged webhook survives a power
+        # loss too (NORMAL could lose the last ones); 0.1 ms a commit here, against 0.01 ms
+        db.execute("PRAGMA synchronous=FULL")
         return db
 
     def _sql(self, sql: str) -> str:

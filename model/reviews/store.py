@@ -52,7 +52,8 @@ CREATE TABLE IF NOT EXISTS calibrations (pipeline TEXT PRIMARY KEY, digest TEXT 
 # columns added since the first schema: an existing store gets them on open
 _ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "{real}"),
                                   ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT"),
-                                  ("second_misses", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER")],
+                                  ("second_misses", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER"),
+                                  ("sending", "TEXT")],
                   "outcomes": [("raw_score", "{real}"), ("agreement", "{real}")]}
 _UPSERT_PREDICTION = {
     "sqlite": "INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
@@ -135,21 +136,28 @@ class ReviewStore:
         for tasks nobody has reviewed yet, with the Label Studio result to send again: what
         re-scoring after a refit works through, oldest first; empty once all are done."""
         rows = self.db.execute(
-            f"SELECT task_id, project, regions, near_misses, result, second_misses FROM predictions p WHERE "
+            f"SELECT task_id, project, regions, near_misses, result, second_misses, sending FROM predictions p WHERE "
             f"{_BY_WEIGHTS} "
             "AND model_version != ? AND result IS NOT NULL AND project IS NOT NULL "
             f"AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY p.{self.db.order} LIMIT ?",
             (*_by_weights(pipeline_version), current_version, limit)).fetchall()
         return [{"task_id": task_id, "project": project, "regions": json.loads(regions),
                  "near_misses": json.loads(near_misses or "[]"), "result": json.loads(result),
-                 "second_misses": json.loads(second) if second is not None else None}
-                for task_id, project, regions, near_misses, result, second in rows]
+                 "second_misses": json.loads(second) if second is not None else None, "sending": sending}
+                for task_id, project, regions, near_misses, result, second, sending in rows]
+
+    def mark_sending(self, model_version: str, task_ids: list[Any]) -> None:
+        """These tasks' re-scored predictions are about to go to Label Studio under `model_version`:
+        a pass cut short before `rescored` asks Label Studio whether they arrived (no duplicates)."""
+        with self.db.transaction() as db:
+            db.executemany("UPDATE predictions SET sending = ? WHERE task_id = ?",
+                           [(model_version, str(task_id)) for task_id in task_ids])
 
     def rescored(self, model_version: str, rows: list[tuple[str, list[dict], float, dict | list]]) -> None:
         """Re-scored predictions (task_id, regions with new scores, task score, result) under `model_version`."""
         with self.db.transaction() as db:
-            db.executemany("UPDATE predictions SET model_version = ?, regions = ?, task_score = ?, result = ? "
-                           "WHERE task_id = ?",
+            db.executemany("UPDATE predictions SET model_version = ?, regions = ?, task_score = ?, result = ?, "
+                           "sending = NULL WHERE task_id = ?",
                            [(model_version, json.dumps(regions), task_score, json.dumps(result), str(task_id))
                             for task_id, regions, task_score, result in rows])
 

@@ -131,7 +131,7 @@ class Calibration:
 
     def save(self, path: Path) -> None:
         """Written whole or not at all: a reader never sees half a file."""
-        with atomic_file(Path(path)) as handle:
+        with atomic_file(Path(path), durable=True) as handle:
             handle.write(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n")
 
     @classmethod

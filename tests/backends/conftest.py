@@ -127,6 +127,13 @@ class ImageServer:
                     self._send(200, json.dumps(project).encode(), "application/json")
                 elif path == "/api/tasks":
                     self._send(200, json.dumps(server.task_page(self.path)).encode(), "application/json")
+                elif path.startswith("/api/tasks/") and path.rsplit("/", 1)[1].isdigit():
+                    task = int(path.rsplit("/", 1)[1])
+                    held = [p for _, body in server.imported for p in body if p["task"] == task]
+                    if task in server.deleted_tasks:
+                        self._send(404, b"{}", "application/json")
+                    else:
+                        self._send(200, json.dumps({"id": task, "predictions": held}).encode(), "application/json")
                 elif path.endswith("to-metadata"):
                     self._send(302, b"", extra={"Location": "http://169.254.169.254/latest/meta-data/"})
                 elif path.endswith("redirect"):

@@ -244,3 +244,35 @@ def test_rescoring_a_task_the_second_stage_saw_uses_its_evidence(image_server, t
     assert sent[3]["result"][0]["score"] == pytest.approx(cascaded[0][0])
     assert sent[4]["result"][0]["score"] == pytest.approx(plain[0][0])
     assert cascaded != plain
+
+
+def test_a_rescoring_pass_cut_short_after_label_studio_took_a_batch_sends_nothing_twice(
+        image_server, tmp_path: Path, monkeypatch) -> None:
+    """The pass dies between Label Studio taking a batch and the store noting it (kill -9, or an
+    import answered after its timeout): the next pass asks Label Studio, and no task gets the new
+    version twice."""
+    from types import SimpleNamespace
+
+    from openautoglm.backends.label_studio.client import LabelStudioClient
+    from openautoglm.backends.label_studio.rescore import QueueRescorer
+    from openautoglm.converters import Box, Region, Shape
+    from openautoglm.model.reviews.store import ReviewStore
+    from openautoglm.model.scores.scoring import ImageEvidence
+
+    regions = [Region("bus", Shape.BOX, Box(0, 0, 50, 50), score=0.6)]
+    store = ReviewStore(tmp_path / "reviews.sqlite3")
+    store.save_predictions("p@1+calibration-old", [(t, regions, ImageEvidence.of_scores([0.6], [0.1]), 0.4)
+                                                   for t in (3, 4, 5)], project="7.1700000000",
+                           results={t: [{"id": f"{t}-0-label", "type": "rectanglelabels", "value": {}}]
+                                    for t in (3, 4, 5)})
+    pipeline = SimpleNamespace(version="p@1", calibration=Calibration.load(SHIPPED / "yolo.json"),
+                               model_version="p@1+calibration-new")
+    rescorer = QueueRescorer(LabelStudioClient(image_server.url, "legacy-key"), store, None, 0.0)
+    real = store.rescored
+    monkeypatch.setattr(store, "rescored", lambda *args: (_ for _ in ()).throw(OSError("killed")))
+    assert rescorer.rescore(pipeline)["error"] == "OSError: killed"
+    monkeypatch.setattr(store, "rescored", real)
+    assert sorted(p["task"] for _, body in image_server.imported for p in body) == [3, 4, 5]  # Label Studio has them
+    assert rescorer.rescore(pipeline) == {**rescorer.last, "tasks": 3, "error": None}
+    assert sorted(p["task"] for _, body in image_server.imported for p in body) == [3, 4, 5]  # once each
+    assert store.unreviewed("p@1", "p@1+calibration-new") == []

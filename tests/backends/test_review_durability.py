@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -82,3 +83,54 @@ def test_every_acknowledged_event_is_matched_after_a_restart(tmp_path, image_ser
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+REFIT_FOREVER = """
+import random, sys
+from pathlib import Path
+from openautoglm.converters import Box, Region, Shape
+from openautoglm.model.reviews.refit import refit
+from openautoglm.model.reviews.store import ReviewStore
+from openautoglm.model.scores.scoring import ImageEvidence
+
+store, out = ReviewStore(sys.argv[1]), Path(sys.argv[2])
+if not store.reviewed_count("p@1"):
+    rng = random.Random(0)
+    for task in range(400):
+        raw = [rng.random() for _ in range(3)]
+        regions = [Region("cat", Shape.BOX, Box(0, 0, 10, 10), score=s) for s in raw]
+        store.save_predictions("p@1+calibration-a", [(task, regions, ImageEvidence.of_scores(raw, [0.1]), 0.5)])
+        store.record(f"a{task}", task, "p@1+calibration-a",
+                     [("cat", s, int(rng.random() < s), "prediction", s, None) for s in raw])
+print("ready", flush=True)
+while True:
+    refit(store, "p@1", 0.25, None, out)
+"""
+
+
+def test_a_refit_killed_at_any_moment_leaves_the_old_calibration_or_the_new_one(tmp_path) -> None:
+    """kill -9 during refits: the calibration file is always whole (or not there yet), the store
+    passes SQLite's integrity check and keeps every review; its durability settings are WAL and
+    synchronous=FULL (a committed transaction survives a power loss too)."""
+    from openautoglm.model.reviews.store import ReviewStore
+    from openautoglm.model.scores.calibration import Calibration
+
+    store, out = tmp_path / "reviews.sqlite3", tmp_path / "calibrations" / "p.calibration.json"
+    script = tmp_path / "refit_forever.py"
+    script.write_text(REFIT_FOREVER)
+    for delay in (0.05, 0.3, 0.7, 1.1, 1.6, 2.2):
+        process = subprocess.Popen([sys.executable, str(script), str(store), str(out)], cwd=ROOT,
+                                   stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert process.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        process.kill()
+        process.wait()
+        if out.exists():
+            assert Calibration.load(out).provenance["reviewed_tasks"] == 400
+        with sqlite3.connect(store) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            assert db.execute("SELECT COUNT(DISTINCT annotation_id) FROM outcomes").fetchone() == (400,)
+    assert out.exists() and not [p for p in out.parent.iterdir() if p != out and not p.name.endswith(".tmp")]
+    db = ReviewStore(store).db
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
