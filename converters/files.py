@@ -19,6 +19,20 @@ _TRANSPOSING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION_TAG = 0x0112
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for every thread, for a moment)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_file(path: Path, mode: str = "w", durable: bool = False) -> Iterator:
     """Write to a temp file beside `path` and rename it into place only if the block succeeds.
@@ -33,6 +47,7 @@ def atomic_file(path: Path, mode: str = "w", durable: bool = False) -> Iterator:
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a written file follows the umask
         os.replace(tmp, path)
         if durable:
             folder = os.open(path.parent, os.O_RDONLY)
@@ -56,6 +71,7 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
         if path.exists():
             path.rmdir()
         os.replace(tmp, path)

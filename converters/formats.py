@@ -52,11 +52,15 @@ def load(path: Path, format_name: str, images_dir: Path | None = None, **options
     dataset: it is nearly always another layout or format (a Roboflow export, a CVAT video), and
     converting it would report success with nothing in it."""
     fmt = get(format_name)
+    if not Path(path).exists():
+        raise AnnotationError("no such file or folder", str(path))
     chosen = {k: v for k, v in options.items() if k in fmt.read_options and v is not None}
     dataset = fmt.read(Path(path), images_dir, **chosen)
     if not dataset.items and _has_content(Path(path)):
         raise AnnotationError(f"{path}: read as {fmt.name} it holds no images, yet it is not empty; "
                               f"it is probably another layout or format than {fmt.name} reads")
+    if not dataset.items:
+        raise AnnotationError(f"{path}: holds nothing to read as {fmt.name} (empty)")
     return dataset
 
 

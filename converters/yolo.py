@@ -197,7 +197,7 @@ def _label_files(root: Path, config: dict) -> list[tuple[Path, Path, str]]:
     base = root / config.get("path", ".") if config else root
     found: dict[Path, tuple[Path, Path, str]] = {}
     for subset, images_rel in splits:
-        labels_dir = _labels_dir_for(_split_dir(base, images_rel))
+        labels_dir = _labels_dir_for(_split_dir(base, images_rel, subset))
         for label in sorted(labels_dir.rglob("*.txt")) if labels_dir.is_dir() else []:
             found.setdefault(label, (labels_dir, label, subset))
     if not found:  # flat layouts: labels/ (Label Studio export, ours), darknet's obj_*_data/, or
@@ -210,13 +210,25 @@ def _label_files(root: Path, config: dict) -> list[tuple[Path, Path, str]]:
     return list(found.values())
 
 
-def _split_dir(base: Path, relative: str) -> Path:
+# one split, several names: Roboflow writes `val: ../valid/images`, CVAT exports Validation
+_VALIDATION_NAMES = ("val", "valid", "validation")
+
+
+def _split_dir(base: Path, relative: str, subset: str) -> Path:
     """A split's images folder as ultralytics resolves it: relative to the dataset, and a `../`
-    that leads out of it (Roboflow writes `train: ../train/images`) read from the dataset itself."""
-    folder = base / relative
-    if not folder.exists() and relative.startswith("../"):
-        return base / relative[3:]
-    return folder
+    that leads out of it (Roboflow writes `train: ../train/images`) read from the dataset itself;
+    a validation folder under another of its usual names. A declared split that is nowhere is an
+    error, never skipped."""
+    tried = []
+    for candidate in (relative, *(relative[3:] for _ in [0] if relative.startswith("../"))):
+        parts = Path(candidate).parts
+        for name in (_VALIDATION_NAMES if any(p in _VALIDATION_NAMES for p in parts) else (None,)):
+            folder = base / Path(*[name if name and p in _VALIDATION_NAMES else p for p in parts])
+            if folder.exists() or _labels_dir_for(folder).exists():  # labels alone, as written without images
+                return folder
+            tried.append(str(folder))
+    raise AnnotationError(f"data.yaml declares split {subset!r} at {relative!r}, but none of "
+                          f"{', '.join(dict.fromkeys(tried))} exists", str(base))
 
 
 def _labels_dir_for(images_dir: Path) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -328,3 +329,56 @@ def test_skip_invalid_in_label_studio_leaves_out_a_bad_result_or_task(tmp_path: 
     assert "task 1 (id 2): " in warning
     doc = json.loads((tmp_path / "out.json").read_text())
     assert [i["file_name"] for i in doc["images"]] == ["a.jpg", "c.jpg"] and len(doc["annotations"]) == 2
+
+
+@pytest.mark.parametrize("source_format", ["voc", "labelme", "coco", "yolo", "cvat", "label-studio"])
+def test_a_mistyped_or_empty_input_is_an_error_not_an_empty_dataset(tmp_path: Path, source_format: str,
+                                                                    capsys) -> None:
+    output = tmp_path / "out.json"
+    assert main(["convert", str(tmp_path / "no-such-folder"), "--from", source_format, "--to", "coco",
+                 str(output)]) == 2
+    assert f"{tmp_path / 'no-such-folder'}: no such file or folder" in capsys.readouterr().err
+    (tmp_path / "folder").mkdir()
+    assert main(["convert", str(tmp_path / "folder"), "--from", source_format, "--to", "coco", str(output)]) == 2
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and not output.exists()
+    assert any(reason in error for reason in ("holds nothing to read", "Is a directory", "no class names")), error
+
+
+def test_a_declared_split_is_found_under_its_other_name_or_is_an_error(tmp_path: Path, capsys) -> None:
+    root = _roboflow_yolo(tmp_path / "roboflow")
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnames: ['cat']\n")
+    (root / "val" / "images").mkdir(parents=True), (root / "val" / "labels").mkdir(parents=True)
+    Image.new("RGB", (40, 30)).save(root / "val" / "images" / "b.jpg")
+    (root / "val" / "labels" / "b.txt").write_text("0 0.25 0.25 0.1 0.1\n")
+    output = tmp_path / "out.json"
+    assert main(["convert", str(root), "--from", "yolo", "--to", "coco", str(output)]) == 0  # valid/ is val/ here
+    assert sorted(i["file_name"] for i in json.loads(output.read_text())["images"]) == ["a.jpg", "b.jpg"]
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\ntest: ../test/images\n"
+                                    "names: ['cat']\n")
+    assert main(["convert", str(root), "--from", "yolo", "--to", "coco", str(tmp_path / "again.json")]) == 2
+    assert "declares split 'test' at '../test/images'" in capsys.readouterr().err
+
+
+def test_output_and_input_errors_are_one_line_and_exit_2(tmp_path: Path, coco_file: Path, capsys) -> None:
+    (tmp_path / "a-file").write_text("x")
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(bytes(range(256)) * 4)
+    commands = [["convert", str(coco_file), "--from", "coco", "--to", "coco", str(tmp_path / "a-file" / "out.json")],
+                ["convert", str(coco_file), "--from", "coco", "--to", "coco", str(tmp_path)],
+                ["convert", str(binary), "--from", "coco", "--to", "yolo", str(tmp_path / "yolo")]]
+    for command in commands:
+        assert main(command) == 2, command
+        error = capsys.readouterr().err
+        assert len(error.strip().splitlines()) == 1 and error.startswith("openautoglm: error:"), error
+
+
+def test_outputs_follow_the_umask(tmp_path: Path, coco_file: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        assert main(["convert", str(coco_file), "--from", "coco", "--to", "coco", str(tmp_path / "out.json")]) == 0
+        assert main(["convert", str(coco_file), "--from", "coco", "--to", "voc", str(tmp_path / "voc")]) == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "voc").stat().st_mode & 0o777 == 0o755

@@ -234,4 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     except (AnnotationError, ModelError) as error:
         print(f"openautoglm: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # an output folder read-only, a path under a file, a disk full: one line
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"openautoglm: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as error:
+        print(f"openautoglm: error: an input is not text (UTF-8): {error.reason} at byte {error.start}",
+              file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("openautoglm: interrupted", file=sys.stderr)
+        return 130
 
