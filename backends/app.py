@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None
     store = ReviewStore(settings.store_path)
     served = None if settings.calibration_pinned else \
         ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.name), store)
+    log.info("serving %s", pipeline.model_version)  # with the calibration in use (a team's refit, if any)
     reviews = _review_loop(settings, pipeline, store, served, client, version_sync, metrics)
     requests = PredictRequests(predictor, store, metrics, version_sync, client, settings.accept_above,
                                settings.audit_share, settings.predict_budget_s)
@@ -84,7 +85,7 @@ def _load_pipeline(settings: Settings, metrics: Metrics) -> ServedPipeline:
     started = time.perf_counter()
     pipeline = Pipeline.load(settings.model, settings=settings.models)
     metrics.model_load.set(time.perf_counter() - started)
-    log.info("loaded pipeline %s in %.1f s", pipeline.model_version, time.perf_counter() - started)
+    log.info("loaded pipeline %s in %.1f s", pipeline.version, time.perf_counter() - started)  # its weights
     return pipeline
 
 

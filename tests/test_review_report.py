@@ -54,3 +54,10 @@ def test_the_report_command(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "reviewed tasks: 10" in out and "tasks scored >= 0.5: 6 reviewed, needed an edit 16.7%" in out
     assert main(["report", "--store", str(tmp_path / "missing.sqlite3")]) == 2
+    assert main(["report", "--store", str(tmp_path / "r.sqlite3"), "--accept-above", "0.95"]) == 0
+    out = capsys.readouterr().out
+    assert "tasks scored >= 0.95: none reviewed yet, so no measured error" in out and "nan" not in out
+    ReviewStore(tmp_path / "empty.sqlite3")
+    assert main(["report", "--store", str(tmp_path / "empty.sqlite3"), "--accept-above", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "reviewed tasks: 0" in out and "nan" not in out

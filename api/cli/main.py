@@ -11,6 +11,7 @@ from openautoglm.converters import formats, progress
 from openautoglm.converters.types import AnnotationError
 from openautoglm.model.errors import ModelError
 
+from .label_config import add_label_config
 from .label_studio import add_label_studio
 from .serve import run_serve
 
@@ -128,7 +129,8 @@ def _report(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="openautoglm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_convert, _add_models, _add_predict, _add_fitting, _add_report, _add_serve, add_label_studio):
+    for add in (_add_convert, _add_models, _add_predict, _add_fitting, _add_report, _add_serve, add_label_studio,
+                add_label_config):
         add(commands)
     return parser
 

@@ -4,8 +4,6 @@ the tasks a team would accept above a score, with a 95 % interval."""
 
 from __future__ import annotations
 
-import sys
-
 from openautoglm.model.reviews.summary import summary
 
 
@@ -18,8 +16,9 @@ def run_report(args) -> int:
     for band in report["bands"]:
         rate = "-" if band["edit_rate"] is None else f"{band['edit_rate']:.0%}"
         print(f"{band['band']:<15}  {band['tasks']:>5}  {rate:>14}")
-    print(f"latest {report['latest']} tasks: region ECE {report['latest_region_ece']:.3f}, "
-          f"task ECE {report['latest_task_ece']:.3f} (drift: compare with the calibration's own figures)")
+    if report["latest"]:
+        print(f"latest {report['latest']} tasks: region ECE {report['latest_region_ece']:.3f}, "
+              f"task ECE {report['latest_task_ece']:.3f} (drift: compare with the calibration's own figures)")
     if "audit" in report:
         audit = report["audit"]
         low, high = audit["error_interval_95"]
@@ -28,8 +27,10 @@ def run_report(args) -> int:
               "what is accepted unreviewed")
     if "accept_above" in report:
         accept = report["accept_above"]
-        low, high = accept["error_interval_95"]
-        error = "-" if accept["measured_error"] is None else f"{accept['measured_error']:.1%}"
-        print(f"tasks scored >= {accept['threshold']}: {accept['tasks']} reviewed, needed an edit {error} "
-              f"(95 % interval {low:.1%}-{high:.1%})", file=sys.stdout)
+        if accept["tasks"]:
+            low, high = accept["error_interval_95"]
+            print(f"tasks scored >= {accept['threshold']}: {accept['tasks']} reviewed, needed an edit "
+                  f"{accept['measured_error']:.1%} (95 % interval {low:.1%}-{high:.1%})")
+        else:
+            print(f"tasks scored >= {accept['threshold']}: none reviewed yet, so no measured error")
     return 0

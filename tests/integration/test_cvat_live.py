@@ -11,6 +11,7 @@ what the backend answers when called directly with the same frame bytes.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -132,8 +133,11 @@ def test_cvat_lists_every_loadable_pipeline(servers) -> None:
 
 
 def test_auto_annotation_stores_the_backends_boxes_with_confidence(servers, shared: Path) -> None:
-    labels = [{"name": "person", "attributes": [CONFIDENCE]}, {"name": "giraffe", "attributes": [CONFIDENCE]},
-              {"name": "bus"}]  # no confidence attribute declared: CVAT drops it
+    from openautoglm.cli.label_config import label_config
+
+    # person and giraffe as `openautoglm label-config --for cvat` declares them; bus without the
+    # confidence attribute: CVAT drops it
+    labels = json.loads(label_config(["person", "giraffe"], "cvat")) + [{"name": "bus"}]
     task = _make_task(servers, shared, "openautoglm boxes", labels)
     shapes = _auto_annotate(servers, task, "openautoglm-yolo")
     names = _labels(servers, task)

@@ -336,3 +336,19 @@ def test_prelabel_a_whole_project_and_run_it_again(label_studio, shared, monkeyp
     assert len(tasks) == 12 and all([p["model_version"] for p in t["predictions"]] == [version] for t in tasks)
     assert sum(len(t["predictions"][0]["result"]) for t in tasks) > 0
     assert all(t["predictions"][0]["score"] > 0 for t in tasks)  # every image was read (an unreadable one scores 0)
+
+
+def test_label_studio_takes_the_label_config_command_s_output(label_studio, shared, monkeypatch, capsys) -> None:
+    """`openautoglm label-config` for the real pipeline, masks and smart tools included: Label Studio
+    creates a project from it as it is, with every class of the pipeline."""
+    from openautoglm.cli.main import main
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    monkeypatch.setenv("OPENAUTOGLM_OFFLINE", "1")
+    assert main(["label-config", "--model", "yolo", "--masks", "--interactive"]) == 0
+    config = capsys.readouterr().out
+    answer = requests.post(f"{label_studio['url']}/api/projects", headers={"Authorization": f"Token {TOKEN}"},
+                           timeout=60, json={"title": "from label-config", "label_config": config})
+    assert answer.status_code == 201, answer.text[:500]
+    parsed = answer.json()["parsed_label_config"]
+    assert {name: len(control["labels"]) for name, control in parsed.items()} == {"label": 80, "mask": 80, "click": 80}
