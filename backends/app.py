@@ -97,7 +97,7 @@ def _review_loop(settings: Settings, pipeline: ServedPipeline, store: ReviewStor
         return ReviewLoop(store, ReviewWorker(store))
     rescorer = QueueRescorer(client, store, settings.accept_above, settings.audit_share, version_sync,
                              metrics.rescored)
-    refitter = Refitter(store, served, settings.refit_every, pipeline.display_threshold, metrics.refits,
+    refitter = Refitter(store, served, settings.refit_every, pipeline.display_threshold,
                         lambda: rescorer.rescore(pipeline))
     return ReviewLoop(store, ReviewWorker(store, refitter), refitter, rescorer)
 

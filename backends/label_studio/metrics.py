@@ -25,8 +25,6 @@ class Metrics:
                                 registry=self.registry)
         self.rescored = Counter("openautoglm_rescored_tasks", "Open tasks re-scored in Label Studio after a refit",
                                 registry=self.registry)
-        self.refits = Counter("openautoglm_refits", "Calibration refits from reviews", ["result"],
-                              registry=self.registry)
         self.deferred = Counter("openautoglm_deferred_tasks", "Tasks handed to a background job after the /predict "
                                 "budget", registry=self.registry)
         self.imported = Counter("openautoglm_imported_tasks", "Predictions a background job imported into Label Studio",
@@ -72,9 +70,12 @@ class ReviewFigures:
     minute (a scrape every few seconds must not re-read every review)."""
 
     EVERY_S = 60.0
+    VERSIONS_EVERY_S = 5.0
 
     def __init__(self, store: ReviewStore):
         self.store, self._cached, self._at = store, None, float("-inf")
+        self._versions: dict[str, str] = {}
+        self._versions_at = float("-inf")
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
@@ -87,18 +88,10 @@ class ReviewFigures:
                 self._cached = summary(self.store.reviewed_tasks())
             except Exception:  # noqa: BLE001 - an unreadable row must not take /metrics down with it
                 log.exception("review figures for /metrics could not be computed; showing the last ones")
-        try:  # counted on every scrape: one indexed count
-            skipped = self.store.annotations.cancelled()
-        except Exception:  # noqa: BLE001 - the store away for a moment
-            log.exception("skipped annotations could not be counted for /metrics")
-        else:
-            yield GaugeMetricFamily("openautoglm_skipped_annotations", "Annotations whose latest state is a skip "
-                                    "(was_cancelled in Label Studio): not reviews", value=skipped)
+        yield from self._counts()
         figures = self._cached
         if figures is None:
             return
-        yield GaugeMetricFamily("openautoglm_reviewed_tasks", "Reviewed tasks in the review store",
-                                value=figures["reviewed_tasks"])
         for name, key, what in (("openautoglm_latest_region_ece", "latest_region_ece", "region"),
                                 ("openautoglm_latest_task_ece", "latest_task_ece", "task")):
             if figures[key] == figures[key]:  # not NaN: there are reviews
@@ -114,6 +107,36 @@ class ReviewFigures:
             yield gauge
             yield GaugeMetricFamily("openautoglm_audited_tasks", "Reviewed tasks of the audit sample",
                                     value=audit["tasks"])
+
+
+    def _counts(self):
+        """Counted in the store on every scrape (current, the same whichever worker or replica
+        answers, and kept across restarts); each project's model version at most 5 s old."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+
+        from .client import project_id
+
+        try:
+            counts = self.store.counts()
+            if time.monotonic() - self._versions_at >= self.VERSIONS_EVERY_S:
+                self._versions_at = time.monotonic()
+                self._versions = {project_id(p): v for p, v in self.store.project_versions().items()}
+        except Exception:  # noqa: BLE001 - the store away for a moment: no counts this scrape
+            log.exception("review store counts for /metrics could not be read")
+            return
+        yield GaugeMetricFamily("openautoglm_reviewed_tasks", "Reviewed tasks in the review store",
+                                value=counts["reviewed_tasks"])
+        yield GaugeMetricFamily("openautoglm_skipped_annotations", "Annotations whose latest state is a skip "
+                                "(was_cancelled in Label Studio): not reviews", value=counts["skipped"])
+        refits = CounterMetricFamily("openautoglm_refits", "Calibration refits from reviews", labels=["result"])
+        for result in ("done", "failed"):
+            refits.add_metric([result], counts["refits"].get(result, 0))
+        yield refits
+        info = InfoMetricFamily("openautoglm_project", "Each project's model version, as last predicted",
+                                labels=["project"])
+        for project, version in sorted(self._versions.items()):
+            info.add_metric([project], {"model_version": version})
+        yield info
 
 
 def failure_reason(error: str) -> str:

@@ -103,9 +103,9 @@ class Refitter:
     a failed one is logged and counted, and the calibration in use stays."""
 
     def __init__(self, store: ReviewStore, served: ServedCalibration, every: int, display_threshold: float,
-                 counter=None, rescore: Callable[[], object] | None = None):
+                 rescore: Callable[[], object] | None = None):
         self.store, self.served, self.every = store, served, every
-        self.display_threshold, self.counter, self.rescore = display_threshold, counter, rescore
+        self.display_threshold, self.rescore = display_threshold, rescore
         self._wake, self._force, self.busy = threading.Event(), False, False
         self.thread = threading.Thread(target=self._run, name="openautoglm-refit", daemon=True)
         self.thread.start()
@@ -168,8 +168,11 @@ class Refitter:
             log.exception("re-scoring the open tasks failed; the next refit check tries again")
 
     def _count(self, result: str) -> None:
-        if self.counter is not None:
-            self.counter.labels(result).inc()
+        try:  # in the store, so /metrics counts every worker's and replica's refits across restarts
+            self.store.log_refit(self.served.pipeline.version, result,
+                                 self.served.current.digest if self.served.current else None)
+        except Exception:  # noqa: BLE001 - a count must not fail the refit
+            log.exception("could not count the refit in the store")
 
 
 @contextmanager

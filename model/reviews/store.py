@@ -35,6 +35,7 @@ CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, received REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS failed_events (id INTEGER PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS calibrations (pipeline TEXT PRIMARY KEY, digest TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refits (at REAL NOT NULL, pipeline TEXT NOT NULL, result TEXT NOT NULL, digest TEXT);
 """,
     # the same tables; `seq` orders rows by insertion as SQLite's rowid does, REAL is float4 in PostgreSQL
     "postgresql": """
@@ -47,6 +48,8 @@ CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
 CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, received DOUBLE PRECISION NOT NULL);
 CREATE TABLE IF NOT EXISTS failed_events (id BIGINT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS calibrations (pipeline TEXT PRIMARY KEY, digest TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refits (
+    at DOUBLE PRECISION NOT NULL, pipeline TEXT NOT NULL, result TEXT NOT NULL, digest TEXT);
 """}
 
 # columns added since the first schema: an existing store gets them on open
@@ -260,6 +263,23 @@ class ReviewStore:
         row = self.db.execute("SELECT digest, body FROM calibrations WHERE pipeline = ?",
                               (pipeline_version,)).fetchone()
         return (row[0], row[1]) if row else None
+
+    def log_refit(self, pipeline_version: str, result: str, digest: str | None = None) -> None:
+        """A refit done or failed, kept so /metrics counts them across restarts and workers."""
+        self.db.execute("INSERT INTO refits VALUES (?, ?, ?, ?)", (time.time(), pipeline_version, result, digest))
+
+    def counts(self) -> dict:
+        """What /metrics reads on every scrape: reviewed tasks, refits by result, skipped annotations."""
+        (reviewed,) = self.db.execute("SELECT count(DISTINCT annotation_id) FROM outcomes WHERE kind = 'task'"
+                                      ).fetchone()
+        refits = dict(self.db.execute("SELECT result, count(*) FROM refits GROUP BY result").fetchall())
+        return {"reviewed_tasks": reviewed, "refits": refits, "skipped": self.annotations.cancelled()}
+
+    def project_versions(self) -> dict[str, str]:
+        """Each project's latest model version, as its predictions were stored (raw project field)."""
+        rows = self.db.execute(f"SELECT project, model_version, MAX({self.db.order}) FROM predictions "
+                               "WHERE project IS NOT NULL GROUP BY project, model_version").fetchall()
+        return {project: version for project, version, _ in sorted(rows, key=lambda row: row[2])}
 
     def outcomes(self) -> list[dict]:
         """Every region's outcome (predictions and missed objects), oldest first."""

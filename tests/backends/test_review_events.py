@@ -96,3 +96,15 @@ def test_one_annotation_stands_for_a_task(make_client, image_server) -> None:
     assert _send(client, _event(6, [], "2026-12-05T13:00:00Z", action="ANNOTATION_UPDATED",
                                 was_cancelled=True)) == []  # the last one turned into a skip
     assert len(client.app.extensions["openautoglm"].store.reviewed_tasks()) == 0
+
+
+def test_metrics_count_from_the_store_at_once_and_across_restarts(make_client, image_server) -> None:
+    client = make_client(FakePipeline())
+    result = _predicted(client, image_server)
+    _send(client, _event(5, result, "2026-12-05T10:00:00Z"))
+    client.app.extensions["openautoglm"].store.log_refit("fake@1", "done", "abc")
+    for scraped in (client, make_client(FakePipeline())):  # the same server restarted: the same counts
+        text = scraped.get("/metrics").get_data(as_text=True)
+        assert "openautoglm_reviewed_tasks 1.0" in text  # no minute's lag
+        assert 'openautoglm_refits_total{result="done"} 1.0' in text
+        assert 'openautoglm_project_info{model_version="fake@1+calibration-raw",project="7"} 1.0' in text
