@@ -142,21 +142,32 @@ class Refitter:
                 if not force and (self.every <= 0 or new < self.every):
                     self._rescore()  # finishes a pass a stop or an error cut short; nothing to do otherwise
                     return None
-                calibration = refit(self.store, version, self.display_threshold, self.served.base,
-                                    self.served.path, {"trigger": "start training" if force else f"{new} new reviews"},
-                                    cascade_below=self.served.pipeline.cascade_below)
+                calibration = self._refit_apart(version, {"trigger": "start training" if force else
+                                                          f"{new} new reviews"})
                 self.served.publish(calibration)
                 self.served.refresh()
+                self._count("done")
+                log.info("refit: calibration %s on %s reviewed tasks", calibration.digest,
+                         calibration.provenance.get("reviewed_tasks"))
                 self._rescore()
         except Exception:  # noqa: BLE001 - whatever went wrong, the server keeps its calibration
             log.exception("refit failed; keeping calibration %s",
                           self.served.current.digest if self.served.current else "raw")
             self._count("failed")
             return None
-        self._count("done")
-        log.info("refit: calibration %s on %s reviewed tasks", calibration.digest,
-                 calibration.provenance.get("reviewed_tasks"))
         return calibration
+
+    def _refit_apart(self, version: str, provenance: dict) -> Calibration:
+        """The refit runs in a child process, so what fitting loads and allocates leaves with it:
+        the worker's memory stays where it was (benchmarks/refit_memory.py: 140 -> 338 MiB after three
+        refits in the process, 140 -> 141 MiB with each in a child)."""
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            child.submit(refit_into, self.store.db.location, version, self.display_threshold, self.served.base,
+                         str(self.served.path), provenance, self.served.pipeline.cascade_below).result()
+        return Calibration.load(self.served.path)
 
     def _rescore(self) -> None:
         """Its own failures are its own: a refit that succeeded is not counted as failed for them."""
@@ -173,6 +184,12 @@ class Refitter:
                                  self.served.current.digest if self.served.current else None)
         except Exception:  # noqa: BLE001 - a count must not fail the refit
             log.exception("could not count the refit in the store")
+
+
+def refit_into(location: str, version: str, display_threshold: float, prior: Calibration | None, out: str,
+               provenance: dict, cascade_below: float | None) -> None:
+    """A refit from the store at `location`, written to `out` (in a child process: Refitter._refit_apart)."""
+    refit(ReviewStore(location), version, display_threshold, prior, Path(out), provenance, cascade_below=cascade_below)
 
 
 @contextmanager

@@ -121,6 +121,7 @@ def test_the_server_refits_after_n_reviews_and_every_worker_serves_it(make_clien
     assert second.get("/health").get_json()["model_version"] == refitted  # no restart
     again = _predict(second, image_server, bus, 1)[0]
     assert again["model_version"] == refitted
+    first.app.extensions["openautoglm"].reviews.refitter.wait_idle()
     assert 'openautoglm_refits_total{result="done"} 1.0' in first.get("/metrics").get_data(as_text=True)
     # a restarted worker starts from the team's file
     assert make_client(served_yolo(), refit_every=3).get("/health").get_json()["model_version"] == refitted
