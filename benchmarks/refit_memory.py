@@ -24,7 +24,7 @@ from pathlib import Path
 from openautoglm.model.inference.pipeline import Pipeline
 from openautoglm.model.reviews.refit import refit
 from openautoglm.model.reviews.store import ReviewStore
-from openautoglm.backends.label_studio.refitter import Refitter, refit_into
+from openautoglm.backends.label_studio.refitter import refit_into
 from processes import rss_mb
 
 def rss():
@@ -41,7 +41,8 @@ for round_ in range(3):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-            child.submit(refit_into, store_path, "yolo+bench@1", 0.25, pipeline.calibration, str(out), {}, None).result()
+            prior = pipeline.calibration
+            child.submit(refit_into, store_path, "yolo+bench@1", 0.25, prior, str(out), {}, None).result()
 print(json.dumps({"before": before, "after": rss()}))
 """
 
