@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .cvat_dump import dump, dump_parts
-from .cvat_format import HUMAN, NAME, TAGS, full_mask, runs_to_crop
+from .cvat_format import CONFIDENCE, HUMAN, NAME, TAGS, full_mask, runs_to_crop
 from .fields import parse_float, parse_int
 from .files import atomic_file
 from .skipping import element
@@ -54,6 +54,7 @@ def parse_shape(element: ET.Element, width: int, height: int) -> Region:
         attributes["z_order"] = parse_int(get("z_order"), "z_order")
     if get("group_id") not in (None, "0"):
         attributes["cvat.group_id"] = parse_int(get("group_id"), "group_id")
+    score = _score(attributes.pop(CONFIDENCE, None))
     source = get("source")
     source = HUMAN if source in (None, "manual") else source
     box, points, mask = None, (), None
@@ -67,7 +68,16 @@ def parse_shape(element: ET.Element, width: int, height: int) -> Region:
         mask = full_mask(runs_to_crop(runs, crop_w, crop_h), left, top, width, height)
     elif shape is not Shape.TAG:
         points = (_points(get("points")),)
-    return Region(label, shape, box, points, mask, source=source, attributes=attributes)
+    return Region(label, shape, box, points, mask, score=score, source=source, attributes=attributes)
+
+
+def _score(text: Any) -> float | None:
+    """The `confidence` attribute as a region's score, when it is one (0..1)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if 0.0 <= value <= 1.0 else None
 
 
 def parse(text: str) -> Dataset:

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any, Iterator
 from xml.sax.saxutils import escape, quoteattr
 
-from .cvat_format import HUMAN, SOURCES, crop_runs, mask_crop
+from .cvat_format import CONFIDENCE, HUMAN, SOURCES, crop_runs, mask_crop
 from .types import Dataset, Region, Shape
 
 
@@ -16,7 +16,12 @@ def _number(value: float) -> str:
 
 
 def _public_attributes(region: Region) -> dict[str, Any]:
-    return {k: v for k, v in region.attributes.items() if "." not in k and k not in ("occluded", "z_order")}
+    """The attributes written on a shape, and declared on its label: a region's score as
+    `confidence`, where CVAT keeps it (it stores no score on shapes)."""
+    public = {k: v for k, v in region.attributes.items() if "." not in k and k not in ("occluded", "z_order")}
+    if region.confidence is not None:
+        public.setdefault(CONFIDENCE, f"{region.confidence:.4f}")
+    return public
 
 
 def _attribute_text(value: Any) -> str:

@@ -11,6 +11,7 @@ from .types import AnnotationError, Mask, Shape
 NAME = "cvat"
 HUMAN = "human"
 SOURCES = {"manual", "auto", "semi-auto", "file"}
+CONFIDENCE = "confidence"  # the attribute a region's score is kept in: CVAT stores no score on shapes
 TAGS = {"box": Shape.BOX, "polygon": Shape.POLYGON, "polyline": Shape.POLYLINE, "points": Shape.POINTS,
          "mask": Shape.MASK, "tag": Shape.TAG}
 

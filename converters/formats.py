@@ -23,7 +23,7 @@ class Format:
 FORMATS = {
     "coco": Format("coco", coco.read, coco.write, False),
     "voc": Format("voc", voc.read, voc.write, True, read_options=("zero_based",)),
-    "yolo": Format("yolo", yolo.read, yolo.write, True, read_options=("task",), write_options=("task",)),
+    "yolo": Format("yolo", yolo.read, yolo.write, True, read_options=("task",), write_options=("task", "save_conf")),
     "label_studio": Format("label_studio", label_studio.read, label_studio.write, False,
                            write_options=("image_url_root", "label_config")),
     "cvat": Format("cvat", cvat.read, cvat.write, False),

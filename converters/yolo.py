@@ -111,8 +111,10 @@ def choose_task(dataset: Dataset) -> str:
 
 
 def dump_labels(regions: Iterable[Region], index_by_label: dict[str, int], width: int, height: int, task: str,
-                keypoints: int = 0) -> str:
-    """`keypoints`: for the pose task, how many each line has (a region with fewer gets zeros)."""
+                keypoints: int = 0, save_conf: bool = False) -> str:
+    """`keypoints`: for the pose task, how many each line has (a region with fewer gets zeros).
+    `save_conf`: each scored region's confidence after its coordinates, as ultralytics' save_conf
+    writes it (not for training: ultralytics' loader wants 5 columns)."""
     lines = []
     for region in regions:
         if region.shape is Shape.TAG:
@@ -122,6 +124,8 @@ def dump_labels(regions: Iterable[Region], index_by_label: dict[str, int], width
         if task == "pose":
             padded = list(region.keypoints) + [(0.0, 0.0, 0)] * (keypoints - len(region.keypoints))
             normalised += [c for x, y, v in padded for c in (x / width, y / height, v)]
+        if save_conf and region.confidence is not None and task != "pose":
+            normalised.append(region.confidence)
         lines.append(_LINE_FORMATS[len(normalised)] % (index_by_label[region.label], *normalised))
     return "".join(lines)
 
@@ -285,7 +289,8 @@ def _images_dir_for(labels_dir: Path) -> Path:
     return Path(*parts)
 
 
-def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: str | None = None) -> None:
+def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: str | None = None,
+          save_conf: bool = False) -> None:
     """Ultralytics layout: data.yaml, labels/<subset>/<name>.txt and, given images_dir, images/<subset>/."""
     dataset = dataset.with_all_labels()
     task = task or choose_task(dataset)
@@ -296,7 +301,8 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
     # splits as ultralytics names them (a CVAT project's Train/Validation/Test -> train/val/test)
     subsets = sorted({split_name(subset_of(item)) for item in dataset.items} or {"train"})
     # the label lines (masks traced to outlines) over processes when masks are many
-    texts = ordered_map(functools.partial(_labels_of, index_by_label=index_by_label, task=task, keypoints=keypoints),
+    texts = ordered_map(functools.partial(_labels_of, index_by_label=index_by_label, task=task, keypoints=keypoints,
+                                          save_conf=save_conf),
                         dataset.items, mask_count(dataset.items))
     with atomic_directory(Path(path)) as out:
         for item, text in zip(progress.track(dataset.items, "writing YOLO"), texts):
@@ -324,8 +330,9 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
             yaml.safe_dump(config, handle, sort_keys=False, allow_unicode=True)
 
 
-def _labels_of(index: int, item: AnnotatedImage, index_by_label: dict[str, int], task: str, keypoints: int) -> str:
-    return dump_labels(item.regions, index_by_label, item.image.width, item.image.height, task, keypoints)
+def _labels_of(index: int, item: AnnotatedImage, index_by_label: dict[str, int], task: str, keypoints: int,
+               save_conf: bool = False) -> str:
+    return dump_labels(item.regions, index_by_label, item.image.width, item.image.height, task, keypoints, save_conf)
 
 
 def _place_image(source: Path, target: Path) -> None:

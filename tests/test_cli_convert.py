@@ -382,3 +382,25 @@ def test_outputs_follow_the_umask(tmp_path: Path, coco_file: Path) -> None:
         os.umask(old)
     assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "voc").stat().st_mode & 0o777 == 0o755
+
+
+def test_scores_survive_cvat_xml_and_yolo_with_save_conf(tmp_path: Path) -> None:
+    from openautoglm.converters import AnnotatedImage, Box, Dataset, ImageRecord, Region, Shape, load, save
+
+    regions = [Region("cat", Shape.BOX, Box(2, 2, 20, 10), score=0.8125), Region("cat", Shape.BOX, Box(5, 5, 9, 9))]
+    dataset = Dataset(items=[AnnotatedImage(ImageRecord(1, "a.jpg", 40, 30), regions)])
+    save(dataset, tmp_path / "cvat.xml", "cvat")
+    text = (tmp_path / "cvat.xml").read_text()
+    assert "<name>confidence</name>" in text and '<attribute name="confidence">0.8125</attribute>' in text
+    (back,) = load(tmp_path / "cvat.xml", "cvat").items
+    assert [r.score for r in back.regions] == [0.8125, None]
+    assert all("confidence" not in r.attributes for r in back.regions)
+    Image.new("RGB", (40, 30)).save(tmp_path / "a.jpg")
+    save(dataset, tmp_path / "yolo", "yolo", save_conf=True)
+    lines = (tmp_path / "yolo" / "labels" / "train" / "a.txt").read_text().splitlines()
+    assert [len(line.split()) for line in lines] == [6, 5]
+    (again,) = load(tmp_path / "yolo", "yolo", tmp_path).items
+    assert [r.score for r in again.regions] == [0.8125, None]
+    save(dataset, tmp_path / "plain", "yolo")  # by default the labels stay trainable: 5 columns
+    assert [len(line.split()) for line in (tmp_path / "plain" / "labels" / "train" / "a.txt").read_text().splitlines()
+            ] == [5, 5]

@@ -15,12 +15,16 @@ from .label_config import add_label_config
 from .label_studio import add_label_studio
 from .serve import run_serve
 
+SAVE_CONF_HELP = ("with --to/--format yolo: each scored region's confidence after its coordinates, as "
+                  "ultralytics' save_conf writes it (such labels are for reading back, not for training)")
+
 
 def _convert(args: argparse.Namespace) -> int:
     from openautoglm.converters.parallel import using_workers
     from openautoglm.converters.skipping import skipping_invalid
 
-    options = {"task": args.yolo_task, "zero_based": args.voc_zero_based or None}
+    options = {"task": args.yolo_task, "zero_based": args.voc_zero_based or None,
+               "save_conf": args.yolo_save_conf or None}
     with progress.enabled(), using_workers(args.workers), \
             skipping_invalid() if args.skip_invalid else contextlib.nullcontext([]) as skipped:
         dataset = formats.convert(Path(args.source), args.source_format, Path(args.output), args.target_format,
@@ -81,7 +85,8 @@ def _predict(args: argparse.Namespace) -> int:
                                  ModelSettings.from_env(), synonyms)  # read once here; workers and Ray actors get it
     with progress.enabled():
         survey = run(arguments, paths, output, args.format, args.force, args.workers, args.engine, args.ray_address,
-                     {"image_url_root": args.image_url_root, "label_config": config})
+                     {"image_url_root": args.image_url_root, "label_config": config,
+                      "save_conf": args.yolo_save_conf or None})
     failed = survey.failures
     for failure in failed:
         print(f"openautoglm: skipped {failure['file_name']}: {failure['error']}", file=sys.stderr)
@@ -153,6 +158,7 @@ def _add_convert(commands) -> None:
                          help="leave out an element that cannot be read (listed as a warning) instead of failing")
     convert.add_argument("--voc-zero-based", action="store_true",
                          help="read VOC boxes as 0-based (files written by CVAT or datumaro)")
+    convert.add_argument("--yolo-save-conf", action="store_true", help=SAVE_CONF_HELP)
     convert.set_defaults(run=_convert)
 
 
@@ -186,6 +192,7 @@ def _add_predict(commands) -> None:
     predict.add_argument("--image-url-root", metavar="URL",
                          help="with --format label-studio: task image URLs are this root plus the file name, e.g. "
                               "'/data/local-files/?d=images/' or 'https://bucket.example/images/'")
+    predict.add_argument("--yolo-save-conf", action="store_true", help=SAVE_CONF_HELP)
     predict.add_argument("--allow-failures", action="store_true",
                          help="exit 0 even when some images could not be read (they are listed either way)")
     predict.set_defaults(run=_predict)
