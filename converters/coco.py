@@ -107,6 +107,10 @@ def parse(doc: Any) -> Dataset:
     """COCO instances dict -> Dataset. Errors name the list and index of the bad element."""
     if not isinstance(doc, dict):
         raise AnnotationError("top level must be a JSON object")
+    other = _other_task(doc)
+    if other:
+        raise AnnotationError(f"this is a COCO {other} file, not object instances (boxes, polygons, masks): "
+                              "openautoglm reads instances and keypoints")
     categories: dict[int, Category] = {}
     items: dict[Any, AnnotatedImage] = {}
     for section, parse_one, store in (
@@ -131,6 +135,20 @@ def parse(doc: Any) -> Dataset:
             item.regions.append(_parse_annotation(obj, item.image, category.name))
     attributes = _extras(doc, {"categories", "images", "annotations"})
     return Dataset(list(categories.values()), list(items.values()), attributes)
+
+
+def _other_task(doc: dict) -> str | None:
+    """The COCO task of a file that holds no instances: captions, panoptic segmentation or image labels."""
+    annotations = [a for a in (doc.get("annotations") or [])[:50] if isinstance(a, dict)]
+    if not annotations:
+        return None
+    if all("caption" in a and "category_id" not in a for a in annotations):
+        return "captions"
+    if all("segments_info" in a for a in annotations):
+        return "panoptic"
+    if all("category_id" in a and not any(k in a for k in ("bbox", "segmentation", "keypoints")) for a in annotations):
+        return "image labels (categories per image, no regions)"
+    return None
 
 
 def _assign_ids(existing: list[Any]) -> list[int]:

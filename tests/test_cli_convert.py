@@ -404,3 +404,17 @@ def test_scores_survive_cvat_xml_and_yolo_with_save_conf(tmp_path: Path) -> None
     save(dataset, tmp_path / "plain", "yolo")  # by default the labels stay trainable: 5 columns
     assert [len(line.split()) for line in (tmp_path / "plain" / "labels" / "train" / "a.txt").read_text().splitlines()
             ] == [5, 5]
+
+
+@pytest.mark.parametrize("annotations, task", [
+    ([{"id": 1, "image_id": 1, "caption": "a cat on a mat"}], "captions"),
+    ([{"image_id": 1, "file_name": "1.png", "segments_info": [{"id": 3, "category_id": 1}]}], "panoptic"),
+    ([{"id": 1, "image_id": 1, "category_id": 1}], "image labels"),
+])
+def test_coco_files_of_other_tasks_are_refused_by_name(tmp_path: Path, annotations: list, task: str,
+                                                      capsys) -> None:
+    source = tmp_path / "other.json"
+    source.write_text(json.dumps({"images": [{"id": 1, "file_name": "1.jpg", "width": 4, "height": 3}],
+                                  "categories": [{"id": 1, "name": "cat"}], "annotations": annotations}))
+    assert main(["convert", str(source), "--from", "coco", "--to", "yolo", str(tmp_path / "out")]) == 2
+    assert f"this is a COCO {task}" in capsys.readouterr().err
