@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from benchmarks.processes import free_port, wait_until_up
+from openautoglm.cli.label_config import label_config
 from openautoglm.converters import Shape
 from openautoglm.converters.files import load_displayed
 from openautoglm.converters.label_studio import parse_result
@@ -30,10 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LS_VENV = ROOT / ".cache" / "label-studio-1.23.2"
 TOKEN = "openautoglm0test0token0123"
 LABELS = ["person", "bus", "giraffe", "dog", "bowl", "elephant"]
-CONFIG = ('<View><Image name="image" value="$image"/><RectangleLabels name="label" toName="image">'
-          + "".join(f'<Label value="{label}"/>' for label in LABELS) + '</RectangleLabels>'
-          '<BrushLabels name="brush" toName="image">' + "".join(f'<Label value="{label}"/>' for label in LABELS)
-          + "</BrushLabels></View>")
+CONFIG = label_config(LABELS, masks=True)  # the README's step 2: `openautoglm label-config --labels ... --masks`
 IMAGES = ["000000000009.jpg", "000000000025.jpg", "000000000030.jpg", "000000000036.jpg"]
 
 pytestmark = pytest.mark.integration
