@@ -25,6 +25,7 @@ from .parallel import mask_count, ordered_map
 from .skipping import element
 from .subsets import split_name, subset_of, unique_stems
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
+from .voc_image_sets import image_labels, listed_ids
 
 NAME = "voc"
 _FLAGS = ("difficult", "truncated", "occluded")
@@ -165,7 +166,7 @@ def read(path: Path, images_dir: Path | None = None, zero_based: bool = False) -
         annotations_dir = root / "Annotations" if (root / "Annotations").is_dir() else root
         xml_paths = sorted(annotations_dir.rglob("*.xml"))
     order = _read_label_order(root)
-    items = []
+    items, annotated = [], set()
     for xml_path in progress.track(xml_paths, "reading VOC"):
         stem = xml_path.relative_to(annotations_dir).with_suffix("")
         with element(str(xml_path)):
@@ -175,8 +176,37 @@ def read(path: Path, images_dir: Path | None = None, zero_based: bool = False) -
             item.image = ImageRecord(None, file_name, item.image.width, item.image.height, item.image.attributes)
             _attach_masks(item, root / "SegmentationObject" / stem.with_suffix(".png"))
             items.append(item)
+        annotated.add(stem.as_posix())
+    if not Path(path).is_file():
+        items += _unannotated(root, images_dir, annotated)
+        _add_image_labels(items, root, order)
     labels = order + sorted({r.label for i in items for r in i.regions} - set(order))
     return Dataset([Category(n) for n in labels], items)
+
+
+def _unannotated(root: Path, images_dir: Path | None, annotated: set[str]) -> list[AnnotatedImage]:
+    """The images ImageSets lists that have no annotation file: images with no objects."""
+    folders = [Path(images_dir)] if images_dir is not None else [root / "JPEGImages", root]
+    items = []
+    for image_id in listed_ids(root):
+        if image_id in annotated:
+            continue
+        with element(f"ImageSets: {image_id}"):
+            found = next((f for f in (find_image(folder, image_id) for folder in folders) if f is not None), None)
+            if found is None:
+                raise AnnotationError(f"listed in ImageSets without an annotation file, and no image of it is in "
+                                      f"{' or '.join(map(str, folders))} (give --images)")
+            items.append(AnnotatedImage(ImageRecord(None, found.name, *displayed_size(found))))
+    return items
+
+
+def _add_image_labels(items: list[AnnotatedImage], root: Path, order: list[str]) -> None:
+    """ImageSets/Main's per-class lists as tags, where no object of the class is in the image."""
+    present = image_labels(root, order + sorted({r.label for i in items for r in i.regions}))
+    for item in items:
+        shown = {r.label for r in item.regions}
+        for label in sorted(present.get(PurePosixPath(item.image.file_name).stem, set()) - shown):
+            item.regions.append(Region(label, Shape.TAG))
 
 
 def _measure(root: Path, images_dir: Path | None, stem: PurePosixPath, file_name: str) -> tuple[int, int]:

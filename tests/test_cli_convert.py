@@ -418,3 +418,28 @@ def test_coco_files_of_other_tasks_are_refused_by_name(tmp_path: Path, annotatio
                                   "categories": [{"id": 1, "name": "cat"}], "annotations": annotations}))
     assert main(["convert", str(source), "--from", "coco", "--to", "yolo", str(tmp_path / "out")]) == 2
     assert f"this is a COCO {task}" in capsys.readouterr().err
+
+
+def test_voc_image_sets_keep_images_without_objects_and_image_labels(tmp_path: Path) -> None:
+    """An image listed in ImageSets without an annotation file is an image with no objects; the
+    per-class lists' `1` is a tag where no object of that class is in the image."""
+    root = tmp_path / "voc"
+    (root / "Annotations").mkdir(parents=True), (root / "JPEGImages").mkdir(), (root / "ImageSets" / "Main").mkdir(
+        parents=True)
+    for name in ("a", "b"):
+        Image.new("RGB", (40, 30)).save(root / "JPEGImages" / f"{name}.jpg")
+    (root / "Annotations" / "a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><size><width>40</width><height>30</height><depth>3</depth></size>"
+        "<object><name>cat</name><bndbox><xmin>2</xmin><ymin>2</ymin><xmax>10</xmax><ymax>10</ymax></bndbox>"
+        "</object></annotation>")
+    (root / "ImageSets" / "Main" / "train.txt").write_text("a\nb\n")
+    (root / "ImageSets" / "Main" / "cat_train.txt").write_text("a  1\nb -1\n")
+    (root / "ImageSets" / "Main" / "dog_train.txt").write_text("a -1\nb  1\n")
+    output = tmp_path / "out.json"
+    assert main(["convert", str(root), "--from", "voc", "--to", "label-studio", str(output)]) == 0
+    tasks = {Path(t["data"]["image"]).name: t for t in json.loads(output.read_text())}
+    assert set(tasks) == {"a.jpg", "b.jpg"}
+    results = {name: [(r["type"], r["value"].get("rectanglelabels") or r["value"].get("choices"))
+                      for a in t["annotations"] for r in a["result"]] for name, t in tasks.items()}
+    assert results["a.jpg"] == [("rectanglelabels", ["cat"])]  # its cat is an object already: no tag
+    assert results["b.jpg"] == [("choices", ["dog"])]
