@@ -1,3 +1,4 @@
+import logging
 import os
 from pathlib import Path
 
@@ -72,3 +73,13 @@ def postgres_url(postgres_server, request) -> str:
     import re
 
     return postgres_server.fresh_database(re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[:60])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Quiet before pytest's summary: the background threads of test servers whose databases are
+    gone by now keep logging retries with tracebacks, and formatting one calls ast.parse, which
+    CPython 3.11 does not make thread-safe: racing pytest's own (it rewrites a plugin it imports
+    for the summary), it ended one local run in "SystemError: AST constructor recursion depth
+    mismatch" after every test had passed."""
+    logging.disable(logging.CRITICAL)
