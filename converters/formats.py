@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import coco, cvat, label_studio, labelme, voc, yolo
+from . import coco, cvat, label_studio, labelme, readonly, voc, yolo
 from .types import AnnotationError, Dataset
 
 
@@ -18,6 +18,7 @@ class Format:
     output_is_directory: bool
     read_options: tuple[str, ...] = ()
     write_options: tuple[str, ...] = ()
+    writable: bool = True
 
 
 FORMATS = {
@@ -28,10 +29,12 @@ FORMATS = {
                            write_options=("image_url_root", "label_config")),
     "cvat": Format("cvat", cvat.read, cvat.write, False),
     "labelme": Format("labelme", labelme.read, labelme.write, True),
+    "createml": Format("createml", readonly.read_createml, readonly.no_writer("createml"), False, writable=False),
+    "sam": Format("sam", readonly.read_sam, readonly.no_writer("sam"), False, writable=False),
 }
 ALIASES = {"ls": "label_studio", "label-studio": "label_studio", "labelstudio": "label_studio",
            "pascal_voc": "voc", "cvat_images": "cvat", "ultralytics": "yolo",
-           "x-anylabeling": "labelme", "x_anylabeling": "labelme"}
+           "x-anylabeling": "labelme", "x_anylabeling": "labelme", "segment-anything": "sam", "sa-1b": "sam"}
 
 
 def spellings() -> str:
@@ -70,6 +73,13 @@ def _has_content(path: Path) -> bool:
     return path.is_dir() and any(p.is_file() and p.stat().st_size > 0 for p in path.rglob("*"))
 
 
+def writable(format_name: str) -> None:
+    """Refuse a read-only output format before any work is done."""
+    fmt = get(format_name)
+    if not fmt.writable:
+        raise readonly.read_only(fmt.name)
+
+
 def save(dataset: Dataset, path: Path, format_name: str, images_dir: Path | None = None, **options) -> None:
     fmt = get(format_name)
     chosen = {k: v for k, v in options.items() if k in fmt.write_options and v is not None}
@@ -79,6 +89,7 @@ def save(dataset: Dataset, path: Path, format_name: str, images_dir: Path | None
 def convert(source: Path, source_format: str, target: Path, target_format: str,
             images_dir: Path | None = None, **options) -> Dataset:
     """Read `source` and write it to `target`; nothing is written unless the whole read succeeds."""
+    writable(target_format)
     dataset = load(source, source_format, images_dir, **options)
     save(dataset, target, target_format, images_dir, **options)
     return dataset

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -443,3 +444,30 @@ def test_voc_image_sets_keep_images_without_objects_and_image_labels(tmp_path: P
                       for a in t["annotations"] for r in a["result"]] for name, t in tasks.items()}
     assert results["a.jpg"] == [("rectanglelabels", ["cat"])]  # its cat is an object already: no tag
     assert results["b.jpg"] == [("choices", ["dog"])]
+
+
+def test_createml_and_segment_anything_are_read(tmp_path: Path, capsys) -> None:
+    from pycocotools import mask as coco_mask
+
+    Image.new("RGB", (40, 30)).save(tmp_path / "a.jpg")
+    createml = tmp_path / "createml.json"
+    createml.write_text(json.dumps([{"image": "a.jpg", "annotations": [
+        {"label": "cat", "coordinates": {"x": 10, "y": 8, "width": 8, "height": 6}}]}]))
+    assert main(["convert", str(createml), "--from", "createml", "--to", "coco", str(tmp_path / "c.json")]) == 0
+    coco = json.loads((tmp_path / "c.json").read_text())
+    assert [a["bbox"] for a in coco["annotations"]] == [[6.0, 5.0, 8.0, 6.0]]
+    assert (coco["images"][0]["width"], coco["images"][0]["height"]) == (40, 30)
+    bitmap = np.zeros((30, 40), dtype=np.uint8)
+    bitmap[5:15, 10:20] = 1
+    rle = coco_mask.encode(np.asfortranarray(bitmap))
+    sam = tmp_path / "sa_1.json"
+    sam.write_text(json.dumps({"image": {"image_id": 1, "file_name": "a.jpg", "width": 40, "height": 30},
+                               "annotations": [{"id": 7, "segmentation": {"size": [30, 40],
+                                                                          "counts": rle["counts"].decode()},
+                                                "predicted_iou": 0.93, "bbox": [10, 5, 10, 10]}]}))
+    assert main(["convert", str(sam), "--from", "sam", "--to", "coco", str(tmp_path / "s.json")]) == 0
+    (annotation,) = json.loads((tmp_path / "s.json").read_text())["annotations"]
+    assert annotation["bbox"] == [10.0, 5.0, 10.0, 10.0] and annotation["score"] == 0.93 and annotation["area"] == 100
+    capsys.readouterr()
+    assert main(["convert", str(tmp_path / "c.json"), "--from", "coco", "--to", "sam", str(tmp_path / "x")]) == 2
+    assert "sam is read-only here" in capsys.readouterr().err

@@ -76,6 +76,7 @@ def _predict(args: argparse.Namespace) -> int:
     from openautoglm.cli.predict import run, write_failures
     from openautoglm.model.inference.settings import ModelSettings
 
+    formats.writable(args.format)
     paths = [p for arg in args.images for p in (sorted(Path(arg).iterdir()) if Path(arg).is_dir() else [Path(arg)])]
     output = Path(args.output)
     labels, synonyms, config = tuple(args.labels or ()), {}, None
