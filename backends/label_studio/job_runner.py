@@ -53,7 +53,7 @@ class JobRunner:
     def _work(self, page: dict) -> None:
         tasks, project = page["tasks"], page["project"]
         try:
-            predictions = self.requests.keyed(tasks, self.requests.page(tasks, page["config"] or "", project))
+            predictions = self.requests.job_page(page)
             if self.store.jobs.page_answered(page["job"], page["number"], predictions):
                 return  # a waiting request answers with it
             imported = self._import(project, predictions)

@@ -29,6 +29,12 @@ def lacking(tasks: list[dict], version: str) -> list[dict]:
     return [t for t in tasks if not any(p.get("model_version") == version for p in t.get("predictions") or [])]
 
 
+def as_job_tasks(tasks: list[dict]) -> list[dict]:
+    """Label Studio tasks as a job keeps and predicts them: their id and data, nothing else (the
+    annotations and predictions Label Studio lists with them are not needed and can be large)."""
+    return [{"id": t["id"], "data": t.get("data")} for t in tasks]
+
+
 @dataclass
 class PagePrediction:
     predictions: list[dict]  # import entries: task, result, score, model_version
@@ -73,7 +79,7 @@ def prelabel_project(client: LabelStudioClient, engine, project: str, page_size:
         todo = lacking(tasks, version)
         counts.skipped += len(tasks) - len(todo)
         if todo:
-            in_flight.append(engine.submit([{"id": t["id"], "data": t.get("data")} for t in todo], config))
+            in_flight.append(engine.submit(as_job_tasks(todo), config))
         while len(in_flight) > engine.slots:
             finish()
         if on_page is not None:

@@ -22,7 +22,7 @@ from .audit import route
 from .client import LabelStudioClient, project_id
 from .metrics import Metrics
 from .predictor import Predictor, TaskOutcome
-from .prelabel import lacking
+from .prelabel import as_job_tasks, lacking
 from .project_version import ProjectVersionSync
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,7 @@ class PredictRequests:
     def _answer_shared(self, tasks: list, config: str, project: object, answers: list, position: dict) -> None:
         """A large request as an answering job: this thread and every worker's JobRunner predict its
         pages, until all are done or the budget is spent; the rest is imported in the background."""
-        job, mine = self.store.jobs.start(project, self.predictor.model_version,
-                                          [{"id": t["id"], "data": t.get("data")} for t in tasks], config,
+        job, mine = self.store.jobs.start(project, self.predictor.model_version, as_job_tasks(tasks), config,
                                           self.answer_page_tasks, answering=True)
         self.on_queued()
         started, slowest, deferrable = time.perf_counter(), 0.0, None
@@ -80,8 +79,7 @@ class PredictRequests:
                     time.sleep(0.02)
                     continue
                 page_started = time.perf_counter()
-                entries = self.page(page["tasks"], config, project)
-                self.store.jobs.page_answered(job, page["number"], self.keyed(page["tasks"], entries))
+                self.store.jobs.page_answered(job, page["number"], self.job_page(page))
                 slowest = max(slowest, time.perf_counter() - page_started)
         finally:
             answered, left = self.store.jobs.stop_answering(job, self.JOB_PAGE_TASKS)
@@ -96,10 +94,12 @@ class PredictRequests:
         if left:
             self.on_queued()
 
-    @staticmethod
-    def keyed(tasks: list, entries: list[dict]) -> list[dict]:
-        """Answer entries with their task's id (an import's form)."""
-        return [{"task": task["id"], **entry} for task, entry in zip(tasks, entries)]
+    def job_page(self, page: dict) -> list[dict]:
+        """A claimed job page (`JobStore.claim`) predicted: its entries with their task's id, the
+        form an answer keeps and an import sends."""
+        tasks = page["tasks"]
+        return [{"task": task["id"], **entry}
+                for task, entry in zip(tasks, self.page(tasks, page["config"] or "", page["project"]))]
 
     def page(self, tasks: list, config: str, project: object) -> list[dict]:
         """Predict, keep for reviews and route one page; its answer entries, in order."""
@@ -152,8 +152,7 @@ class PredictRequests:
         error = None
         try:
             for tasks, _ in self.client.task_pages(project):
-                self.store.jobs.feed(job, [{"id": t["id"], "data": t.get("data")} for t in lacking(tasks, version)],
-                                     self.JOB_PAGE_TASKS)
+                self.store.jobs.feed(job, as_job_tasks(lacking(tasks, version)), self.JOB_PAGE_TASKS)
                 self.on_queued()
         except Exception as failure:  # noqa: BLE001 - reported in /jobs; started again, it skips what is done
             error = f"{type(failure).__name__}: {failure}"

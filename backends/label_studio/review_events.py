@@ -61,10 +61,10 @@ class ReviewWorker:
         (model.reviews.annotations). An error moves the event to failed events with its reason."""
         action = event.get("action")
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
-            annotation = event.get("annotation") or {}
-            task_id = (event.get("task") or {}).get("id", annotation.get("task"))
-            if annotation.get("id") is None or task_id is None:
-                raise UnusableEvent(f"{action} names no annotation id or no task")
+            problem = event_problem(event)  # journalled before the route checked it, or by an older version
+            if problem:
+                raise UnusableEvent(problem)
+            annotation, task_id = event["annotation"], _task_id(event)
             if not self.store.annotations.save(annotation["id"], task_id, updated_at(annotation, time.time()),
                                                bool(annotation.get("was_cancelled")),
                                                bool(annotation.get("ground_truth")), annotation.get("result") or []):
@@ -112,8 +112,7 @@ def event_problem(event: dict) -> str | None:
         annotation = event.get("annotation")
         if not isinstance(annotation, dict) or annotation.get("id") is None:
             return f"{action} needs 'annotation' with its 'id'"
-        task = event.get("task")
-        if (task.get("id") if isinstance(task, dict) else annotation.get("task")) is None:
+        if _task_id(event) is None:
             return f"{action} needs 'task' with its 'id' (or 'annotation.task')"
         if not isinstance(annotation.get("result", []), list):
             return f"{action}: 'annotation.result' must be a list"
@@ -122,6 +121,12 @@ def event_problem(event: dict) -> str | None:
         if not isinstance(annotations, list) or not all(isinstance(a, dict) and "id" in a for a in annotations):
             return "ANNOTATIONS_DELETED needs 'annotations', a list of objects with their 'id'"
     return None
+
+
+def _task_id(event: dict):
+    """The reviewed task: the event's task, else the one the annotation names."""
+    task = event.get("task")
+    return task.get("id") if isinstance(task, dict) else event["annotation"].get("task")
 
 
 class UnusableEvent(ValueError):

@@ -88,14 +88,13 @@ class JobStore:
             _finish_if_done(tx, job, error)
 
     def _queue(self, tx: Database, job: str, tasks: list[dict], page_size: int, first: int) -> None:
+        """New tasks of the job: held by it, counted in its total, in pages numbered from `first`."""
         if not tasks:
             return
         ids = [str(t["id"]) for t in tasks]
         tx.execute(f"DELETE FROM job_tasks WHERE task_id IN ({', '.join('?' for _ in ids)})", ids)
         tx.executemany("INSERT INTO job_tasks VALUES (?, ?)", [(task, job) for task in ids])
-        tx.executemany("INSERT INTO job_pages VALUES (?, ?, ?, NULL)",
-                       [(job, first + n, json.dumps(tasks[start:start + page_size]))
-                        for n, start in enumerate(range(0, len(tasks), page_size))])
+        _pages(tx, job, tasks, page_size, first)
         tx.execute("UPDATE jobs SET total = total + ?, updated = ? WHERE id = ?", (len(tasks), time.time(), job))
 
     def claim(self, now: float | None = None, job: str | None = None) -> dict | None:
@@ -157,9 +156,8 @@ class JobStore:
             left = [task for _, tasks in rows for task in json.loads(tasks)]
             tx.execute("DELETE FROM job_pages WHERE job = ? AND claimed IS NULL", (job,))
             (last,) = tx.execute("SELECT MAX(number) FROM job_pages WHERE job = ?", (job,)).fetchone()
-            tx.execute("UPDATE jobs SET state = 'running', total = total - ?, updated = ? WHERE id = ?",
-                       (len(left), time.time(), job))
-            self._queue(tx, job, left, page_size, 0 if last is None else last + 1)
+            tx.execute("UPDATE jobs SET state = 'running', updated = ? WHERE id = ?", (time.time(), job))
+            _pages(tx, job, left, page_size, 0 if last is None else last + 1)  # the job holds and counts them
             _finish_if_done(tx, job)
         return answered, left
 
@@ -176,6 +174,12 @@ class JobStore:
             if job["state"] == "running" and job["updated"] < time.time() - PAGE_LEASE_S:
                 job["state"] = "stalled"
         return jobs
+
+
+def _pages(tx: Database, job: str, tasks: list[dict], page_size: int, first: int) -> None:
+    tx.executemany("INSERT INTO job_pages VALUES (?, ?, ?, NULL)",
+                   [(job, first + n, json.dumps(tasks[start:start + page_size]))
+                    for n, start in enumerate(range(0, len(tasks), page_size))])
 
 
 def _finish_if_done(tx: Database, job: str, error: str | None = None) -> None:
