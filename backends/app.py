@@ -18,8 +18,9 @@ from .label_studio.images import ImageFetcher
 from .label_studio.job_runner import JobRunner
 from .label_studio.metrics import Metrics
 from .label_studio.predictor import Predictor
+from .label_studio.project_calibrations import ProjectCalibrations, calibrations_folder
 from .label_studio.project_version import ProjectVersionSync
-from .label_studio.refitter import Refitter, ServedCalibration, team_calibration_path
+from .label_studio.refitter import Refitter
 from .label_studio.request_path import PredictRequests
 from .label_studio.rescore import QueueRescorer
 from .label_studio.review_events import ReviewWorker
@@ -42,14 +43,15 @@ def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None
     metrics = Metrics()
     pipeline = pipeline or _load_pipeline(settings, metrics)
     client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key, settings.fetch_timeout_s)
-    predictor = Predictor(pipeline, ImageFetcher(settings, client), settings.batch_size, settings.synonyms,
-                          batch_wait_ms(settings), settings.max_batch)
     version_sync = ProjectVersionSync(client, settings.set_project_version and client.writable)
     store = ReviewStore(settings.store_path)
-    served = None if settings.calibration_pinned else \
-        ServedCalibration(pipeline, team_calibration_path(settings.home, pipeline.name), store)
-    log.info("serving %s", pipeline.model_version)  # with the calibration in use (a team's refit, if any)
-    reviews = _review_loop(settings, pipeline, store, served, client, version_sync, metrics)
+    calibrations = None if settings.calibration_pinned else \
+        ProjectCalibrations(pipeline, calibrations_folder(settings.home, pipeline.name), store)
+    predictor = Predictor(pipeline, ImageFetcher(settings, client), settings.batch_size, settings.synonyms,
+                          batch_wait_ms(settings), settings.max_batch, calibrations)
+    log.info("serving %s%s", pipeline.model_version, "" if calibrations is None else
+             f" (a project with reviews of its own: its own refit, in {calibrations.folder})")
+    reviews = _review_loop(settings, store, calibrations, client, version_sync, metrics)
     requests = PredictRequests(predictor, store, metrics, version_sync, client, settings.accept_above,
                                settings.audit_share, settings.predict_budget_s)
     app = Flask("openautoglm")
@@ -60,8 +62,6 @@ def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None
     register_errors(app)
     if settings.access_log:
         _log_requests(app)
-    if served is not None:
-        app.before_request(served.refresh)  # a refit by any worker is served from its next request on
     app.register_blueprint(blueprint(settings, requests, reviews, metrics))
     app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.calls, settings.models.max_pixels))
     return app
@@ -89,16 +89,16 @@ def _load_pipeline(settings: Settings, metrics: Metrics) -> ServedPipeline:
     return pipeline
 
 
-def _review_loop(settings: Settings, pipeline: ServedPipeline, store: ReviewStore, served: ServedCalibration | None,
+def _review_loop(settings: Settings, store: ReviewStore, calibrations: ProjectCalibrations | None,
                  client: LabelStudioClient, version_sync: ProjectVersionSync, metrics: Metrics) -> ReviewLoop:
-    """Started here, in every worker: the webhook worker, and with a served calibration the
-    refitter and the re-scorer it calls after each refit."""
-    if served is None:
+    """Started here, in every worker: the webhook worker, and with per-project calibrations the
+    refitter and the re-scorer it calls after each project's refit."""
+    if calibrations is None:
         return ReviewLoop(store, ReviewWorker(store))
-    rescorer = QueueRescorer(client, store, settings.accept_above, settings.audit_share, version_sync,
+    rescorer = QueueRescorer(client, store, calibrations, settings.accept_above, settings.audit_share, version_sync,
                              metrics.rescored)
-    refitter = Refitter(store, served, settings.refit_every, pipeline.display_threshold,
-                        lambda: rescorer.rescore(pipeline))
+    refitter = Refitter(store, calibrations, settings.refit_every, calibrations.pipeline.display_threshold,
+                        rescorer.rescore)
     return ReviewLoop(store, ReviewWorker(store, refitter), refitter, rescorer)
 
 

@@ -12,12 +12,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from openautoglm.model.scores.calibration import CURRENT
+
 
 @dataclass
 class _Request:
     images: list
     labels: list
     synonyms: dict
+    calibration: object  # what the batch is scored with (model.scores.calibration.CURRENT: the pipeline's own)
     key: str
     done: threading.Event = field(default_factory=threading.Event)
     results: list | None = None
@@ -25,7 +28,7 @@ class _Request:
 
 
 class DynamicBatcher:
-    def __init__(self, run: Callable[[list, list, dict], list], max_batch: int, max_wait_ms: float,
+    def __init__(self, run: Callable[..., list], max_batch: int, max_wait_ms: float,
                  lock: threading.Lock):
         self.run, self.max_batch, self.max_wait_s, self.lock = run, max_batch, max_wait_ms / 1000, lock
         self._queue: list[_Request] = []
@@ -34,9 +37,10 @@ class DynamicBatcher:
         # list, since a server runs for months
         threading.Thread(target=self._serve, name="openautoglm-batcher", daemon=True).start()
 
-    def predict(self, images: list, labels: list, synonyms: dict) -> list:
-        request = _Request(list(images), list(labels), dict(synonyms or {}),
-                           json.dumps([sorted(labels), synonyms or {}], sort_keys=True))
+    def predict(self, images: list, labels: list, synonyms: dict, calibration: object = CURRENT) -> list:
+        digest = calibration if isinstance(calibration, str) or calibration is None else calibration.digest
+        request = _Request(list(images), list(labels), dict(synonyms or {}), calibration,
+                           json.dumps([sorted(labels), synonyms or {}, digest], sort_keys=True))
         with self._ready:
             self._queue.append(request)
             self._ready.notify()
@@ -69,7 +73,7 @@ class DynamicBatcher:
         images = [image for request in group for image in request.images]
         try:
             with self.lock:
-                results = self.run(images, group[0].labels, group[0].synonyms)
+                results = self.run(images, group[0].labels, group[0].synonyms, calibration=group[0].calibration)
             self.runs, self.images = self.runs + 1, self.images + len(images)
             start = 0
             for request in group:
@@ -93,12 +97,14 @@ class ModelCalls:
         self._batchers: dict[int, tuple[object, DynamicBatcher]] = {}  # the pipeline is kept: ids stay unique
         self._guard = threading.Lock()
 
-    def predict(self, pipeline, images: list, labels: list, synonyms: dict | None = None) -> list:
-        """Scored predictions (ImagePrediction) per image."""
+    def predict(self, pipeline, images: list, labels: list, synonyms: dict | None = None,
+                calibration: object = CURRENT) -> list:
+        """Scored predictions (ImagePrediction) per image, with `calibration` (a Label Studio
+        project's) or the pipeline's own."""
         if self.max_wait_ms <= 0:
             with self.lock:
-                return pipeline.predict(images, labels, synonyms)
-        return self.batcher(pipeline).predict(images, labels, synonyms or {})
+                return pipeline.predict(images, labels, synonyms, calibration=calibration)
+        return self.batcher(pipeline).predict(images, labels, synonyms or {}, calibration)
 
     def batcher(self, pipeline) -> DynamicBatcher:
         with self._guard:

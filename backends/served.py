@@ -8,22 +8,21 @@ from typing import Protocol, Sequence
 from PIL import Image
 
 from openautoglm.model.inference.interface import Segmenter
-from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.calibration import CURRENT, Calibration
 from openautoglm.model.scores.scoring import ImagePrediction
-from openautoglm.model.scores.source import CalibrationSource
 
 
 class ServedPipeline(Protocol):
-    name: str  # the pipeline's name: where the team's refitted calibration is kept
+    name: str  # the pipeline's name: where each project's refitted calibration is kept
     version: str  # the weights: reviews and calibrations are kept per version
-    model_version: str  # what Label Studio and CVAT are told: the version and the calibration's digest
-    calibrations: CalibrationSource  # refreshed by the server when a refit lands
-    calibration: Calibration | None  # calibrations.current
+    model_version: str  # the version and its own calibration's digest (a project's refit has its own)
+    calibration: Calibration | None  # as loaded: what CVAT is served, and the prior of every project's refit
     segmenter: Segmenter | None
     vocabulary: tuple[str, ...] | None  # closed-set class names; None for open vocabulary
     display_threshold: float
     cascade_below: float | None
 
     def predict(self, images: Sequence[Image.Image], labels: Sequence[str],
-                synonyms: dict[str, list[str]] | None = None) -> list[ImagePrediction]:
+                synonyms: dict[str, list[str]] | None = None, *,
+                calibration: Calibration | None | str = CURRENT) -> list[ImagePrediction]:
         ...

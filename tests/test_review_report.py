@@ -15,13 +15,14 @@ from openautoglm.model.scores.scoring import ImageEvidence
 
 def _store(path: Path) -> ReviewStore:
     """Ten reviewed tasks, one cat predicted in each: tasks 0-5 scored 0.9 and right (task 5's
-    reviewer added a missed dog), tasks 6-9 scored 0.1 and wrong (the reviewer moved the box)."""
+    reviewer added a missed dog), tasks 6-9 scored 0.1 and wrong (the reviewer moved the box).
+    Tasks 0-5 are Label Studio project 3's, tasks 6-9 project 4's."""
     store = ReviewStore(path)
     for task in range(10):
         score = 0.9 if task < 6 else 0.1
         predicted = [Region("cat", box=Box(0, 0, 10, 10), score=score)]
         store.save_predictions("yolo+w@1+calibration-abc", [(task, predicted, ImageEvidence.of_scores([score], [0.1]),
-                                                             score)])
+                                                             score)], project="3.1700000000" if task < 6 else "4")
         human = [Region("cat", box=Box(0, 0, 10, 10) if task < 6 else Box(50, 50, 60, 60))]
         if task == 5:
             human.append(Region("dog", box=Box(20, 20, 30, 30)))
@@ -53,6 +54,9 @@ def test_the_report_command(tmp_path: Path, capsys) -> None:
     assert main(["report", "--store", str(tmp_path / "r.sqlite3"), "--accept-above", "0.5"]) == 0
     out = capsys.readouterr().out
     assert "reviewed tasks: 10" in out and "tasks scored >= 0.5: 6 reviewed, needed an edit 16.7%" in out
+    assert main(["report", "--store", str(tmp_path / "r.sqlite3"), "--project", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "reviewed tasks in project 4: 4" in out and "0.0-0.2              4            100%" in out
     assert main(["report", "--store", str(tmp_path / "missing.sqlite3")]) == 2
     assert main(["report", "--store", str(tmp_path / "r.sqlite3"), "--accept-above", "0.95"]) == 0
     out = capsys.readouterr().out

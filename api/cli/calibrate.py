@@ -60,18 +60,21 @@ def _need_truth(args) -> None:
 
 
 def calibrate_from_reviews(args) -> int:
-    """Fit from what reviewers did in Label Studio: the review store's outcomes, each with the raw
-    score the region was predicted with and the task's near misses; `--prior FILE` pools them with
-    the calibration the team started from."""
+    """Fit from what reviewers did in Label Studio: the review store's outcomes (of one project with
+    `--project`, as the server refits each project), each with the raw score the region was
+    predicted with and the task's near misses; `--prior FILE` pools them with the calibration the
+    team started from."""
     store = open_store(args.store)
     pipeline = _raw_pipeline(args)
     prior = Calibration.load(Path(args.prior)) if getattr(args, "prior", None) else None
-    outcomes = reviewed_outcomes(store, pipeline.version)
+    project = getattr(args, "project", None)
+    outcomes = reviewed_outcomes(store, pipeline.version, project)
     below = _cascade_below(pipeline)
     estimate = cross_validate_outcomes(outcomes, outcomes, pipeline.version, pipeline.display_threshold,
                                        prior=prior, cascade_below=below)["mean"]
     calibration = refit(store, pipeline.version, pipeline.display_threshold, prior, Path(args.out),
-                        {"command": "openautoglm calibrate --store", "cross_validated": estimate}, outcomes, below)
+                        {"command": "openautoglm calibrate --store", "cross_validated": estimate}, outcomes, below,
+                        project)
     _print_estimate(estimate, len(outcomes), "reviewed tasks")
     print(f"calibration {calibration.digest}: {args.out}", file=sys.stderr)
     return 0

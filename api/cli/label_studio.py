@@ -41,7 +41,7 @@ def run_prelabel(args: argparse.Namespace) -> int:
     client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key, settings.fetch_timeout_s)
     if not client.writable:
         raise ModelError("set LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (a key that may change the project)")
-    engine = open_engine(args.model, args.workers, args.engine, args.ray_address)
+    engine = open_engine(args.model, args.project, args.workers, args.engine, args.ray_address)
     bar = tqdm(desc=f"project {args.project}", unit="task", file=sys.stderr)
 
     def on_page(counts, total) -> None:

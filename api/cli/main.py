@@ -214,6 +214,8 @@ def _add_fitting(commands) -> None:
                                                "file) instead of --images and --truth")
     commands.choices["calibrate"].add_argument("--prior", help="with --store: the calibration the team started from, "
                                                "weighing as much as 50 reviewed tasks")
+    commands.choices["calibrate"].add_argument("--project", help="with --store: only this Label Studio project's "
+                                               "reviews (its id), as the server refits each project")
     commands.choices["eval"].add_argument("--calibration", help="also measure this calibration file on the images")
     commands.choices["eval"].add_argument("--folds", type=int, default=2, help="cross-validation folds (default 2)")
     commands.choices["eval"].add_argument("--out", required=True, help="folder for report.json, report.md, PNGs")
@@ -223,6 +225,7 @@ def _add_report(commands) -> None:
     report = commands.add_parser("report", help="how the scores held up against the reviews in a review store")
     report.add_argument("--store", required=True, help="review store (SQLite file; the server's OPENAUTOGLM_STORE)")
     report.add_argument("--accept-above", type=float, help="also the measured error of tasks scored at least this")
+    report.add_argument("--project", help="only this Label Studio project's reviews (its id)")
     report.set_defaults(run=_report)
 
 

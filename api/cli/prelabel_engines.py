@@ -23,34 +23,44 @@ class PageEngine(Protocol):
     def close(self) -> None: ...
 
 
-def open_engine(model: str | None, workers: int = 1, engine: str = "local", ray_address: str | None = None):
+def open_engine(model: str | None, project: str, workers: int = 1, engine: str = "local",
+                ray_address: str | None = None):
     if engine == "ray":
-        return RayEngine(model, workers if workers > 1 else None, ray_address)
+        return RayEngine(model, project, workers if workers > 1 else None, ray_address)
     if workers > 1:
-        return ProcessEngine(model, workers)
-    return LocalEngine(model)
+        return ProcessEngine(model, project, workers)
+    return LocalEngine(model, project)
 
 
-def build_page_predictor(model: str | None):
-    """A PagePredictor as the server builds its Predictor (one per process)."""
+def build_page_predictor(model: str | None, project: str):
+    """A PagePredictor as the server builds its Predictor (one per process), scoring with the
+    project's own calibration where the server refitted one (OPENAUTOGLM_HOME, or a PostgreSQL
+    store's), so the predictions carry the version the server would give them."""
     from openautoglm.backends.label_studio.client import LabelStudioClient
     from openautoglm.backends.label_studio.images import ImageFetcher
     from openautoglm.backends.label_studio.predictor import Predictor
     from openautoglm.backends.label_studio.prelabel import PagePredictor
+    from openautoglm.backends.label_studio.project_calibrations import ProjectCalibrations, calibrations_folder
     from openautoglm.backends.settings import Settings
     from openautoglm.model.inference.pipeline import Pipeline
+    from openautoglm.model.reviews.database import is_url
+    from openautoglm.model.reviews.store import ReviewStore
 
     settings = Settings.from_env()
     client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key, settings.fetch_timeout_s)
     pipeline = Pipeline.load(model or settings.model, settings=settings.models)
-    return PagePredictor(Predictor(pipeline, ImageFetcher(settings, client), settings.batch_size, settings.synonyms))
+    shared = ReviewStore(settings.store_path) if is_url(settings.store_path) else None
+    calibrations = None if settings.calibration_pinned else \
+        ProjectCalibrations(pipeline, calibrations_folder(settings.home, pipeline.name), shared)
+    return PagePredictor(Predictor(pipeline, ImageFetcher(settings, client), settings.batch_size, settings.synonyms,
+                                   calibrations=calibrations), project)
 
 
 class LocalEngine:
     slots = 1
 
-    def __init__(self, model: str | None):
-        self.predictor = build_page_predictor(model)
+    def __init__(self, model: str | None, project: str):
+        self.predictor = build_page_predictor(model, project)
         self.model_version = self.predictor.model_version
 
     def submit(self, tasks: list[dict], config: str) -> Future:
@@ -68,10 +78,10 @@ class LocalEngine:
 _worker_predictor = None  # in a worker process: its PagePredictor, or why it could not be built
 
 
-def _start_worker(model: str | None) -> None:
+def _start_worker(model: str | None, project: str) -> None:
     global _worker_predictor
     try:
-        _worker_predictor = build_page_predictor(model)
+        _worker_predictor = build_page_predictor(model, project)
     except Exception as error:  # noqa: BLE001 - raised with its message by the first page, in the parent
         _worker_predictor = error
 
@@ -83,12 +93,12 @@ def _predict_page(tasks: list[dict] | None, config: str = ""):
 
 
 class ProcessEngine:
-    def __init__(self, model: str | None, workers: int):
+    def __init__(self, model: str | None, project: str, workers: int):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         # spawned: a forked copy of a loaded model's threads and handles is not safe
-        self.pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), _start_worker, (model,))
+        self.pool = ProcessPoolExecutor(workers, multiprocessing.get_context("spawn"), _start_worker, (model, project))
         self.slots = 2 * workers
         self.model_version = self.pool.submit(_predict_page, None).result()
 
@@ -103,7 +113,7 @@ class RayEngine:
     """One actor per CPU slot of the cluster (or `workers`), each holding a pipeline; pages go to
     the actors in turn. RAY_ADDRESS (or --ray-address) joins a cluster, else a local Ray starts."""
 
-    def __init__(self, model: str | None, workers: int | None, address: str | None):
+    def __init__(self, model: str | None, project: str, workers: int | None, address: str | None):
         import logging
 
         import ray
@@ -116,7 +126,7 @@ class RayEngine:
                      runtime_env={"env_vars": {k: v for k, v in os.environ.items() if k.startswith(passed)}})
         count = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         actor = ray.remote(num_cpus=1)(_RayPagePredictor)
-        self.actors = [actor.remote(model) for _ in range(count)]
+        self.actors = [actor.remote(model, project) for _ in range(count)]
         self.slots, self._next = 2 * count, 0
         self.model_version = ray.get(self.actors[0].version.remote())
 
@@ -133,8 +143,8 @@ class RayEngine:
 
 
 class _RayPagePredictor:
-    def __init__(self, model: str | None):
-        self.predictor = build_page_predictor(model)
+    def __init__(self, model: str | None, project: str):
+        self.predictor = build_page_predictor(model, project)
 
     def version(self) -> str:
         return self.predictor.model_version

@@ -10,8 +10,9 @@ from openautoglm.model.reviews.summary import summary
 def run_report(args) -> int:
     from openautoglm.model.reviews.store import open_store
 
-    report = summary(open_store(args.store).reviewed_tasks(), args.accept_above)
-    print(f"reviewed tasks: {report['reviewed_tasks']} ({report['with_task_score']} with a stored task score)")
+    report = summary(open_store(args.store).reviewed_tasks(project=args.project), args.accept_above)
+    where = "" if args.project is None else f" in project {args.project}"
+    print(f"reviewed tasks{where}: {report['reviewed_tasks']} ({report['with_task_score']} with a stored task score)")
     print("task score band  tasks  needed an edit")
     for band in report["bands"]:
         rate = "-" if band["edit_rate"] is None else f"{band['edit_rate']:.0%}"

@@ -26,9 +26,7 @@ class TaskGone(LabelStudioError):
     """Label Studio refused an import because a task of it no longer exists."""
 
 
-def project_id(project: object) -> str:
-    """The project's id from what Label Studio sends with /predict: "12.1700000000" (id.timestamp)."""
-    return str(project or "").split(".")[0]
+
 
 
 class LabelStudioClient:

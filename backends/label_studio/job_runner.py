@@ -8,9 +8,9 @@ import logging
 import threading
 import time
 
+from openautoglm.model.reviews.calibrations import project_key
 from openautoglm.model.reviews.store import ReviewStore
 
-from .client import project_id
 from .request_path import PredictRequests
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,10 @@ class JobRunner:
         """Import one page, retried; the number of tasks Label Studio took."""
         for attempt in range(self.IMPORT_ATTEMPTS):
             try:
-                self.requests.client.import_predictions(project_id(project), predictions)
+                self.requests.client.import_predictions(project_key(project), predictions)
                 return len(predictions)
             except Exception as failure:  # noqa: BLE001 - Label Studio busy or away: try again, then give up
                 log.warning("importing %d predictions into project %s failed (%s)%s", len(predictions),
-                            project_id(project), failure, "; retrying" if attempt + 1 < self.IMPORT_ATTEMPTS else "")
+                            project_key(project), failure, "; retrying" if attempt + 1 < self.IMPORT_ATTEMPTS else "")
                 time.sleep(2.0 * (attempt + 1))
         return 0

@@ -114,13 +114,13 @@ class ReviewFigures:
         answers, and kept across restarts); each project's model version at most 5 s old."""
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
-        from .client import project_id
+        from openautoglm.model.reviews.calibrations import project_key
 
         try:
             counts = self.store.counts()
             if time.monotonic() - self._versions_at >= self.VERSIONS_EVERY_S:
                 self._versions_at = time.monotonic()
-                self._versions = {project_id(p): v for p, v in self.store.project_versions().items()}
+                self._versions = {project_key(p): v for p, v in self.store.project_versions().items()}
         except Exception:  # noqa: BLE001 - the store away for a moment: no counts this scrape
             log.exception("review store counts for /metrics could not be read")
             return

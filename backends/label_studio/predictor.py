@@ -14,10 +14,12 @@ from openautoglm.converters import Box, Region, Shape
 from openautoglm.converters import label_studio_config as label_config
 from openautoglm.model.inference.labels import merge_synonyms
 from openautoglm.model.scores import scoring
+from openautoglm.model.scores.calibration import CURRENT, Calibration
 
 from ..batching import DynamicBatcher, ModelCalls
 from ..served import ServedPipeline
 from .images import ImageFetcher, ImageFetchError
+from .project_calibrations import ProjectCalibrations
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +34,17 @@ class TaskOutcome:
     evidence: scoring.ImageEvidence = field(default_factory=scoring.ImageEvidence)  # kept for refitting
     second_stage_seconds: float = 0.0
     size: tuple[int, int] | None = None  # the image's (width, height), for reviews whose results lack it
+    model_version: str = ""  # the weights and the calibration the task was scored with
 
 
 class Predictor:
     def __init__(self, pipeline: ServedPipeline, fetcher: ImageFetcher, batch_size: int = 8,
-                 synonyms: dict | None = None,
-                 batch_wait_ms: float = 0.0, max_batch: int = 32):
+                 synonyms: dict | None = None, batch_wait_ms: float = 0.0, max_batch: int = 32,
+                 calibrations: ProjectCalibrations | None = None):
+        """`calibrations`: each project's own (None: the pipeline's for every project, as when
+        OPENAUTOGLM_CALIBRATION pins one)."""
         self.pipeline, self.fetcher, self.batch_size = pipeline, fetcher, batch_size
+        self.calibrations = calibrations
         self.synonyms = synonyms or {}
         self.calls = ModelCalls(max_batch, batch_wait_ms)  # shared with the CVAT routes
         self.model_lock = self.calls.lock  # one inference at a time per worker: models are not thread-safe
@@ -50,11 +56,21 @@ class Predictor:
 
     @property
     def model_version(self) -> str:
+        """The pipeline's own: what a project without a refit of its own is served."""
         return self.pipeline.model_version
 
-    def predict(self, tasks: Sequence[dict], config: str, context: dict | None = None) -> list[TaskOutcome]:
+    def scoring(self, project: object) -> tuple[Calibration | None | str, str]:
+        """(the calibration a project's tasks are scored with, the model version saying so)."""
+        if self.calibrations is None:
+            return CURRENT, self.pipeline.model_version
+        calibration = self.calibrations.calibration(project)
+        return calibration, self.calibrations.version_of(calibration)
+
+    def predict(self, tasks: Sequence[dict], config: str, context: dict | None = None,
+                project: object = None) -> list[TaskOutcome]:
         if not tasks:
             return []
+        calibration, version = self.scoring(project)  # one for the request, even if a refit lands meanwhile
         targets = label_config.parse(config)
         labels = sorted({label for target in targets for label in target.labels})
         synonyms = merge_synonyms(self.synonyms, *({k: v} for t in targets for k, v in t.labels.items()))
@@ -66,14 +82,14 @@ class Predictor:
             except ImageFetchError as error:
                 task_id = task.get("id") if isinstance(task, dict) else None
                 log.warning("task %s: %s", task_id, error)
-                outcomes[index] = TaskOutcome(task_id, [], 0.0, [], str(error))
+                outcomes[index] = TaskOutcome(task_id, [], 0.0, [], str(error), model_version=version)
         for start in range(0, len(loaded), self.batch_size):
             batch = loaded[start:start + self.batch_size]
             images = [image for _, image in batch]
             if not labels:
                 predictions = [scoring.ImagePrediction([], 1.0) for _ in images]
             else:  # grouped with other requests' images into one model batch where batching is on
-                predictions = self.calls.predict(self.pipeline, images, labels, synonyms)
+                predictions = self.calls.predict(self.pipeline, images, labels, synonyms, calibration)
             for (index, image), prediction in zip(batch, predictions):
                 regions, score = prediction.regions, prediction.score
                 if context:  # a draft for the annotator, never stored: its score is the chosen regions' least
@@ -82,7 +98,8 @@ class Predictor:
                 task = tasks[index]
                 result = label_config.encode_regions(regions, targets, *image.size, task.get("id"))
                 outcomes[index] = TaskOutcome(task.get("id"), result, score, regions, evidence=prediction.evidence,
-                                              second_stage_seconds=prediction.second_stage_seconds, size=image.size)
+                                              second_stage_seconds=prediction.second_stage_seconds, size=image.size,
+                                              model_version=version)
         return outcomes
 
     def _decode(self, task: dict, targets: Sequence[label_config.Target]) -> Image.Image:

@@ -44,16 +44,17 @@ class PagePrediction:
 class PagePredictor:
     """A page of tasks -> its import entries, a model batch's images decoded at a time."""
 
-    def __init__(self, predictor: Predictor):
-        self.predictor, self.model_version = predictor, predictor.model_version
+    def __init__(self, predictor: Predictor, project: str):
+        self.predictor, self.project = predictor, project
+        self.model_version = predictor.scoring(project)[1]  # the project's: its own calibration's, if refitted
 
     def __call__(self, tasks: list[dict], config: str) -> PagePrediction:
         size, page = self.predictor.batch_size, PagePrediction([], 0)
         for start in range(0, len(tasks), size):
-            outcomes = self.predictor.predict(tasks[start:start + size], config)
+            outcomes = self.predictor.predict(tasks[start:start + size], config, None, self.project)
             page.failed += sum(1 for o in outcomes if o.error)
             page.predictions += [{"task": o.task_id, "result": o.result, "score": o.score,
-                                  "model_version": self.model_version} for o in outcomes]
+                                  "model_version": o.model_version} for o in outcomes]
         return page
 
 

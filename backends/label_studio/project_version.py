@@ -12,7 +12,9 @@ import logging
 import threading
 import time
 
-from .client import LabelStudioClient, project_id
+from openautoglm.model.reviews.calibrations import project_key
+
+from .client import LabelStudioClient
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ class ProjectVersionSync:
 
     def after_predictions(self, project: object, version: str) -> threading.Thread | None:
         """Called after a /predict answer; `project` as Label Studio sends it."""
-        project = project_id(project)
+        project = project_key(project)
         if not self.enabled or not project.isdigit():
             return None
         with self._lock:

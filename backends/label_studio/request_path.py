@@ -16,10 +16,11 @@ import logging
 import threading
 import time
 
+from openautoglm.model.reviews.calibrations import project_key
 from openautoglm.model.reviews.store import ReviewStore
 
 from .audit import route
-from .client import LabelStudioClient, project_id
+from .client import LabelStudioClient
 from .metrics import Metrics
 from .predictor import Predictor, TaskOutcome
 from .prelabel import as_job_tasks, lacking
@@ -42,10 +43,9 @@ class PredictRequests:
 
     def answer(self, tasks: list, config: str, context: dict | None, project: object) -> list:
         if context:
-            outcomes = self.predictor.predict(tasks, config, context)
+            outcomes = self.predictor.predict(tasks, config, context, project)
             self.metrics.count_tasks(outcomes)
-            return [{"result": o.result, "score": o.score, "model_version": self.predictor.model_version}
-                    for o in outcomes]
+            return [{"result": o.result, "score": o.score, "model_version": o.model_version} for o in outcomes]
         ids = [task.get("id") if isinstance(task, dict) else None for task in tasks]
         held = self.store.jobs.held([i for i in ids if i is not None])
         todo = [index for index, task_id in enumerate(ids) if str(task_id) not in held]
@@ -62,7 +62,7 @@ class PredictRequests:
     def _answer_shared(self, tasks: list, config: str, project: object, answers: list, position: dict) -> None:
         """A large request as an answering job: this thread and every worker's JobRunner predict its
         pages, until all are done or the budget is spent; the rest is imported in the background."""
-        job, mine = self.store.jobs.start(project, self.predictor.model_version, as_job_tasks(tasks), config,
+        job, mine = self.store.jobs.start(project, self.predictor.scoring(project)[1], as_job_tasks(tasks), config,
                                           self.answer_page_tasks, answering=True)
         self.on_queued()
         started, slowest, deferrable = time.perf_counter(), 0.0, None
@@ -90,7 +90,7 @@ class PredictRequests:
         if deferred:
             self.metrics.deferred.inc(deferred)
             log.info("job %s: %d tasks of project %s go on in the background after the /predict budget of %.0f s",
-                     job, deferred, project_id(project), self.budget_s)
+                     job, deferred, project_key(project), self.budget_s)
         if left:
             self.on_queued()
 
@@ -103,9 +103,9 @@ class PredictRequests:
 
     def page(self, tasks: list, config: str, project: object) -> list[dict]:
         """Predict, keep for reviews and route one page; its answer entries, in order."""
-        outcomes: list[TaskOutcome] = self.predictor.predict(tasks, config, None)
+        outcomes: list[TaskOutcome] = self.predictor.predict(tasks, config, None, project)
         self.metrics.count_tasks(outcomes)
-        version = self.predictor.model_version
+        version = outcomes[0].model_version if outcomes else self.predictor.scoring(project)[1]
         shown = [route(o.score, o.task_id, self.accept_above, self.audit_share) for o in outcomes]
         self.store.save_predictions(version, [(o.task_id, o.regions, o.evidence, o.score)
                                               for o in outcomes if not o.error and o.task_id is not None],
@@ -133,7 +133,7 @@ class PredictRequests:
 
     def _can_defer(self, project: object) -> bool:
         """Only where the rest can reach the project: Label Studio's URL, an API key, a project id."""
-        if self.client.writable and project_id(project).isdigit():
+        if self.client.writable and project_key(project).isdigit():
             return True
         log.warning("the /predict budget is spent, but the rest cannot be imported later (needs LABEL_STUDIO_URL, "
                     "LABEL_STUDIO_API_KEY and a project): predicting them all in this request")
@@ -142,7 +142,7 @@ class PredictRequests:
     def start_project(self, project: str) -> str:
         """Pre-annotate a whole project in the background: its tasks are read a page at a time here
         and queued for every worker's JobRunner; a job in /jobs."""
-        config, version = self.client.label_config(project), self.predictor.model_version
+        config, version = self.client.label_config(project), self.predictor.scoring(project)[1]
         job, _ = self.store.jobs.start(project, version, [], config, feeding=True)
         threading.Thread(target=self._feed, args=(job, project, version), daemon=True,
                          name=f"openautoglm-feed-{job}").start()

@@ -1,7 +1,8 @@
-"""Re-scoring the open queue after a refit: every stored prediction of a task nobody has reviewed
-yet gets the new calibration's scores from its stored raw scores and near misses (no model run),
-and goes back to Label Studio as a new prediction under the new model version (bulk import), so
-the queue's order and score filters follow; then the project moves to that version.
+"""Re-scoring a project's open queue after its refit: every stored prediction of a task of the
+project nobody has reviewed yet gets the project's new calibration's scores from its stored raw
+scores and near misses (no model run), and goes back to Label Studio as a new prediction under the
+project's new model version (bulk import), so the queue's order and score filters follow; then the
+project moves to that version.
 
 Batched and paced so Label Studio keeps serving its annotators; resumable, because the store
 marks each task re-scored only after Label Studio has taken it: a pass cut short by a stop or an
@@ -16,11 +17,13 @@ from __future__ import annotations
 import logging
 import time
 
+from openautoglm.model.reviews.calibrations import project_key
 from openautoglm.model.reviews.store import ReviewStore, stored_evidence
 from openautoglm.model.scores import scoring
 
 from .audit import route
-from .client import LabelStudioClient, TaskGone, project_id
+from .client import LabelStudioClient, TaskGone
+from .project_calibrations import ProjectCalibrations
 from .project_version import ProjectVersionSync
 
 log = logging.getLogger(__name__)
@@ -30,46 +33,44 @@ class QueueRescorer:
     BATCH = 200  # tasks per import request
     PAUSE_S = 0.05  # between requests: 10,000 tasks pause 2.5 s in all
 
-    def __init__(self, client: LabelStudioClient, store: ReviewStore, accept_above: float | None, audit_share: float,
-                 version_sync: ProjectVersionSync | None = None, counter=None):
-        self.client, self.store = client, store
+    def __init__(self, client: LabelStudioClient, store: ReviewStore, calibrations: ProjectCalibrations,
+                 accept_above: float | None, audit_share: float, version_sync: ProjectVersionSync | None = None,
+                 counter=None):
+        self.client, self.store, self.calibrations = client, store, calibrations
         self.accept_above, self.audit_share = accept_above, audit_share
         self.version_sync, self.counter = version_sync, counter
         self.last: dict = {}  # the latest pass: tasks, seconds, error
 
-    def rescore(self, pipeline) -> dict:
-        calibration, version = pipeline.calibration, pipeline.model_version
-        started, done, projects, error = time.perf_counter(), 0, set(), None
-        while self.client.writable and calibration is not None:
-            rows = self.store.unreviewed(pipeline.version, version, self.BATCH)
-            if not rows:
+    def rescore(self, project: str) -> dict:
+        """Every open task of `project` scored by other than its calibration now, re-scored and sent."""
+        calibration = self.calibrations.calibration(project)
+        version = self.calibrations.version_of(calibration)
+        started, done, error = time.perf_counter(), 0, None
+        while self.client.writable and calibration is not None and project_key(project).isdigit():
+            items = self.store.unreviewed(self.calibrations.pipeline.version, project, version, self.BATCH)
+            if not items:
                 break
-            by_project: dict[str, list] = {}
-            for row in rows:
-                by_project.setdefault(project_id(row["project"]), []).append(row)
             try:
-                for project, items in by_project.items():
-                    rescored = [self._rescored(calibration, row) for row in items]
-                    arrived = self._arrived(version, items)
-                    todo = [(row, new) for row, new in zip(items, rescored) if row["task_id"] not in arrived]
-                    self.store.mark_sending(version, [row["task_id"] for row, _ in todo])
-                    sent = self._send_all(project, version, [row for row, _ in todo], [new for _, new in todo])
-                    sent += [(row, new) for row, new in zip(items, rescored) if row["task_id"] in arrived]
-                    self.store.rescored(version, [(row["task_id"], regions, task, result)
-                                                  for row, (regions, task, _, result) in sent])
-                    done += len(sent)
-                    projects.add(project)
+                rescored = [self._rescored(calibration, row) for row in items]
+                arrived = self._arrived(version, items)
+                todo = [(row, new) for row, new in zip(items, rescored) if row["task_id"] not in arrived]
+                self.store.mark_sending(version, [row["task_id"] for row, _ in todo])
+                sent = self._send_all(project, version, [row for row, _ in todo], [new for _, new in todo])
+                sent += [(row, new) for row, new in zip(items, rescored) if row["task_id"] in arrived]
+                self.store.rescored(version, [(row["task_id"], regions, task, result)
+                                              for row, (regions, task, _, result) in sent])
+                done += len(sent)
             except Exception as failure:  # noqa: BLE001 - Label Studio down or refusing: the next pass resumes
                 error = f"{type(failure).__name__}: {failure}"
-                log.error("re-scoring stopped after %d tasks: %s", done, error)
+                log.error("re-scoring project %s stopped after %d tasks: %s", project, done, error)
                 break
             time.sleep(self.PAUSE_S)
-        for project in projects:
-            if self.version_sync is not None:
-                self.version_sync.after_predictions(project, version)
+        if done and self.version_sync is not None:
+            self.version_sync.after_predictions(project, version)
         self.last = {"tasks": done, "seconds": time.perf_counter() - started, "error": error, "version": version}
         if done:
-            log.info("re-scored %d open tasks for %s in %.1f s", done, version, self.last["seconds"])
+            log.info("re-scored %d open tasks of project %s for %s in %.1f s", done, project, version,
+                     self.last["seconds"])
         if self.counter is not None:
             self.counter.inc(done)
         return self.last

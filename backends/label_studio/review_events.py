@@ -78,7 +78,8 @@ class ReviewWorker:
             for task_id in tasks:
                 self._review(task_id)
         elif action == "START_TRAINING" and self.refitter is not None:
-            self.refitter.request(force=True)
+            project = event.get("project")
+            self.refitter.request(force=True, project=project.get("id") if isinstance(project, dict) else project)
 
     def _review(self, task_id) -> None:
         """The task's outcomes, from the annotation standing for it (none when there is none)."""

@@ -39,13 +39,12 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
 
     @routes.post("/setup")
     def setup():
-        schema = _json_body().get("schema")
-        if schema:
-            try:
-                parse_label_config(schema)
-            except LabelConfigError as error:
-                return jsonify(error=str(error)), 400
-        return jsonify(model_version=predictor.model_version)
+        body = _json_body()
+        try:
+            parse_label_config(body.get("schema") or "<View/>")
+        except LabelConfigError as error:
+            return jsonify(error=str(error)), 400
+        return jsonify(model_version=predictor.scoring(body.get("project"))[1])  # the project's own
 
     @routes.get("/versions")
     def versions():

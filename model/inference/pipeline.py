@@ -20,7 +20,7 @@ from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
 from openautoglm.model.inference.interface import Proposer, Segmenter, check_proposals
 from openautoglm.model.inference.registry import find_local, resolve
 from openautoglm.model.inference.settings import ModelSettings
-from openautoglm.model.scores.calibration import EVIDENCE_FLOOR, Calibration
+from openautoglm.model.scores.calibration import CURRENT, EVIDENCE_FLOOR, Calibration
 from openautoglm.model.scores.calibration_files import find_calibration
 from openautoglm.model.scores.scoring import (
     ImageEvidence,
@@ -29,7 +29,6 @@ from openautoglm.model.scores.scoring import (
     scored_prediction,
     uncovered,
 )
-from openautoglm.model.scores.source import CalibrationSource
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +167,7 @@ class Pipeline:
                                                                       settings)) if spec.cascade else None
         found = find_calibration(spec.name, self.version, settings.calibration, settings.model_dir) \
             if calibration == "auto" else calibration
-        self.calibrations = CalibrationSource(found)
+        self.calibration: Calibration | None = found  # as loaded; a Label Studio project may have its own
 
     @classmethod
     def load(cls, name_or_path: str, device: str | None = None, calibration: Calibration | str | None = "auto",
@@ -179,9 +178,6 @@ class Pipeline:
     def name(self) -> str:
         return self.spec.name
 
-    @property
-    def calibration(self) -> Calibration | None:
-        return self.calibrations.current
 
     @property
     def vocabulary(self) -> tuple[str, ...] | None:
@@ -216,10 +212,11 @@ class Pipeline:
         return [prediction.regions for prediction in self.predict(images, labels, synonyms)]
 
     def predict(self, images: Sequence[Image.Image], labels: Sequence[str],
-                synonyms: dict[str, list[str]] | None = None, second_stage_on_all: bool = False
-                ) -> list[ImagePrediction]:
+                synonyms: dict[str, list[str]] | None = None, second_stage_on_all: bool = False,
+                calibration: Calibration | None | str = CURRENT) -> list[ImagePrediction]:
         """`second_stage_on_all`: a cascade's second stage looks at every image, not only the unsure
-        ones (what fitting and evaluating a cascade need)."""
+        ones (what fitting and evaluating a cascade need). `calibration`: the one to score with
+        instead of the pipeline's own (a Label Studio project's refit; None: raw scores)."""
         shown: list[list[Region]] = [[] for _ in images]
         below: list[list[Region]] = [[] for _ in images]  # candidates under the display threshold
         for proposer in self.proposers:
@@ -231,7 +228,8 @@ class Pipeline:
         if self.segmenter is not None:
             masked = [self._with_masks(image, regions) for image, regions in zip(images, shown)]
             shown, masks = [regions for regions, _ in masked], [scores for _, scores in masked]
-        calibration = self.calibration  # one for the whole batch, even if a refit lands meanwhile
+        if calibration == CURRENT:
+            calibration = self.calibration
         predictions = []
         for image, regions, near, mask_scores in zip(images, shown, below, masks):
             near = uncovered(near, regions)

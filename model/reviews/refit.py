@@ -15,25 +15,31 @@ from openautoglm.model.scores.fitting import fit_outcomes
 from openautoglm.model.scores.scoring import ImageEvidence
 
 
-def reviewed_outcomes(store: ReviewStore, pipeline_version: str) -> list[Outcome]:
-    """Each reviewed task as fitting sees it: raw scores of its predicted regions, which were right,
-    how many objects were missed, and its near-miss scores. None at all is an error: nothing to fit."""
+def reviewed_outcomes(store: ReviewStore, pipeline_version: str, project: object = None) -> list[Outcome]:
+    """Each reviewed task (of `project`, or of all) as fitting sees it: raw scores of its predicted
+    regions, which were right, how many objects were missed, and its near-miss scores. None at all
+    is an error: nothing to fit."""
     outcomes = [Outcome.of(ImageEvidence.of_scores(t["scores"], t["near_misses"], t["agreement"], t["second_misses"]),
-                           t["correct"], t["missed"]) for t in store.reviewed_tasks(pipeline_version)]
+                           t["correct"], t["missed"]) for t in store.reviewed_tasks(pipeline_version, project)]
     if not outcomes:
-        raise ModelError(f"review store {store.name} holds no reviews of predictions by {pipeline_version}")
+        where = "" if project is None else f" in project {project}"
+        raise ModelError(f"review store {store.name} holds no reviews of predictions by {pipeline_version}{where}")
     return outcomes
 
 
 def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, prior: Calibration | None,
           out: Path | None = None, provenance: dict | None = None,
-          outcomes: list[Outcome] | None = None, cascade_below: float | None = None) -> Calibration:
-    """Fit on every reviewed task of these weights (`outcomes`, when the caller has read them
-    already); saved atomically to `out` when given. The provenance records how many reviewed tasks
-    it saw (`reviewed_tasks`), which is how the server knows how many are new since."""
-    outcomes = reviewed_outcomes(store, pipeline_version) if outcomes is None else outcomes
+          outcomes: list[Outcome] | None = None, cascade_below: float | None = None,
+          project: object = None) -> Calibration:
+    """Fit on every reviewed task of these weights in `project` (all projects when None; `outcomes`,
+    when the caller has read them already); saved atomically to `out` when given. The provenance
+    records how many reviewed tasks it saw (`reviewed_tasks`), which is how the server knows how
+    many are new since, and the project."""
+    outcomes = reviewed_outcomes(store, pipeline_version, project) if outcomes is None else outcomes
+    data = f"reviews in {store.name}" + ("" if project is None else f", project {project}")
     calibration = fit_outcomes(outcomes, outcomes, pipeline_version, display_threshold,
-                               {"data": f"reviews in {store.name}", "reviewed_tasks": len(outcomes),
+                               {"data": data, "reviewed_tasks": len(outcomes),
+                                **({} if project is None else {"project": str(project)}),
                                 "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                 **(provenance or {})}, prior, cascade_below)
     if out is not None:

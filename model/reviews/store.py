@@ -18,6 +18,7 @@ from typing import Any
 
 from openautoglm.converters import Box, Region
 from openautoglm.model.reviews.annotations import Annotations
+from openautoglm.model.reviews.calibrations import StoredCalibrations, project_key
 from openautoglm.model.reviews.database import Database
 from openautoglm.model.reviews.jobs import JobStore
 from openautoglm.model.scores.evaluation import greedy_match
@@ -34,8 +35,6 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, received REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS failed_events (id INTEGER PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS calibrations (pipeline TEXT PRIMARY KEY, digest TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS refits (at REAL NOT NULL, pipeline TEXT NOT NULL, result TEXT NOT NULL, digest TEXT);
 """,
     # the same tables; `seq` orders rows by insertion as SQLite's rowid does, REAL is float4 in PostgreSQL
     "postgresql": """
@@ -47,9 +46,6 @@ CREATE TABLE IF NOT EXISTS outcomes (
 CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
 CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, received DOUBLE PRECISION NOT NULL);
 CREATE TABLE IF NOT EXISTS failed_events (id BIGINT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS calibrations (pipeline TEXT PRIMARY KEY, digest TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS refits (
-    at DOUBLE PRECISION NOT NULL, pipeline TEXT NOT NULL, result TEXT NOT NULL, digest TEXT);
 """}
 
 # columns added since the first schema: an existing store gets them on open
@@ -57,7 +53,8 @@ _ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"),
                                   ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT"),
                                   ("second_misses", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER"),
                                   ("sending", "TEXT")],
-                  "outcomes": [("raw_score", "{real}"), ("agreement", "{real}")]}
+                  "outcomes": [("raw_score", "{real}"), ("agreement", "{real}"), ("project", "TEXT")],
+                  "refits": [("project", "TEXT")]}
 _UPSERT_PREDICTION = {
     "sqlite": "INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
               "project, result, second_misses, width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -68,9 +65,6 @@ _UPSERT_PREDICTION = {
                   "near_misses = EXCLUDED.near_misses, task_score = EXCLUDED.task_score, audited = EXCLUDED.audited, "
                   "project = EXCLUDED.project, result = EXCLUDED.result, second_misses = EXCLUDED.second_misses, "
                   "width = EXCLUDED.width, height = EXCLUDED.height"}
-_UPSERT_CALIBRATION = {"sqlite": "INSERT OR REPLACE INTO calibrations VALUES (?, ?, ?)",
-                       "postgresql": "INSERT INTO calibrations VALUES (?, ?, ?) ON CONFLICT (pipeline) DO UPDATE SET "
-                                     "digest = EXCLUDED.digest, body = EXCLUDED.body"}
 _UPSERT_FAILED = {"sqlite": "INSERT OR REPLACE INTO failed_events VALUES (?, ?, ?)",
                   "postgresql": "INSERT INTO failed_events VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                                 "body = EXCLUDED.body, error = EXCLUDED.error"}
@@ -94,6 +88,7 @@ class ReviewStore:
         with self.db.transaction(exclusive=True) as db:  # workers and replicas starting together
             for statement in filter(str.strip, _SCHEMA[self.db.dialect].split(";")):
                 db.execute(statement)
+            self.calibrations = StoredCalibrations(self.db)  # each project's refit, and the refit log
             self._migrate(db)
         self.jobs = JobStore(self.db)  # prelabelling jobs that outlive a /predict
         self.annotations = Annotations(self.db)  # which annotation stands as each task's review
@@ -103,11 +98,19 @@ class ReviewStore:
         return self.db.name
 
     def _migrate(self, db: Database) -> None:
+        outcomes_had_projects = "project" in db.columns("outcomes")
         for table, columns in _ADDED_COLUMNS.items():
             present = db.columns(table)
             for name, declaration in columns:
                 if name not in present:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration.format(real=db.real)}")
+        if not outcomes_had_projects:  # a store from before per-project calibration: key what it holds
+            raw = [row[0] for row in
+                   db.execute("SELECT DISTINCT project FROM predictions WHERE project LIKE ?", ("%.%",))]
+            db.executemany("UPDATE predictions SET project = ? WHERE project = ?",
+                           [(project_key(project), project) for project in raw])
+            db.execute("UPDATE outcomes SET project = (SELECT p.project FROM predictions p "
+                       "WHERE p.task_id = outcomes.task_id)")
 
     def save_predictions(self, model_version: str,
                          predictions: list[tuple[Any, list[Region], ImageEvidence, float | None]],
@@ -126,7 +129,7 @@ class ReviewStore:
                               "raw": e.detector_score, "agreement": e.agreement}
                              for r, e in zip(regions, evidence.regions)]),
                  json.dumps(list(evidence.near_misses)), task_score, int(task_id in audited),
-                 None if project is None else str(project),
+                 None if project is None else project_key(project),
                  json.dumps(results[task_id]) if task_id in results else None,
                  None if evidence.second_misses is None else json.dumps(list(evidence.second_misses)),
                  *sizes.get(task_id, (None, None)))
@@ -134,16 +137,17 @@ class ReviewStore:
         with self.db.transaction() as db:
             db.executemany(_UPSERT_PREDICTION[db.dialect], rows)
 
-    def unreviewed(self, pipeline_version: str, current_version: str, limit: int = 500) -> list[dict]:
-        """Stored predictions by these weights, made under another calibration than `current_version`,
-        for tasks nobody has reviewed yet, with the Label Studio result to send again: what
-        re-scoring after a refit works through, oldest first; empty once all are done."""
+    def unreviewed(self, pipeline_version: str, project: object, current_version: str,
+                   limit: int = 500) -> list[dict]:
+        """Stored predictions of the project by these weights, made under another calibration than
+        `current_version`, for tasks nobody has reviewed yet, with the Label Studio result to send
+        again: what re-scoring after the project's refit works through, oldest first; empty once all
+        are done."""
         rows = self.db.execute(
             f"SELECT task_id, project, regions, near_misses, result, second_misses, sending FROM predictions p WHERE "
-            f"{_BY_WEIGHTS} "
-            "AND model_version != ? AND result IS NOT NULL AND project IS NOT NULL "
+            f"{_BY_WEIGHTS} AND project = ? AND model_version != ? AND result IS NOT NULL "
             f"AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY p.{self.db.order} LIMIT ?",
-            (*_by_weights(pipeline_version), current_version, limit)).fetchall()
+            (*_by_weights(pipeline_version), project_key(project), current_version, limit)).fetchall()
         return [{"task_id": task_id, "project": project, "regions": json.loads(regions),
                  "near_misses": json.loads(near_misses or "[]"), "result": json.loads(result),
                  "second_misses": json.loads(second) if second is not None else None, "sending": sending}
@@ -179,13 +183,15 @@ class ReviewStore:
         return (row[0], row[1]) if row and row[0] else None
 
     def record(self, annotation_id: Any, task_id: Any, model_version: str | None, rows: list[tuple]) -> None:
+        """A review's outcomes, under the project its task's prediction was made for."""
         with self.db.transaction() as db:
+            found = db.execute("SELECT project FROM predictions WHERE task_id = ?", (str(task_id),)).fetchone()
             db.execute("DELETE FROM outcomes WHERE annotation_id = ?", (str(annotation_id),))  # an update replaces
             # one 'task' row besides the regions' rows: a reviewed task with nothing predicted and
             # nothing drawn is a right empty task, and must not vanish from what refitting sees
             db.executemany("INSERT INTO outcomes (annotation_id, task_id, model_version, label, score, matched, kind, "
-                           "raw_score, agreement) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           [(str(annotation_id), str(task_id), model_version, *row)
+                           "raw_score, agreement, project) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(str(annotation_id), str(task_id), model_version, *row, found[0] if found else None)
                             for row in [*rows, ("", None, 1, "task", None, None)]])
 
     def delete(self, annotation_ids: list[Any]) -> None:
@@ -220,17 +226,18 @@ class ReviewStore:
                 db.execute("DELETE FROM events WHERE id = ?", (event_id,))
         return len(rows)
 
-    def reviewed_tasks(self, pipeline_version: str | None = None) -> list[dict]:
+    def reviewed_tasks(self, pipeline_version: str | None = None, project: object = None) -> list[dict]:
         """Per reviewed annotation, what refitting needs: the predicted regions' raw scores and
         whether each was right, how many objects were missed, and the task's near-miss scores.
         `pipeline_version`: only reviews of predictions by these weights (whatever the calibration:
-        the raw scores are the weights')."""
+        the raw scores are the weights'); `project`: only that project's reviews."""
         query = ("SELECT o.annotation_id, o.model_version, o.raw_score, o.score, o.matched, o.kind, p.near_misses, "
                  "p.task_score, p.audited, o.agreement, p.second_misses FROM outcomes o "
-                 f"LEFT JOIN predictions p ON p.task_id = o.task_id ORDER BY o.{self.db.order}")
+                 "LEFT JOIN predictions p ON p.task_id = o.task_id"
+                 + ("" if project is None else " WHERE coalesce(o.project, '') = ?") + f" ORDER BY o.{self.db.order}")
         tasks: dict[str, dict] = {}
         for annotation, version, raw, shown, matched, kind, near_misses, task_score, audited, agreement, second in \
-                self.db.execute(query).fetchall():
+                self.db.execute(query, () if project is None else (project_key(project),)).fetchall():
             if pipeline_version is not None and (version or "").split("+calibration-")[0] != pipeline_version:
                 continue
             task = tasks.setdefault(annotation, {"model_version": version, "scores": [], "shown_scores": [],
@@ -248,32 +255,20 @@ class ReviewStore:
                 task["agreement"].append(agreement)
         return list(tasks.values())
 
-    def reviewed_count(self, pipeline_version: str) -> int:
-        """How many reviewed annotations there are of predictions by these weights (any calibration)."""
-        return self.db.execute(
-            f"SELECT count(DISTINCT annotation_id) FROM outcomes WHERE kind = 'task' AND {_BY_WEIGHTS}",
-            _by_weights(pipeline_version)).fetchone()[0]
-
-    def save_calibration(self, pipeline_version: str, digest: str, body: str) -> None:
-        """The latest refit for these weights, where every replica sharing the store finds it."""
-        self.db.execute(_UPSERT_CALIBRATION[self.db.dialect], (pipeline_version, digest, body))
-
-    def calibration(self, pipeline_version: str) -> tuple[str, str] | None:
-        """(digest, file content) of the latest refit for these weights, if any."""
-        row = self.db.execute("SELECT digest, body FROM calibrations WHERE pipeline = ?",
-                              (pipeline_version,)).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def log_refit(self, pipeline_version: str, result: str, digest: str | None = None) -> None:
-        """A refit done or failed, kept so /metrics counts them across restarts and workers."""
-        self.db.execute("INSERT INTO refits VALUES (?, ?, ?, ?)", (time.time(), pipeline_version, result, digest))
+    def reviewed_count(self, pipeline_version: str) -> dict[str, int]:
+        """How many reviewed tasks each project has of predictions by these weights (any calibration);
+        reviews of predictions made without a project are under ""."""
+        rows = self.db.execute(
+            f"SELECT coalesce(project, ''), count(DISTINCT annotation_id) FROM outcomes WHERE kind = 'task' AND "
+            f"{_BY_WEIGHTS} GROUP BY coalesce(project, '')", _by_weights(pipeline_version)).fetchall()
+        return dict(rows)
 
     def counts(self) -> dict:
         """What /metrics reads on every scrape: reviewed tasks, refits by result, skipped annotations."""
         (reviewed,) = self.db.execute("SELECT count(DISTINCT annotation_id) FROM outcomes WHERE kind = 'task'"
                                       ).fetchone()
-        refits = dict(self.db.execute("SELECT result, count(*) FROM refits GROUP BY result").fetchall())
-        return {"reviewed_tasks": reviewed, "refits": refits, "skipped": self.annotations.cancelled()}
+        return {"reviewed_tasks": reviewed, "refits": self.calibrations.refit_counts(),
+                "skipped": self.annotations.cancelled()}
 
     def project_versions(self) -> dict[str, str]:
         """Each project's latest model version, as its predictions were stored (raw project field)."""

@@ -22,6 +22,7 @@ from openautoglm.model.errors import ModelError
 FORMAT = "openautoglm-calibration"
 FORMAT_VERSION = 1
 EVIDENCE_FLOOR = 0.05  # candidates kept below the display threshold, as evidence of likely misses
+CURRENT = "current"  # what a pipeline scores with when no calibration is given: the one it was loaded with
 TASK_FEATURES = ("log_all_correct", "min_probability", "shown", "near_misses", "near_miss_max", "near_miss_sum",
                  "empty")
 

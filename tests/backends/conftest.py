@@ -17,9 +17,8 @@ from PIL import Image
 from openautoglm.backends.app import create_app
 from openautoglm.backends.settings import Settings
 from openautoglm.converters import Box, Mask, Region, Shape
-from openautoglm.model.scores.calibration import Calibration
+from openautoglm.model.scores.calibration import CURRENT, Calibration
 from openautoglm.model.scores.scoring import ImageEvidence, ImagePrediction, region_evidence, scored_prediction
-from openautoglm.model.scores.source import CalibrationSource
 
 FIXTURES = "fixtures/label-studio-1.23.2-requests.jsonl"
 
@@ -38,18 +37,15 @@ class FakePipeline:
 
     def __init__(self, calibration: Calibration | None = None):
         self.calls = []
-        self.calibrations = CalibrationSource(calibration)
-
-    @property
-    def calibration(self) -> Calibration | None:
-        return self.calibrations.current
+        self.calibration = calibration
 
     @property
     def model_version(self) -> str:
         return f"{self.version}+calibration-{self.calibration.digest if self.calibration else 'raw'}"
 
-    def predict(self, images, labels, synonyms=None) -> list[ImagePrediction]:
-        return [scored_prediction(regions, ImageEvidence(region_evidence(regions, *image.size)), self.calibration, [])
+    def predict(self, images, labels, synonyms=None, calibration=CURRENT) -> list[ImagePrediction]:
+        calibration = self.calibration if calibration == CURRENT else calibration
+        return [scored_prediction(regions, ImageEvidence(region_evidence(regions, *image.size)), calibration, [])
                 for image, regions in zip(images, self.propose(images, labels, synonyms))]
 
     def propose(self, images, labels, synonyms=None):

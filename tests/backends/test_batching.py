@@ -68,7 +68,7 @@ def test_concurrent_requests_share_model_batches_and_keep_their_own_answers(make
 def test_a_batch_that_fails_fails_each_of_its_requests_and_the_batcher_lives_on() -> None:
     calls = []
 
-    def run(images, labels, synonyms):
+    def run(images, labels, synonyms, calibration):
         calls.append(len(images))
         if "boom" in labels:
             raise RuntimeError("model failed")
@@ -128,3 +128,29 @@ def test_concurrent_cvat_invocations_share_model_batches_and_keep_their_own_answ
     for n, shapes in answers.items():
         (shape,) = shapes
         assert shape["label"] == "Cat" and shape["points"] == pytest.approx([0, 0, widths[n] / 2, 10])
+
+
+def test_requests_of_projects_with_different_calibrations_are_never_one_batch() -> None:
+    """Each batch is scored with one calibration: a project's refit and the pipeline's own are
+    grouped apart, and each request gets its own calibration's scores."""
+    from types import SimpleNamespace
+
+    from openautoglm.model.scores.calibration import CURRENT
+
+    batches = []
+
+    def run(images, labels, synonyms, calibration):
+        batches.append((sorted(images), calibration if isinstance(calibration, str) else calibration.digest))
+        return [f"{image}@{batches[-1][1]}" for image in images]
+
+    batcher = DynamicBatcher(run, max_batch=8, max_wait_ms=200, lock=threading.Lock())
+    refit, results = SimpleNamespace(digest="project-3"), {}
+    asks = [("a", [1, 2], CURRENT), ("b", [3], refit), ("c", [4], CURRENT), ("d", [5], refit)]
+    threads = [threading.Thread(target=lambda n=n, i=i, c=c: results.__setitem__(n, batcher.predict(i, ["cat"], {}, c)))
+               for n, i, c in asks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {"a": ["1@current", "2@current"], "b": ["3@project-3"], "c": ["4@current"], "d": ["5@project-3"]}
+    assert sorted(batches) == [([1, 2, 4], "current"), ([3, 5], "project-3")]

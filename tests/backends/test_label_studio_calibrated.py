@@ -72,6 +72,6 @@ def test_a_cascade_pipeline_counts_its_second_stage_and_stores_its_evidence(make
     assert "openautoglm_second_stage_tasks_total 1.0" in metrics
     seconds = next(line for line in metrics.splitlines() if line.startswith("openautoglm_second_stage_seconds_total"))
     assert float(seconds.split()[-1]) > 0
-    (row,) = ReviewStore(client.settings.store_path).unreviewed(pipeline.version, "another version")
+    (row,) = ReviewStore(client.settings.store_path).unreviewed(pipeline.version, "3", "another version")
     assert row["second_misses"] == [r.score for r in expected.second_misses]
     assert [r["agreement"] for r in row["regions"]] == [e.agreement for e in expected.evidence.regions]

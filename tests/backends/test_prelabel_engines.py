@@ -50,7 +50,7 @@ def test_pages_in_flight_are_bounded_and_each_task_imported_once(image_server) -
     _project(image_server, 230)
     settings = Settings(label_studio_url=image_server.url, label_studio_api_key="legacy-key")
     client = LabelStudioClient(settings.label_studio_url, settings.label_studio_api_key, 10)
-    predictor = PagePredictor(Predictor(FakePipeline(), ImageFetcher(settings, client), batch_size=4))
+    predictor = PagePredictor(Predictor(FakePipeline(), ImageFetcher(settings, client), batch_size=4), "7")
     engine = ThreadEngine(predictor)
     progress = []
     counts = prelabel_project(client, engine, "7", page_size=20, on_page=lambda c, total: progress.append(

@@ -102,7 +102,7 @@ def test_metrics_count_from_the_store_at_once_and_across_restarts(make_client, i
     client = make_client(FakePipeline())
     result = _predicted(client, image_server)
     _send(client, _event(5, result, "2026-12-05T10:00:00Z"))
-    client.app.extensions["openautoglm"].store.log_refit("fake@1", "done", "abc")
+    client.app.extensions["openautoglm"].store.calibrations.log_refit("fake@1", "7", "done", "abc")
     for scraped in (client, make_client(FakePipeline())):  # the same server restarted: the same counts
         text = scraped.get("/metrics").get_data(as_text=True)
         assert "openautoglm_reviewed_tasks 1.0" in text  # no minute's lag

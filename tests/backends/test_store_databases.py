@@ -44,19 +44,39 @@ def test_the_store_round_trips_on_both_databases(location) -> None:
     tasks = store.reviewed_tasks("p@1")
     assert [(t["scores"], t["correct"], t["missed"], t["near_misses"], t["audited"]) for t in tasks] == [
         ([0.9, 0.4], [True, False], 1, [0.1, 0.2], False), ([], [], 0, [], True)]
-    assert store.reviewed_count("p@1") == 2 and store.reviewed_count("q@1") == 0
-    assert store.unreviewed("p@1", version) == []  # all under the current version
-    (open_task,) = store.unreviewed("p@1", "p@1+calibration-b")
-    assert (open_task["task_id"], open_task["project"], open_task["result"]) == ("3", "4.17000", [{"id": "3-0-label"}])
+    assert store.reviewed_count("p@1") == {"4": 2} and store.reviewed_count("q@1") == {}
+    assert len(store.reviewed_tasks("p@1", "4")) == 2 and store.reviewed_tasks("p@1", "5") == []
+    assert store.unreviewed("p@1", "4", version) == []  # all under the current version
+    assert store.unreviewed("p@1", "5", "p@1+calibration-b") == []  # another project's
+    (open_task,) = store.unreviewed("p@1", "4.17000", "p@1+calibration-b")
+    assert (open_task["task_id"], open_task["project"], open_task["result"]) == ("3", "4", [{"id": "3-0-label"}])
     assert open_task["regions"][0]["raw"] == pytest.approx(0.65)
     store.rescored("p@1+calibration-b", [("3", open_task["regions"], 0.6, open_task["result"])])
-    assert store.unreviewed("p@1", "p@1+calibration-b") == []
+    assert store.unreviewed("p@1", "4", "p@1+calibration-b") == []
     store.delete([12])
     assert [t["audited"] for t in store.reviewed_tasks()] == [False]
     assert [o["kind"] for o in store.outcomes()] == ["prediction", "prediction", "missed"]
-    store.save_calibration("p@1", "abc", '{"x": 1}')
-    store.save_calibration("p@1", "def", '{"x": 2}')
-    assert store.calibration("p@1") == ("def", '{"x": 2}') and store.calibration("q@1") is None
+    store.calibrations.save("p@1", "4", "abc", '{"x": 1}')
+    store.calibrations.save("p@1", "4.17000", "def", '{"x": 2}')
+    store.calibrations.save("p@1", "5", "ghi", '{"x": 3}')
+    assert store.calibrations.get("p@1", "4") == ("def", '{"x": 2}') and store.calibrations.get("q@1", "4") is None
+    assert store.calibrations.digests("p@1") == {"4": "def", "5": "ghi"}
+
+
+def test_a_store_from_before_per_project_calibration_keys_its_reviews_by_project(location) -> None:
+    """Outcomes recorded before they had a project column, and predictions keyed by what Label
+    Studio sent ("id.timestamp"), are keyed by project id when the store is opened again."""
+    store = ReviewStore(location)
+    store.save_predictions("p@1+calibration-a", [(1, *_regions(0.9), 0.7)], project="4.17000")
+    store.save_predictions("p@1+calibration-a", [(2, *_regions(0.8), 0.7)])  # no project
+    store.record(11, 1, "p@1+calibration-a", [])
+    store.record(12, 2, "p@1+calibration-a", [])
+    store.db.execute("ALTER TABLE outcomes DROP COLUMN project")  # the schema before this change
+    store.db.execute("UPDATE predictions SET project = '4.17000' WHERE task_id = '1'")
+    reopened = ReviewStore(location)
+    assert reopened.reviewed_count("p@1") == {"4": 1, "": 1}
+    assert reopened.db.execute("SELECT project FROM predictions WHERE task_id = '1'").fetchone() == ("4",)
+    assert len(reopened.reviewed_tasks("p@1", "4.17000")) == 1 and len(reopened.reviewed_tasks("p@1")) == 2
 
 
 def test_a_lost_postgresql_connection_is_opened_again(postgres_url) -> None:
@@ -101,28 +121,28 @@ def test_events_are_handled_once_in_order_by_concurrent_workers(location) -> Non
 
 def test_replicas_sharing_a_postgresql_store(make_client, image_server, bus, postgres_url, shared, tmp_path,
                                              monkeypatch) -> None:
-    from openautoglm.backends.label_studio.refitter import ServedCalibration
+    from openautoglm.backends.label_studio.project_calibrations import ProjectCalibrations
     from openautoglm.model.inference.pipeline import Pipeline
 
-    from .test_refit import _predict, _review, _wait_for_version
+    from .test_refit import _predict, _review, _version, _wait_for_version
 
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
-    monkeypatch.setattr(ServedCalibration, "SHARED_POLL_S", 0.0)
+    monkeypatch.setattr(ProjectCalibrations, "SHARED_POLL_S", 0.0)
     first = make_client(Pipeline.load("yolo"), store_path=postgres_url, home=tmp_path / "a", refit_every=2)
     second = make_client(Pipeline.load("yolo"), store_path=postgres_url, home=tmp_path / "b", refit_every=2)
-    shipped = first.get("/health").get_json()["model_version"]
+    shipped = _version(first)
     results = _predict(first, image_server, bus, 3)
     _review(second, 1, results[0]["result"])  # the webhook reaches the other replica
     _review(first, 2, [])
     refitted = _wait_for_version(first, shipped)
     assert _wait_for_version(second, shipped) == refitted  # one refit, served by both
     store = first.app.extensions["openautoglm"].reviews.worker.store
-    assert store.reviewed_count(Pipeline.load("yolo", calibration=None).version) == 2
-    assert store.calibration(refitted.split("+calibration-")[0])[0] == refitted.split("+calibration-")[1]
+    assert store.reviewed_count(Pipeline.load("yolo", calibration=None).version) == {"7": 2}
+    assert store.calibrations.get(refitted.split("+calibration-")[0], "7")[0] == refitted.split("+calibration-")[1]
     for client in (first, second):
         client.app.extensions["openautoglm"].reviews.refitter.wait_idle()
     deadline = time.monotonic() + 10
-    while store.unreviewed(refitted.split("+calibration-")[0], refitted) and time.monotonic() < deadline:
+    while store.unreviewed(refitted.split("+calibration-")[0], "7", refitted) and time.monotonic() < deadline:
         time.sleep(0.1)
     imported = [p["task"] for _, body in image_server.imported for p in body]
     assert imported == [3]  # the open task, re-scored once, by the replica that refitted
@@ -133,13 +153,13 @@ def test_a_replica_never_refits_the_reviews_another_replica_refitted(make_client
     """Within the polling interval a replica has not seen another's refit yet; when it takes the
     refit lock it asks the store first, so the same reviews are refitted once, not once per replica
     (the load benchmark found twice as many refits as reviews called for)."""
-    from openautoglm.backends.label_studio.refitter import ServedCalibration
+    from openautoglm.backends.label_studio.project_calibrations import ProjectCalibrations
     from openautoglm.model.inference.pipeline import Pipeline
 
     from .test_refit import _predict, _review
 
     monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
-    monkeypatch.setattr(ServedCalibration, "SHARED_POLL_S", 3600.0)
+    monkeypatch.setattr(ProjectCalibrations, "SHARED_POLL_S", 3600.0)
     clients = [make_client(Pipeline.load("yolo"), store_path=postgres_url, home=tmp_path / name, refit_every=2)
                for name in ("a", "b")]
     results = _predict(clients[0], image_server, bus, 2)
@@ -148,13 +168,13 @@ def test_a_replica_never_refits_the_reviews_another_replica_refitted(make_client
     store = ReviewStore(postgres_url)
     version = Pipeline.load("yolo", calibration=None).version
     deadline = time.monotonic() + 30
-    while store.calibration(version) is None and time.monotonic() < deadline:
+    while store.calibrations.get(version, "7") is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert store.calibration(version) is not None
+    assert store.calibrations.get(version, "7") is not None
     refitters = [client.app.extensions["openautoglm"].reviews.refitter for client in clients]
     for refitter in refitters:
         refitter.wait_idle()
-    assert [refitter.refit_if_due() for refitter in refitters] == [None, None]  # nothing new since that refit
+    assert [refitter.refit_if_due() for refitter in refitters] == [{}, {}]  # nothing new since that refit
 
     def refits(client) -> float:
         lines = client.get("/metrics").get_data(as_text=True).splitlines()

@@ -182,13 +182,16 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
                               (str(annotation["id"]),)).fetchall()
     assert (accepted[0]["value"]["rectanglelabels"][0], 1, "prediction") in rows
 
-    # a second review makes OPENAUTOGLM_REFIT_EVERY=2: the backend refits, re-scores the two tasks
-    # nobody reviewed in Label Studio under the new version and moves the project to it
+    # a second review makes OPENAUTOGLM_REFIT_EVERY=2: the backend refits the project's calibration,
+    # re-scores the two tasks nobody reviewed in Label Studio under the new version and moves the
+    # project to it; the version other projects get stays the pipeline's own
     api("POST", f"/api/tasks/{tasks[1]['id']}/annotations", json={"result": []})  # every prediction wrong
     deadline = time.monotonic() + 60
-    while (refitted := requests.get(f"{backend['url']}/health", timeout=5).json()["model_version"]) == version:
+    while (refitted := requests.post(f"{backend['url']}/setup", json={"project": str(project)},
+                                     timeout=5).json()["model_version"]) == version:
         assert time.monotonic() < deadline, "no refit after two reviews"
         time.sleep(0.5)
+    assert requests.get(f"{backend['url']}/health", timeout=5).json()["model_version"] == version
     while api("GET", f"/api/projects/{project}")["model_version"] != refitted:
         assert time.monotonic() < deadline, "the project did not move to the refitted version"
         time.sleep(1)

@@ -170,7 +170,7 @@ def test_calibrate_from_the_review_store(val100, tmp_path: Path, capsys) -> None
     for record in reviewed:
         shown = [Region(d.label, box=Box(*d.box), score=d.score) for d in record.shown]
         evidence = ImageEvidence.of_scores([d.score for d in record.shown], [d.score for d in record.near_misses])
-        store.save_predictions(version, [(record.image_id, shown, evidence, None)])
+        store.save_predictions(version, [(record.image_id, shown, evidence, None)], project="5")
         (stored,) = [store.prediction(record.image_id)[1]]
         human = [Region(label, box=Box(*xyxy), source="human") for label, xyxy, crowd in record.truths if not crowd]
         store.record(f"a{record.image_id}", record.image_id, version, match(stored, human))
@@ -178,9 +178,13 @@ def test_calibrate_from_the_review_store(val100, tmp_path: Path, capsys) -> None
     tasks = store.reviewed_tasks(pipeline.version)
     assert len(tasks) == len(reviewed)  # the other weights' review is left out
     out = tmp_path / "from-reviews.json"
-    assert main(["calibrate", "--store", str(tmp_path / "reviews.sqlite3"), "--out", str(out)]) == 0
+    assert main(["calibrate", "--store", str(tmp_path / "reviews.sqlite3"), "--project", "5", "--out", str(out)]) == 0
     assert "reviewed tasks" in capsys.readouterr().err
     calibration = Calibration.load(out)
+    assert calibration.provenance["project"] == "5" and calibration.provenance["reviewed_tasks"] == len(reviewed)
+    assert main(["calibrate", "--store", str(tmp_path / "reviews.sqlite3"), "--project", "6", "--out",
+                 str(tmp_path / "none.json")]) == 2
+    assert "no reviews of predictions by" in capsys.readouterr().err and not (tmp_path / "none.json").exists()
     outcomes = [judge(r, None) for r in held_out]
     raw, calibrated = metrics(scored(outcomes, None)), metrics(scored(outcomes, calibration))
     assert calibrated["region_ece"] < raw["region_ece"] and calibrated["task_ece"] < raw["task_ece"]
