@@ -18,6 +18,9 @@ class Settings:
     models: ModelSettings = field(default_factory=ModelSettings.from_env)
     label_studio_url: str | None = None  # where task images live (/data/upload/..., /data/local-files/...)
     label_studio_api_key: str | None = None  # legacy token or personal access token (refresh token)
+    # Label Studio's own LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT, where the backend sees the same files:
+    # /data/local-files/ images are read from it, not downloaded through Label Studio
+    local_files_root: Path | None = None
     basic_auth_user: str | None = None
     basic_auth_password: str | None = None
     webhook_secret: str | None = None  # Label Studio does not send basic auth with webhooks
@@ -77,6 +80,8 @@ class Settings:
             models=ModelSettings.from_env(env),
             label_studio_url=(env.get("LABEL_STUDIO_URL") or "").rstrip("/") or None,
             label_studio_api_key=env.get("LABEL_STUDIO_API_KEY") or None,
+            local_files_root=Path(env["LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"])
+            if env.get("LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT") else None,
             basic_auth_user=env.get("BASIC_AUTH_USER") or None,
             basic_auth_password=env.get("BASIC_AUTH_PASS") or None,
             webhook_secret=env.get("OPENAUTOGLM_WEBHOOK_SECRET") or None,

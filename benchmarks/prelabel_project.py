@@ -6,7 +6,10 @@ above idle. Baseline in the same run: `openautoglm predict --workers 2` on the s
 Label Studio's format, plus Label Studio's own time to import that file (the command-line route,
 whose tasks are also checked). Prints total / baseline (goal <= 1.3).
 
-    python benchmarks/prelabel_project.py [--tasks 1500]
+    python benchmarks/prelabel_project.py [--tasks 1500] [--shared-disk]
+
+`--shared-disk`: the backend is given Label Studio's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT and
+reads the images from the disk, as a backend on Label Studio's machine can.
 
 Label Studio runs from the virtual environment the live tests create (.cache/label-studio-1.23.2).
 """
@@ -70,6 +73,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1500)
     parser.add_argument("--no-baseline", action="store_true", help="measure Retrieve Predictions only")
+    parser.add_argument("--shared-disk", action="store_true", help="the backend reads local-files images from disk")
     args = parser.parse_args()
     if not LS.exists():
         raise SystemExit(f"{LS} is missing: run the live tests once (make test) to install Label Studio")
@@ -91,7 +95,8 @@ def main() -> int:
     url = f"http://127.0.0.1:{ls_port}"
     backend_env = {**os.environ, "OPENAUTOGLM_MODEL_DIR": str(SHARED / "models"), "OPENAUTOGLM_OFFLINE": "1",
                    "LABEL_STUDIO_URL": url, "LABEL_STUDIO_API_KEY": TOKEN, "OPENAUTOGLM_HOME": str(work / "home"),
-                   "OPENAUTOGLM_ACCESS_LOG": "0"}
+                   "OPENAUTOGLM_ACCESS_LOG": "0",
+                   **({"LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(work)} if args.shared_disk else {})}
     backend = subprocess.Popen([sys.executable, "-m", "openautoglm.cli", "serve", "--host", "127.0.0.1", "--port",
                                 str(port), "--workers", "2"], env=backend_env,
                                stdout=open(work / "backend.log", "w"), stderr=subprocess.STDOUT)

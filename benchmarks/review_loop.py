@@ -9,6 +9,13 @@ on the tasks not reviewed yet: task ECE, the accepted share at 95 % of needing-e
 and a bulk accept at calibrated task score >= 0.95 (share accepted, measured error). Averaged over
 ORDERS random review orders; baseline: the starting calibration, never refitted.
 
+Review order (`order_table`): a random 40 % of coco-val100 is held out for measuring, the rest is
+reviewed either in random order or lowest task score first (re-sorted by the refitted scores after
+each refit, as Label Studio's queue is), refitting every REFIT_EVERY; the refit pools the prior
+either over the reviewed tasks only (plain) or over every task of the project, reviewed or not
+(`fit_outcomes(unreviewed=)`, what the server does). Same held-out tasks for both orders, ORDERS
+splits; baseline: random order.
+
     OPENAUTOGLM_MODEL_DIR=../shared/models python benchmarks/review_loop.py [--out benchmarks/review_loop]
 """
 
@@ -28,6 +35,7 @@ from openautoglm.model.scores.fitting import collect, fit, fit_outcomes, scored
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BATCH, REFIT_EVERY, ORDERS, ACCEPT_AT = 16, 32, 20, 0.95
+HELD_OUT, ORDER_REFIT_EVERY = 0.4, 16
 
 
 def _records(pipeline, name: str):
@@ -56,6 +64,54 @@ def play(prior, pooled, outcomes, seed: int) -> list[dict]:
         rest = [outcomes[i] for i in order[reviewed:]]
         rows.append({"reviewed": reviewed, "refitted": measure(calibration, rest), "prior": measure(prior, rest)})
     return rows
+
+
+def play_order(prior, pooled, outcomes, seed: int, order: str, coverage: bool) -> list[dict]:
+    """Measured on a held-out random part; the rest reviewed in `order`, a refit every ORDER_REFIT_EVERY."""
+    shuffled = np.random.default_rng(seed).permutation(len(outcomes))
+    held, pool = shuffled[:int(HELD_OUT * len(outcomes))], list(shuffled[int(HELD_OUT * len(outcomes)):])
+    reviewed, calibration, rows = [], prior, []
+    while True:
+        rows.append({"reviewed": len(reviewed), "held_out": measure(calibration, [outcomes[i] for i in held])})
+        waiting = [i for i in pool if i not in reviewed]
+        if len(waiting) < ORDER_REFIT_EVERY:
+            return rows
+        if order == "ascending":  # the queue sorted by the scores it shows now
+            shown = scored([outcomes[i] for i in waiting], calibration)["task_p"]
+            waiting = [waiting[j] for j in np.argsort(shown, kind="stable")]
+        reviewed += waiting[:ORDER_REFIT_EVERY]
+        rest = [outcomes[i].evidence for i in pool if i not in reviewed] if coverage else ()
+        calibration = fit_outcomes([pooled[i] for i in reviewed], [outcomes[i] for i in reviewed],
+                                   prior.pipeline_version, prior.display_threshold, prior=prior, unreviewed=rest)
+
+
+def order_table(prior, pooled, outcomes) -> list[dict]:
+    """Per refit step and (order, fit), the mean held-out figures over ORDERS splits, with their spread."""
+    variants = {f"{order}, {'every task' if coverage else 'reviewed only'}": (order, coverage)
+                for order in ("random", "ascending") for coverage in (False, True)}
+    runs = {name: [play_order(prior, pooled, outcomes, seed, *how) for seed in range(ORDERS)]
+            for name, how in variants.items()}
+    table = []
+    for step in range(len(next(iter(runs.values()))[0])):
+        row = {"reviewed": runs["random, reviewed only"][0][step]["reviewed"]}
+        for name, splits in runs.items():
+            values = [split[step]["held_out"] for split in splits]
+            row[name] = {key: (float(np.nanmean([v[key] for v in values])), float(np.nanstd([v[key] for v in values])))
+                         for key in ("region_ece", "task_ece", "accepted_95_caught")}
+        table.append(row)
+    return table
+
+
+def order_lines(table: list[dict], name: str) -> list[str]:
+    variants = [key for key in table[0] if key != "reviewed"]
+    lines = [f"### review order, {name} labels (held-out {HELD_OUT:.0%}, mean ± sd over {ORDERS} splits)", "",
+             "| reviewed | " + " | ".join(variants) + " |", "|---|" + "---|" * len(variants),
+             "| | " + " | ".join("region ECE / task ECE / accepted" for _ in variants) + " |"]
+    for row in table:
+        cells = [f"{row[v]['region_ece'][0]:.3f} / {row[v]['task_ece'][0]:.3f} / "
+                 f"{row[v]['accepted_95_caught'][0]:.0%} (±{row[v]['accepted_95_caught'][1]:.0%})" for v in variants]
+        lines.append(f"| {row['reviewed']} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def main() -> int:
@@ -88,6 +144,10 @@ def main() -> int:
                          f"{start['bulk_share']:.0%}, {_error(start)} | {now['bulk_share']:.0%}, {_error(now)} |")
         markdown.extend(lines + [""])
         _figure(table, out / f"review_loop-{name}.png", name)
+        orders = order_table(prior, pooled, outcomes)
+        report.setdefault("review_order", {})[name] = orders
+        markdown.extend(order_lines(orders, name))
+        _order_figure(orders, out / f"review_order-{name}.png", name)
     (out / "review_loop.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "review_loop.md").write_text("\n".join(markdown))
     print("\n".join(markdown))
@@ -131,6 +191,29 @@ def _figure(table, path: Path, name: str) -> None:
     for axis in axes:
         axis.legend(fontsize=8)
     figure.suptitle(f"simulated review loop on coco-val100, {name} labels, mean of {ORDERS} review orders")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _order_figure(table: list[dict], path: Path, name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    reviewed = [row["reviewed"] for row in table]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for variant in [key for key in table[0] if key != "reviewed"]:
+        style = "-" if variant.endswith("every task") else "--"
+        for axis, key in zip(axes, ("task_ece", "accepted_95_caught")):
+            axis.plot(reviewed, [row[variant][key][0] for row in table], style, marker="o", label=variant)
+    axes[0].set(title="task ECE on held-out tasks", xlabel="tasks reviewed", ylabel="ECE", ylim=(0, None))
+    axes[1].set(title="held-out correct tasks accepted\n(95 % of needing-edit caught)", xlabel="tasks reviewed",
+                ylabel="share", ylim=(0, 1))
+    for axis in axes:
+        axis.legend(fontsize=8, title="review order, prior over", title_fontsize=8)
+    figure.suptitle(f"review order on coco-val100, {name} labels, mean of {ORDERS} held-out splits")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -20,6 +20,7 @@ from ..settings import Settings
 from . import image_hosts
 from .client import LabelStudioClient, LabelStudioError, proxies_for
 from .image_cache import DiskCache
+from .local_files import LocalFileRefused, local_path, read_local
 from .pinned import mount, pinned
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,27 @@ class ImageFetcher:
 
     def fetch(self, url: str) -> Image.Image:
         """The image as displayed (EXIF orientation applied), RGB."""
-        full = self.url_for(url)
-        data = self.cache.get(full)
+        data = self._local(url)
         if data is None:
-            data = self._download(full)
-            self.cache.put(full, data)
+            full = self.url_for(url)
+            data = self.cache.get(full)
+            if data is None:
+                data = self._download(full)
+                self.cache.put(full, data)
         try:
             return decode_image(data, url, self.settings.models.max_pixels)
         except AnnotationError as error:
+            raise ImageFetchError(str(error)) from None
+
+    def _local(self, url: str) -> bytes | None:
+        """A local-files image read from the shared disk, where the backend sees Label Studio's
+        document root; None for any other URL."""
+        if self.settings.local_files_root is None:
+            return None
+        try:
+            path = local_path(url, self.settings.local_files_root, self.settings.label_studio_url)
+            return None if path is None else read_local(path, url, self.settings.max_image_bytes)
+        except LocalFileRefused as error:
             raise ImageFetchError(str(error)) from None
 
     MAX_REDIRECTS = 5

@@ -37,11 +37,14 @@ def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, p
     many are new since, and the project."""
     outcomes = reviewed_outcomes(store, pipeline_version, project) if outcomes is None else outcomes
     data = f"reviews in {store.name}" + ("" if project is None else f", project {project}")
+    # the project's open tasks: the prior stands where no review is (lowest-first reviews cover the low scores only)
+    unreviewed = store.open_evidence(pipeline_version, project) if project is not None and prior is not None else []
     calibration = fit_outcomes(outcomes, outcomes, pipeline_version, display_threshold,
                                {"data": data, "reviewed_tasks": len(outcomes),
                                 **({} if project is None else {"project": str(project)}),
                                 "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                **(provenance or {})}, prior, cascade_below)
+                                "unreviewed_tasks": len(unreviewed), **(provenance or {})}, prior, cascade_below,
+                               unreviewed)
     if out is not None:
         calibration.save(out)
     return calibration

@@ -153,6 +153,16 @@ class ReviewStore:
                  "second_misses": json.loads(second) if second is not None else None, "sending": sending}
                 for task_id, project, regions, near_misses, result, second, sending in rows]
 
+    def open_evidence(self, pipeline_version: str, project: object, limit: int = 2000) -> list[ImageEvidence]:
+        """The evidence of the project's latest `limit` predicted tasks by these weights nobody has
+        reviewed: where a refit's prior still stands in for reviews (`fit_outcomes(unreviewed=)`)."""
+        rows = self.db.execute(
+            f"SELECT regions, near_misses, second_misses FROM predictions p WHERE {_BY_WEIGHTS} AND project = ? "
+            f"AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY p.{self.db.order} DESC "
+            "LIMIT ?", (*_by_weights(pipeline_version), project_key(project), limit)).fetchall()
+        return [stored_evidence(json.loads(regions), json.loads(near or "[]"), json.loads(second) if second else None)
+                for regions, near, second in rows]
+
     def mark_sending(self, model_version: str, task_ids: list[Any]) -> None:
         """These tasks' re-scored predictions are about to go to Label Studio under `model_version`:
         a pass cut short before `rescored` asks Label Studio whether they arrived (no duplicates)."""

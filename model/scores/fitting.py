@@ -34,7 +34,7 @@ from openautoglm.model.scores.evaluation import (
     judge,
     review,
 )
-from openautoglm.model.scores.scoring import first_stage, with_second_stage
+from openautoglm.model.scores.scoring import ImageEvidence, first_stage, with_second_stage
 
 
 def collect(pipeline, images_dir: Path, truth_json: Path, batch_size: int = 8) -> list[ImageRecord]:
@@ -106,8 +106,10 @@ def fit(records: Sequence[ImageRecord], labels: set[str] | None, pipeline_versio
 PRIOR_TASKS = 50  # a prior calibration weighs as much as this many reviewed tasks
 
 
-def _region_map(pooled: Sequence[Outcome], prior: Calibration | None) -> tuple[np.ndarray, np.ndarray]:
-    """The isotonic region map's breakpoints, the prior's regions joining as pseudo-observations."""
+def _region_map(pooled: Sequence[Outcome], prior: Calibration | None,
+                unreviewed: Sequence[ImageEvidence] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """The isotonic region map's breakpoints, the prior's pseudo-observations at the regions of
+    every task, reviewed or not (`unreviewed`)."""
     scores = np.concatenate([o.scores for o in pooled] + [np.zeros(0)])
     correct = np.concatenate([o.correct for o in pooled] + [np.zeros(0, dtype=bool)]).astype(float)
     if prior is None and (scores.size < 2 or correct.all() or not correct.any()):
@@ -116,15 +118,18 @@ def _region_map(pooled: Sequence[Outcome], prior: Calibration | None) -> tuple[n
     if prior is not None and not scores.size:
         return np.array(prior.region_x), np.array(prior.region_y)
     weights = np.ones(scores.size)
-    if prior is not None:  # each region again, labelled by the prior
-        scores, correct = np.concatenate([scores, scores]), np.concatenate([correct, prior.region_probability(scores)])
-        weights = np.concatenate([weights, np.full(weights.size, PRIOR_TASKS / max(1, len(pooled)))])
+    if prior is not None:  # each region again, and each unreviewed one, labelled by the prior
+        believed = np.concatenate([scores] + [np.asarray(e.raw_scores, dtype=float) for e in unreviewed])
+        correct = np.concatenate([correct, prior.region_probability(believed)])
+        scores = np.concatenate([scores, believed])
+        weights = np.concatenate([weights, np.full(believed.size, PRIOR_TASKS / (len(pooled) + len(unreviewed)))])
     return strict_isotonic(scores, correct, weights)
 
 
 def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
                  display_threshold: float, provenance: dict | None = None,
-                 prior: Calibration | None = None, cascade_below: float | None = None) -> Calibration:
+                 prior: Calibration | None = None, cascade_below: float | None = None,
+                 unreviewed: Sequence[ImageEvidence] = ()) -> Calibration:
     """Region map: isotonic regression of "region is right" on the raw score, made strictly
     increasing, over `pooled` (every label: a hundred images hold too few regions per label, or
     even per project, for maps of their own). Task model: logistic regression of "task needs no edit" over
@@ -135,23 +140,31 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
     all: on a few dozen reviews the fit stays near the prior, and the team's data dominates as it
     grows (half the weight at PRIOR_TASKS reviewed tasks, 90 % at ten times that).
 
+    `unreviewed`: the evidence of the project's tasks nobody reviewed yet. The prior's
+    pseudo-observations are spread over every task, reviewed or not, with the same total weight:
+    where the reviews are (the lowest scores, when a team reviews lowest first) they outweigh it,
+    and where none are the map stays the prior's instead of stretching the reviewed part over it.
+    With reviews spread at random this is the plain pooling above.
+
     `cascade_below`: the pipeline has a second stage for tasks scored below it; its maps are fitted
     on those tasks (`fit_cascade`)."""
     from sklearn.linear_model import LogisticRegression
 
     if prior is not None and not project:
         raise ModelError("cannot fit a calibration: no reviewed tasks yet")
-    region_x, region_y = _region_map(pooled, prior)
-    features = np.array([task_features(np.interp(o.scores, region_x, region_y), o.near_miss_scores)
-                         for o in project])
+    region_x, region_y = _region_map(pooled, prior, unreviewed if prior is not None else ())
+    evidence = [(o.scores, o.near_miss_scores) for o in project]
+    features = np.array([task_features(np.interp(scores, region_x, region_y), near) for scores, near in evidence])
     no_edit = np.array([not o.needs_edit for o in project], dtype=float)
     task_weights = np.ones(len(project))
-    if prior is not None:  # each task twice more, right and wrong, weighted by the prior's probability
-        believed = np.array([prior.task_probability(prior.region_probability(o.scores), o.near_miss_scores)
-                             for o in project])
-        share = PRIOR_TASKS / len(project)
-        features = np.concatenate([features, features, features])
-        no_edit = np.concatenate([no_edit, np.ones(len(project)), np.zeros(len(project))])
+    if prior is not None:  # each task, and each unreviewed one, twice more: right and wrong, weighted by the prior
+        evidence += [(np.asarray(e.raw_scores, dtype=float), list(e.near_misses)) for e in unreviewed]
+        believed = np.array([prior.task_probability(prior.region_probability(scores), near)
+                             for scores, near in evidence])
+        every = np.array([task_features(np.interp(scores, region_x, region_y), near) for scores, near in evidence])
+        share = PRIOR_TASKS / len(evidence)
+        features = np.concatenate([features, every, every])
+        no_edit = np.concatenate([no_edit, np.ones(len(evidence)), np.zeros(len(evidence))])
         task_weights = np.concatenate([task_weights, share * believed, share * (1 - believed)])
     mean, scale = features.mean(axis=0), features.std(axis=0)
     scale[scale == 0] = 1.0

@@ -50,6 +50,27 @@ def test_a_prior_holds_on_a_few_reviews_and_gives_way_to_many() -> None:
         fit_outcomes([], [], "p@1", 0.25, prior=_prior())
 
 
+def test_reviews_of_the_lowest_scores_only_leave_the_prior_where_no_review_is() -> None:
+    """A team reviewing lowest score first: the reviews cover scores below 0.5 only. Fitted on them
+    alone, the map past them is whatever the highest reviewed scores say; with the project's
+    unreviewed tasks given, the prior (here right: p = score) stands where no review is, and the
+    reviewed range still follows the reviews."""
+    from openautoglm.model.scores.scoring import ImageEvidence
+
+    rng = np.random.default_rng(3)
+    tasks = [rng.uniform(0.25, 1.0, 2) for _ in range(1500)]
+    truth = [Outcome(scores, rng.random(2) < scores, [], 0) for scores in tasks]
+    low = [o for o in truth if o.scores.max() < 0.5]
+    unreviewed = [ImageEvidence.of_scores(o.scores.tolist()) for o in truth if o.scores.max() >= 0.5]
+    plain = fit_outcomes(low, low, "p@1", 0.25, prior=_prior())
+    covered = fit_outcomes(low, low, "p@1", 0.25, prior=_prior(), unreviewed=unreviewed)
+    high = np.array([0.7, 0.9])
+    assert np.abs(plain.region_probability(high) - high).max() > 0.15  # one value past the reviews
+    assert np.abs(covered.region_probability(high) - high).max() < 0.05
+    assert abs(covered.region_probability(np.array([0.35]))[0] - 0.35) < 0.1
+    assert covered.provenance["prior"] == plain.provenance["prior"]
+
+
 def test_concurrent_readers_never_see_a_half_written_calibration(tmp_path: Path) -> None:
     path, errors, done = tmp_path / "c.json", [], threading.Event()
     _prior().save(path)
@@ -195,6 +216,7 @@ def test_a_refit_rescores_the_open_tasks_in_label_studio_and_resumes_after_an_er
     assert path == "/api/projects/7/import/predictions"
     assert [p["task"] for p in imported] == [3, 4] and {p["model_version"] for p in imported} == {refitted}
     store, calibration = reviews.worker.store, Calibration.load(_calibration_file(client))
+    assert calibration.provenance["unreviewed_tasks"] == 2  # where the prior stands in for reviews
     for prediction, old in zip(imported, before[2:]):
         (regions,) = store.db.execute("SELECT regions FROM predictions WHERE task_id = ?",
                                       (str(prediction["task"]),)).fetchone()
