@@ -1,6 +1,7 @@
 """A project's refit on its 1,000 reviewed tasks (goal: under 1 s), in a store holding as many
-reviews of another project, and re-scoring 10,000 stored open predictions (goal: under 10 s plus
-Label Studio's API time).
+reviews of another project and the project's 10,000 open predictions (the refit reads the latest
+2,000 of them, where its prior stands in for reviews), and re-scoring 10,000 stored open
+predictions (goal: under 10 s plus Label Studio's API time).
 
 The store is filled as the server fills it (save_predictions, then one review per task through
 `record`), 6 predicted regions per task, a third of them wrong, a missed object in every fifth
@@ -99,6 +100,7 @@ def main() -> int:
         store = ReviewStore(Path(folder) / "reviews.sqlite3")
         fill(store, args.tasks, "3")
         fill(store, args.tasks, "4", first_task=args.tasks, seed=1)  # another project's reviews, not read
+        fill_open(store, args.open, f"{VERSION}+calibration-raw")  # project 3's open tasks: the refit reads 2,000
         prior = Calibration(VERSION, 0.25, (0.0, 1.0), (0.0, 1.0), (0.0,) * 7, (1.0,) * 7, (0.0,) * 7, 0.0)
         reads, refits = [], []
         for _ in range(5):

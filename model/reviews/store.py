@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
     annotation_id TEXT NOT NULL, task_id TEXT NOT NULL, model_version TEXT, label TEXT NOT NULL,
     score REAL, matched INTEGER NOT NULL, kind TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
+CREATE INDEX IF NOT EXISTS outcomes_task ON outcomes (task_id);
 CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, received REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS failed_events (id INTEGER PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
 """,
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS outcomes (
     seq BIGSERIAL PRIMARY KEY, annotation_id TEXT NOT NULL, task_id TEXT NOT NULL, model_version TEXT,
     label TEXT NOT NULL, score DOUBLE PRECISION, matched INTEGER NOT NULL, kind TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
+CREATE INDEX IF NOT EXISTS outcomes_task ON outcomes (task_id);
 CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, received DOUBLE PRECISION NOT NULL);
 CREATE TABLE IF NOT EXISTS failed_events (id BIGINT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
 """}
