@@ -4,7 +4,7 @@ backend refits every 32 reviewed tasks, starting from a calibration fitted on co
 
 Reviews are played from the ground truth with the definitions of `model/scores/evaluation.py` (what the
 review store records from a real annotation), and each refit is the server's: the reviewed tasks
-pooled with the starting calibration as a prior (`fit_outcomes(..., prior=)`). After each refit,
+pooled with the starting calibration as a prior (`fit_adaptive(..., prior=)`). After each refit,
 on the tasks not reviewed yet: task ECE, the accepted share at 95 % of needing-edit tasks caught,
 and a bulk accept at calibrated task score >= 0.95 (share accepted, measured error). Averaged over
 ORDERS random review orders; baseline: the starting calibration, never refitted.
@@ -13,7 +13,7 @@ Review order (`order_table`): a random 40 % of coco-val100 is held out for measu
 reviewed either in random order or lowest task score first (re-sorted by the refitted scores after
 each refit, as Label Studio's queue is), refitting every REFIT_EVERY; the refit pools the prior
 either over the reviewed tasks only (plain) or over every task of the project, reviewed or not
-(`fit_outcomes(unreviewed=)`, what the server does). Same held-out tasks for both orders, ORDERS
+(`fit_adaptive(unreviewed=)`, what the server does). Same held-out tasks for both orders, ORDERS
 splits; baseline: random order.
 
     OPENAUTOGLM_MODEL_DIR=../shared/models python benchmarks/review_loop.py [--out benchmarks/review_loop]
@@ -31,7 +31,8 @@ import numpy as np
 from openautoglm.converters import progress
 from openautoglm.model.inference.pipeline import Pipeline
 from openautoglm.model.scores.evaluation import TRAFFIC_LABELS, ece, judge, review
-from openautoglm.model.scores.fitting import collect, fit, fit_outcomes, scored
+from openautoglm.model.scores.fitting import collect, fit, scored
+from openautoglm.model.scores.prior_weight import fit_adaptive
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BATCH, REFIT_EVERY, ORDERS, ACCEPT_AT = 16, 32, 20, 0.95
@@ -59,7 +60,7 @@ def play(prior, pooled, outcomes, seed: int) -> list[dict]:
     rows, calibration = [], prior
     for reviewed in range(0, len(outcomes), REFIT_EVERY):
         if reviewed:
-            calibration = fit_outcomes([pooled[i] for i in order[:reviewed]], [outcomes[i] for i in order[:reviewed]],
+            calibration = fit_adaptive([pooled[i] for i in order[:reviewed]], [outcomes[i] for i in order[:reviewed]],
                                        prior.pipeline_version, prior.display_threshold, prior=prior)
         rest = [outcomes[i] for i in order[reviewed:]]
         rows.append({"reviewed": reviewed, "refitted": measure(calibration, rest), "prior": measure(prior, rest)})
@@ -81,7 +82,7 @@ def play_order(prior, pooled, outcomes, seed: int, order: str, coverage: bool) -
             waiting = [waiting[j] for j in np.argsort(shown, kind="stable")]
         reviewed += waiting[:ORDER_REFIT_EVERY]
         rest = [outcomes[i].evidence for i in pool if i not in reviewed] if coverage else ()
-        calibration = fit_outcomes([pooled[i] for i in reviewed], [outcomes[i] for i in reviewed],
+        calibration = fit_adaptive([pooled[i] for i in reviewed], [outcomes[i] for i in reviewed],
                                    prior.pipeline_version, prior.display_threshold, prior=prior, unreviewed=rest)
 
 

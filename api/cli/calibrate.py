@@ -16,6 +16,7 @@ from openautoglm.model.reviews.store import open_store
 from openautoglm.model.scores.calibration import Calibration
 from openautoglm.model.scores.evaluation import TRAFFIC_LABELS, judge
 from openautoglm.model.scores.fitting import collect, cross_validate, cross_validate_outcomes, fit, metrics, scored
+from openautoglm.model.scores.prior_weight import fit_adaptive
 
 LABEL_SETS = {"all": None, "traffic": set(TRAFFIC_LABELS)}
 
@@ -71,7 +72,7 @@ def calibrate_from_reviews(args) -> int:
     outcomes = reviewed_outcomes(store, pipeline.version, project)
     below = _cascade_below(pipeline)
     estimate = cross_validate_outcomes(outcomes, outcomes, pipeline.version, pipeline.display_threshold,
-                                       prior=prior, cascade_below=below)["mean"]
+                                       prior=prior, cascade_below=below, fitter=fit_adaptive)["mean"]
     calibration = refit(store, pipeline.version, pipeline.display_threshold, prior, Path(args.out),
                         {"command": "openautoglm calibrate --store", "cross_validated": estimate}, outcomes, below,
                         project)

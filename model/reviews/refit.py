@@ -1,6 +1,7 @@
 """Refitting a pipeline's calibration from the review store: what reviewers did with its
-predictions, pooled with the calibration the team started from as a prior (`fit_outcomes`).
-Shared by `openautoglm calibrate --store` and the server's background refit."""
+predictions, pooled with the calibration the team started from as a prior whose weight the
+reviews choose (`prior_weight.fit_adaptive`). Shared by `openautoglm calibrate --store` and the
+server's background refit."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from openautoglm.model.errors import ModelError
 from openautoglm.model.reviews.store import ReviewStore
 from openautoglm.model.scores.calibration import Calibration
 from openautoglm.model.scores.evaluation import Outcome
-from openautoglm.model.scores.fitting import fit_outcomes
+from openautoglm.model.scores.prior_weight import fit_adaptive
 from openautoglm.model.scores.scoring import ImageEvidence
 
 
@@ -39,7 +40,7 @@ def refit(store: ReviewStore, pipeline_version: str, display_threshold: float, p
     data = f"reviews in {store.name}" + ("" if project is None else f", project {project}")
     # the project's open tasks: the prior stands where no review is (lowest-first reviews cover the low scores only)
     unreviewed = store.open_evidence(pipeline_version, project) if project is not None and prior is not None else []
-    calibration = fit_outcomes(outcomes, outcomes, pipeline_version, display_threshold,
+    calibration = fit_adaptive(outcomes, outcomes, pipeline_version, display_threshold,
                                {"data": data, "reviewed_tasks": len(outcomes),
                                 **({} if project is None else {"project": str(project)}),
                                 "fitted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -106,8 +106,8 @@ def fit(records: Sequence[ImageRecord], labels: set[str] | None, pipeline_versio
 PRIOR_TASKS = 50  # a prior calibration weighs as much as this many reviewed tasks
 
 
-def _region_map(pooled: Sequence[Outcome], prior: Calibration | None,
-                unreviewed: Sequence[ImageEvidence] = ()) -> tuple[np.ndarray, np.ndarray]:
+def region_map(pooled: Sequence[Outcome], prior: Calibration | None, unreviewed: Sequence[ImageEvidence] = (),
+                prior_tasks: float = PRIOR_TASKS) -> tuple[np.ndarray, np.ndarray]:
     """The isotonic region map's breakpoints, the prior's pseudo-observations at the regions of
     every task, reviewed or not (`unreviewed`)."""
     scores = np.concatenate([o.scores for o in pooled] + [np.zeros(0)])
@@ -122,29 +122,28 @@ def _region_map(pooled: Sequence[Outcome], prior: Calibration | None,
         believed = np.concatenate([scores] + [np.asarray(e.raw_scores, dtype=float) for e in unreviewed])
         correct = np.concatenate([correct, prior.region_probability(believed)])
         scores = np.concatenate([scores, believed])
-        weights = np.concatenate([weights, np.full(believed.size, PRIOR_TASKS / (len(pooled) + len(unreviewed)))])
+        weights = np.concatenate([weights, np.full(believed.size, prior_tasks / (len(pooled) + len(unreviewed)))])
     return strict_isotonic(scores, correct, weights)
 
 
 def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
                  display_threshold: float, provenance: dict | None = None,
                  prior: Calibration | None = None, cascade_below: float | None = None,
-                 unreviewed: Sequence[ImageEvidence] = ()) -> Calibration:
+                 unreviewed: Sequence[ImageEvidence] = (),
+                 prior_tasks: float | tuple[float, float] = PRIOR_TASKS) -> Calibration:
     """Region map: isotonic regression of "region is right" on the raw score, made strictly
     increasing, over `pooled` (every label: a hundred images hold too few regions per label, or
     even per project, for maps of their own). Task model: logistic regression of "task needs no edit" over
     `project`, on the calibrated regions and the near misses.
 
     `prior` (the calibration a team starts from) joins as pseudo-observations at the team's own
-    scores and features, labelled with the prior's probabilities and weighing PRIOR_TASKS tasks in
-    all: on a few dozen reviews the fit stays near the prior, and the team's data dominates as it
-    grows (half the weight at PRIOR_TASKS reviewed tasks, 90 % at ten times that).
+    scores and features, labelled with the prior's probabilities and weighing `prior_tasks` tasks
+    (one weight, or the region map's and the task model's: `prior_weight.fit_adaptive` chooses
+    them): the team's data dominates as it grows (half the weight at PRIOR_TASKS reviewed tasks).
 
-    `unreviewed`: the evidence of the project's tasks nobody reviewed yet. The prior's
-    pseudo-observations are spread over every task, reviewed or not, with the same total weight:
-    where the reviews are (the lowest scores, when a team reviews lowest first) they outweigh it,
-    and where none are the map stays the prior's instead of stretching the reviewed part over it.
-    With reviews spread at random this is the plain pooling above.
+    `unreviewed`: the evidence of the project's tasks nobody reviewed yet; the prior's weight is
+    spread over every task, reviewed or not, so where no review is (the high scores, when a team
+    reviews lowest first) the prior stands instead of the reviewed part stretched over it.
 
     `cascade_below`: the pipeline has a second stage for tasks scored below it; its maps are fitted
     on those tasks (`fit_cascade`)."""
@@ -152,7 +151,8 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
 
     if prior is not None and not project:
         raise ModelError("cannot fit a calibration: no reviewed tasks yet")
-    region_x, region_y = _region_map(pooled, prior, unreviewed if prior is not None else ())
+    region_weight, task_weight = prior_tasks if isinstance(prior_tasks, tuple) else (prior_tasks, prior_tasks)
+    region_x, region_y = region_map(pooled, prior, unreviewed if prior is not None else (), region_weight)
     evidence = [(o.scores, o.near_miss_scores) for o in project]
     features = np.array([task_features(np.interp(scores, region_x, region_y), near) for scores, near in evidence])
     no_edit = np.array([not o.needs_edit for o in project], dtype=float)
@@ -162,7 +162,7 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
         believed = np.array([prior.task_probability(prior.region_probability(scores), near)
                              for scores, near in evidence])
         every = np.array([task_features(np.interp(scores, region_x, region_y), near) for scores, near in evidence])
-        share = PRIOR_TASKS / len(evidence)
+        share = task_weight / len(evidence)
         features = np.concatenate([features, every, every])
         no_edit = np.concatenate([no_edit, np.ones(len(evidence)), np.zeros(len(evidence))])
         task_weights = np.concatenate([task_weights, share * believed, share * (1 - believed)])
@@ -176,7 +176,7 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
                                                              sample_weight=task_weights)
         coef, intercept = model.coef_[0], float(model.intercept_[0])
     about = {"regions": int(sum(o.scores.size for o in pooled)), "tasks": len(project),
-             **({"prior": prior.digest, "prior_tasks": PRIOR_TASKS} if prior is not None else {}), **(provenance or {})}
+             **({"prior": prior.digest, "prior_tasks": prior_tasks} if prior is not None else {}), **(provenance or {})}
     calibration = Calibration(pipeline_version, display_threshold, tuple(region_x.tolist()),
                               tuple(region_y.tolist()), tuple(mean.tolist()), tuple(scale.tolist()),
                               tuple(np.asarray(coef).tolist()), intercept, about)
@@ -286,16 +286,17 @@ def cross_validate(records: Sequence[ImageRecord], labels: set[str] | None, pipe
 
 def cross_validate_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline_version: str,
                             display_threshold: float, folds: int = 2, prior: Calibration | None = None,
-                            cascade_below: float | None = None) -> dict:
-    """`cross_validate` for outcomes already judged (labelled images, or reviews from the store).
+                            cascade_below: float | None = None, fitter=None) -> dict:
+    """`cross_validate` for outcomes already judged (labelled images, or reviews from the store),
+    each fold fitted by `fitter` (default `fit_outcomes`; the review refit's `fit_adaptive`).
     With `cascade_below`, "calibrated" is the first stage alone and "cascade" adds the second stage
     on the held-out tasks scored below it."""
     results = []
     for fold in range(folds):
         def part(items, held, fold=fold):
             return [o for i, o in enumerate(items) if (i % folds == fold) == held]
-        calibration = fit_outcomes(part(pooled, False), part(project, False), pipeline_version, display_threshold,
-                                   prior=prior, cascade_below=cascade_below)
+        calibration = (fitter or fit_outcomes)(part(pooled, False), part(project, False), pipeline_version,
+                                               display_threshold, prior=prior, cascade_below=cascade_below)
         outcomes = part(project, True)
         first_stage = dataclasses.replace(calibration, cascade=None)
         results.append({"fold": fold, "fitted_on": len(part(project, False)), "held_out": len(outcomes),
