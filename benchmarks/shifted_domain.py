@@ -14,7 +14,7 @@ with the prior weighing PRIOR_TASKS tasks (as before) and with the prior's weigh
 cross-validation on the project's own reviews (`prior_weight.fit_adaptive`). Mean over the splits,
 with the spread.
 
-    pip install imagecorruptions
+    pip install imagecorruptions 'setuptools<81'   # it imports pkg_resources
     OPENAUTOGLM_MODEL_DIR=../shared/models python benchmarks/shifted_domain.py [--splits 10]
 """
 
@@ -45,7 +45,7 @@ def corrupted(name: str, folder: Path) -> tuple[Path, Path]:
     try:
         from imagecorruptions import corrupt
     except ImportError:
-        raise SystemExit("pip install imagecorruptions (COCO-C corruptions)") from None
+        raise SystemExit("pip install imagecorruptions 'setuptools<81' (COCO-C corruptions)") from None
     root = SHARED / name
     truth = root / "annotations" / "instances.json"
     out = folder / name
