@@ -219,9 +219,9 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
 
     # a skipped task (Label Studio keeps a cancelled annotation) is no review; a result without the
     # image size takes the stored prediction's
-    skip = api("POST", f"/api/tasks/{open_tasks[0]['id']}/annotations", json={"result": [], "was_cancelled": True})
-    boxed = next(t for t in open_tasks[1:]
-                 if any(r["type"] == "rectanglelabels" for r in t["predictions"][0]["result"]))
+    boxed = next(t for t in open_tasks if any(r["type"] == "rectanglelabels" for r in t["predictions"][0]["result"]))
+    skipped = next(t for t in open_tasks if t["id"] != boxed["id"])  # whichever order the refit gave them
+    skip = api("POST", f"/api/tasks/{skipped['id']}/annotations", json={"result": [], "was_cancelled": True})
     unsized = api("POST", f"/api/tasks/{boxed['id']}/annotations", json={"result": [
         {k: r[k] for k in ("from_name", "to_name", "type", "value")} for r in boxed["predictions"][0]["result"]
         if r["type"] == "rectanglelabels"][:1]})
