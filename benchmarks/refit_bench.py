@@ -82,8 +82,8 @@ def rescore_time(folder: Path, count: int) -> tuple[float, float, int]:
     read_s = time.perf_counter() - started
     assert read == count
     calibration = Calibration(VERSION, 0.25, (0.0, 1.0), (0.0, 0.9), (0.0,) * 7, (1.0,) * 7, (0.0,) * 7, 0.0)
-    calibrations = SimpleNamespace(pipeline=SimpleNamespace(version=VERSION), calibration=lambda project: calibration,
-                                   version_of=lambda calibration: f"{VERSION}+calibration-new")
+    calibrations = SimpleNamespace(pipeline=SimpleNamespace(version=VERSION),
+                                   scoring=lambda project: (calibration, f"{VERSION}+calibration-new"))
     rescorer = QueueRescorer(LabelStudioClient("http://label-studio", "key"), store, calibrations, None, 0.05)
     rescorer.client.session, rescorer.PAUSE_S = _InstantLabelStudio(), 0.0
     started = time.perf_counter()

@@ -63,8 +63,7 @@ class Predictor:
         """(the calibration a project's tasks are scored with, the model version saying so)."""
         if self.calibrations is None:
             return CURRENT, self.pipeline.model_version
-        calibration = self.calibrations.calibration(project)
-        return calibration, self.calibrations.version_of(calibration)
+        return self.calibrations.scoring(project)
 
     def predict(self, tasks: Sequence[dict], config: str, context: dict | None = None,
                 project: object = None) -> list[TaskOutcome]:

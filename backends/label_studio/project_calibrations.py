@@ -18,7 +18,7 @@ from pathlib import Path
 from openautoglm.converters.files import atomic_file
 from openautoglm.model.reviews.calibrations import project_key
 from openautoglm.model.reviews.store import ReviewStore
-from openautoglm.model.scores.calibration import Calibration, CalibrationError
+from openautoglm.model.scores.calibration import Calibration, CalibrationError, model_version_of
 
 from ..served import ServedPipeline
 
@@ -74,12 +74,10 @@ class ProjectCalibrations:
                  calibration.provenance.get("reviewed_tasks"))
         return calibration
 
-    def model_version(self, project: object) -> str:
-        """The project's model version: the weights and its calibration's digest."""
-        return self.version_of(self.calibration(project))
-
-    def version_of(self, calibration: Calibration | None) -> str:
-        return f"{self.pipeline.version}+calibration-{_digest(calibration)}"
+    def scoring(self, project: object) -> tuple[Calibration | None, str]:
+        """(what the project's tasks are scored with now, the model version saying so)."""
+        calibration = self.calibration(project)
+        return calibration, model_version_of(self.pipeline.version, calibration)
 
     def reviewed_at_last_refit(self, project: object) -> int:
         current = self.calibration(project)

@@ -43,8 +43,7 @@ class QueueRescorer:
 
     def rescore(self, project: str) -> dict:
         """Every open task of `project` scored by other than its calibration now, re-scored and sent."""
-        calibration = self.calibrations.calibration(project)
-        version = self.calibrations.version_of(calibration)
+        calibration, version = self.calibrations.scoring(project)
         started, done, error = time.perf_counter(), 0, None
         while self.client.writable and calibration is not None and project_key(project).isdigit():
             items = self.store.unreviewed(self.calibrations.pipeline.version, project, version, self.BATCH)

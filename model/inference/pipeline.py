@@ -20,7 +20,7 @@ from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
 from openautoglm.model.inference.interface import Proposer, Segmenter, check_proposals
 from openautoglm.model.inference.registry import find_local, resolve
 from openautoglm.model.inference.settings import ModelSettings
-from openautoglm.model.scores.calibration import CURRENT, EVIDENCE_FLOOR, Calibration
+from openautoglm.model.scores.calibration import CURRENT, EVIDENCE_FLOOR, Calibration, model_version_of
 from openautoglm.model.scores.calibration_files import find_calibration
 from openautoglm.model.scores.scoring import (
     ImageEvidence,
@@ -205,7 +205,7 @@ class Pipeline:
     @property
     def model_version(self) -> str:
         """The version users see: weights and the calibration's digest (`raw` without one)."""
-        return f"{self.version}+calibration-{self.calibration.digest if self.calibration else 'raw'}"
+        return model_version_of(self.version, self.calibration)
 
     def propose(self, images: Sequence[Image.Image], labels: Sequence[str],
                 synonyms: dict[str, list[str]] | None = None) -> list[list[Region]]:

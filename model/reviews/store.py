@@ -76,6 +76,11 @@ _UPSERT_FAILED = {"sqlite": "INSERT OR REPLACE INTO failed_events VALUES (?, ?, 
 _BY_WEIGHTS = "(model_version = ? OR substr(model_version, 1, ?) = ?)"
 
 
+# a project's predictions by these weights whose task nobody has reviewed: (*_by_weights(...), project)
+_OPEN_OF_PROJECT = (f"{_BY_WEIGHTS} AND project = ? "
+                    "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id)")
+
+
 def _by_weights(pipeline_version: str) -> tuple:
     prefix = f"{pipeline_version}+calibration-"
     return pipeline_version, len(prefix), prefix
@@ -147,8 +152,7 @@ class ReviewStore:
         are done."""
         rows = self.db.execute(
             f"SELECT task_id, project, regions, near_misses, result, second_misses, sending FROM predictions p WHERE "
-            f"{_BY_WEIGHTS} AND project = ? AND model_version != ? AND result IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY p.{self.db.order} LIMIT ?",
+            f"{_OPEN_OF_PROJECT} AND model_version != ? AND result IS NOT NULL ORDER BY p.{self.db.order} LIMIT ?",
             (*_by_weights(pipeline_version), project_key(project), current_version, limit)).fetchall()
         return [{"task_id": task_id, "project": project, "regions": json.loads(regions),
                  "near_misses": json.loads(near_misses or "[]"), "result": json.loads(result),
@@ -159,9 +163,9 @@ class ReviewStore:
         """The evidence of the project's latest `limit` predicted tasks by these weights nobody has
         reviewed: where a refit's prior still stands in for reviews (`fit_outcomes(unreviewed=)`)."""
         rows = self.db.execute(
-            f"SELECT regions, near_misses, second_misses FROM predictions p WHERE {_BY_WEIGHTS} AND project = ? "
-            f"AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id) ORDER BY p.{self.db.order} DESC "
-            "LIMIT ?", (*_by_weights(pipeline_version), project_key(project), limit)).fetchall()
+            f"SELECT regions, near_misses, second_misses FROM predictions p WHERE {_OPEN_OF_PROJECT} "
+            f"ORDER BY p.{self.db.order} DESC LIMIT ?",
+            (*_by_weights(pipeline_version), project_key(project), limit)).fetchall()
         return [stored_evidence(json.loads(regions), json.loads(near or "[]"), json.loads(second) if second else None)
                 for regions, near, second in rows]
 

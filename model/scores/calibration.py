@@ -27,6 +27,11 @@ TASK_FEATURES = ("log_all_correct", "min_probability", "shown", "near_misses", "
                  "empty")
 
 
+
+def model_version_of(weights: str, calibration: "Calibration | None") -> str:
+    """The version users see: the weights and the calibration's digest (`raw` without one)."""
+    return f"{weights}+calibration-{calibration.digest if calibration is not None else 'raw'}"
+
 class CalibrationError(ModelError):
     """A calibration file that cannot be used; the message names the file and the reason."""
 

@@ -145,23 +145,23 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
     spread over every task, reviewed or not, so where no review is (the high scores, when a team
     reviews lowest first) the prior stands instead of the reviewed part stretched over it.
 
-    `cascade_below`: the pipeline has a second stage for tasks scored below it; its maps are fitted
-    on those tasks (`fit_cascade`)."""
+    `cascade_below`: a second stage looks at tasks scored below it; its maps are fitted there (`fit_cascade`)."""
     from sklearn.linear_model import LogisticRegression
 
     if prior is not None and not project:
         raise ModelError("cannot fit a calibration: no reviewed tasks yet")
     region_weight, task_weight = prior_tasks if isinstance(prior_tasks, tuple) else (prior_tasks, prior_tasks)
-    region_x, region_y = region_map(pooled, prior, unreviewed if prior is not None else (), region_weight)
-    evidence = [(o.scores, o.near_miss_scores) for o in project]
-    features = np.array([task_features(np.interp(scores, region_x, region_y), near) for scores, near in evidence])
+    unreviewed = unreviewed if prior is not None else ()  # only where a prior stands in for reviews
+    region_x, region_y = region_map(pooled, prior, unreviewed, region_weight)
+    evidence = [(o.scores, o.near_miss_scores) for o in project] + \
+        [(np.asarray(e.raw_scores, dtype=float), list(e.near_misses)) for e in unreviewed]
+    every = np.array([task_features(np.interp(scores, region_x, region_y), near) for scores, near in evidence])
+    features = every[:len(project)]
     no_edit = np.array([not o.needs_edit for o in project], dtype=float)
     task_weights = np.ones(len(project))
     if prior is not None:  # each task, and each unreviewed one, twice more: right and wrong, weighted by the prior
-        evidence += [(np.asarray(e.raw_scores, dtype=float), list(e.near_misses)) for e in unreviewed]
         believed = np.array([prior.task_probability(prior.region_probability(scores), near)
                              for scores, near in evidence])
-        every = np.array([task_features(np.interp(scores, region_x, region_y), near) for scores, near in evidence])
         share = task_weight / len(evidence)
         features = np.concatenate([features, every, every])
         no_edit = np.concatenate([no_edit, np.ones(len(evidence)), np.zeros(len(evidence))])

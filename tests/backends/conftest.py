@@ -17,7 +17,7 @@ from PIL import Image
 from openautoglm.backends.app import create_app
 from openautoglm.backends.settings import Settings
 from openautoglm.converters import Box, Mask, Region, Shape
-from openautoglm.model.scores.calibration import CURRENT, Calibration
+from openautoglm.model.scores.calibration import CURRENT, Calibration, model_version_of
 from openautoglm.model.scores.scoring import ImageEvidence, ImagePrediction, region_evidence, scored_prediction
 
 FIXTURES = "fixtures/label-studio-1.23.2-requests.jsonl"
@@ -41,7 +41,7 @@ class FakePipeline:
 
     @property
     def model_version(self) -> str:
-        return f"{self.version}+calibration-{self.calibration.digest if self.calibration else 'raw'}"
+        return model_version_of(self.version, self.calibration)
 
     def predict(self, images, labels, synonyms=None, calibration=CURRENT) -> list[ImagePrediction]:
         calibration = self.calibration if calibration == CURRENT else calibration

@@ -32,8 +32,8 @@ def test_a_project_is_served_its_own_refit_and_every_other_project_the_pipelines
     refit.save(calibrations.path("3"))
     assert calibrations.calibration("3.1700000000") == refit and calibrations.calibration(3) == refit
     assert calibrations.calibration("4") is shipped and calibrations.calibration(None) is shipped
-    assert calibrations.model_version("3") == f"fake@1+calibration-{refit.digest}"
-    assert calibrations.model_version("4") == f"fake@1+calibration-{shipped.digest}"
+    assert calibrations.scoring("3") == (refit, f"fake@1+calibration-{refit.digest}")
+    assert calibrations.scoring("4") == (shipped, f"fake@1+calibration-{shipped.digest}")
     calibrations.path("3").write_text("{not json")  # half-written by hand: the project keeps its refit
     assert calibrations.calibration("3") == refit
     _calibration(0.25, weights="other@1").save(calibrations.path("4"))  # fitted for other weights: not used

@@ -311,8 +311,8 @@ def _calibrations(calibration: Calibration):
     """Stands in for ProjectCalibrations: every project of weights p@1 has `calibration`, version "new"."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(pipeline=SimpleNamespace(version="p@1"), calibration=lambda project: calibration,
-                           version_of=lambda calibration: "p@1+calibration-new")
+    return SimpleNamespace(pipeline=SimpleNamespace(version="p@1"),
+                           scoring=lambda project: (calibration, "p@1+calibration-new"))
 
 
 def test_reviews_in_one_project_leave_another_projects_scores_bit_identical(make_client, image_server) -> None:
