@@ -7,6 +7,8 @@ from typing import Protocol, Sequence
 
 from PIL import Image
 
+from openautoglm.converters import Region
+from openautoglm.model.inference.clicks import Click
 from openautoglm.model.inference.interface import Segmenter
 from openautoglm.model.scores.calibration import CURRENT, Calibration
 from openautoglm.model.scores.scoring import ImagePrediction
@@ -25,4 +27,8 @@ class ServedPipeline(Protocol):
     def predict(self, images: Sequence[Image.Image], labels: Sequence[str],
                 synonyms: dict[str, list[str]] | None = None, *,
                 calibration: Calibration | None | str = CURRENT) -> list[ImagePrediction]:
+        ...
+
+    def objects_at(self, image: Image.Image, clicks: Sequence[Click], labels: Sequence[str],
+                   synonyms: dict[str, list[str]] | None = None) -> list[Region]:
         ...

@@ -55,6 +55,10 @@ class FunctionCatalog:
                 functions[function_id(name)] = detector_object(name, pipeline, self.labels(pipeline))
         return functions
 
+    def finder(self):
+        """The first pipeline that loads: what finds the object at an interactor's click."""
+        return next((p for p in map(self.pipeline, self.names) if p is not None), None)
+
     def segmenter(self):
         for name in self.names:
             pipeline = self.pipeline(name)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from openautoglm.converters import AnnotationError, Box
 from openautoglm.converters.files import DEFAULT_MAX_PIXELS, TooManyPixels, decode_image
+from openautoglm.model.inference.clicks import Click
 
 from ..batching import ModelCalls
 from .functions import SEGMENTER_ID, FunctionCatalog, detector_shapes, function_id, interactor_answer
@@ -55,7 +56,7 @@ def blueprint(catalog: FunctionCatalog, calls: ModelCalls, max_pixels: int = DEF
         image = _decode_image(body, max_pixels)
         threshold = _threshold(body)
         if function == SEGMENTER_ID:
-            box = _interaction_box(body, image)
+            box = _found_box(body, image, catalog, calls) or _interaction_box(body, image)
             with calls.lock:
                 ((mask, score),) = catalog.segmenter().segment(image, [box])
             return jsonify(interactor_answer(mask, score, box))
@@ -90,6 +91,24 @@ def _threshold(body: dict) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise InvocationError(f"'threshold' must be a number in [0, 1], got {value!r}")
     return float(value)
+
+
+def _found_box(body: dict, image: Image.Image, catalog: FunctionCatalog, calls: ModelCalls) -> Box | None:
+    """A single click without a box: the box of the object a pipeline finds there (`objects_at`,
+    also below its display threshold), the segmenter's prompt in place of a fixed margin."""
+    points = body.get("pos_points") or []
+    if body.get("obj_bbox") or len(points) != 1:
+        return None
+    pipeline = catalog.finder()
+    try:
+        click = Click(float(points[0][0]), float(points[0][1]))
+    except (TypeError, ValueError, IndexError):
+        raise InvocationError("obj_bbox must be [[x1, y1], [x2, y2]] and points [x, y] pairs") from None
+    if pipeline is None:
+        return None
+    with calls.lock:
+        found = pipeline.objects_at(image, [click], catalog.labels(pipeline))
+    return found[0].box if found else None
 
 
 def _interaction_box(body: dict, image: Image.Image) -> Box:

@@ -10,8 +10,9 @@ from typing import Any, Sequence
 
 from PIL import Image
 
-from openautoglm.converters import Box, Region, Shape
+from openautoglm.converters import Box, Region
 from openautoglm.converters import label_studio_config as label_config
+from openautoglm.model.inference.clicks import Click
 from openautoglm.model.inference.labels import merge_synonyms
 from openautoglm.model.scores import scoring
 from openautoglm.model.scores.calibration import CURRENT, Calibration
@@ -87,13 +88,12 @@ class Predictor:
             images = [image for _, image in batch]
             if not labels:
                 predictions = [scoring.ImagePrediction([], 1.0) for _ in images]
+            elif context:  # a draft for the annotator, never stored
+                predictions = [self._interactive(image, context, labels, synonyms) for image in images]
             else:  # grouped with other requests' images into one model batch where batching is on
                 predictions = self.calls.predict(self.pipeline, images, labels, synonyms, calibration)
             for (index, image), prediction in zip(batch, predictions):
                 regions, score = prediction.regions, prediction.score
-                if context:  # a draft for the annotator, never stored: its score is the chosen regions' least
-                    regions = self._interactive(image, regions, context)
-                    score = min((r.confidence for r in regions), default=1.0)
                 task = tasks[index]
                 result = label_config.encode_regions(regions, targets, *image.size, task.get("id"))
                 outcomes[index] = TaskOutcome(task.get("id"), result, score, regions, evidence=prediction.evidence,
@@ -113,39 +113,24 @@ class Predictor:
             raise ImageFetchError(f"task data has no image URL under {keys[0]!r}")
         return self.fetcher.fetch(url)
 
-    def _interactive(self, image: Image.Image, regions: list[Region], context: dict) -> list[Region]:
-        """What the annotator drew (a rectangle or positive keypoint) -> the region it points at: a
-        segmenter mask inside the drawn box when there is one, else the best detection under it."""
+    def _interactive(self, image: Image.Image, context: dict, labels: list[str],
+                     synonyms: dict) -> scoring.ImagePrediction:
+        """What the annotator drew (positive keypoints, rectangles) -> the objects they point at,
+        found even where the detector did not show them (`Pipeline.objects_at`); scored by the
+        least sure of them."""
         width, height = image.size
-        prompts = []
+        clicks = []
         for drawn in context.get("result") or []:
             value = drawn.get("value") or {}
             label = next(iter(value.get(drawn.get("type", ""), []) or []), None)
+            x, y = value.get("x", 0) * width / 100, value.get("y", 0) * height / 100
             if drawn.get("type") == "rectanglelabels":
-                x, y = value["x"] * width / 100, value["y"] * height / 100
-                prompts.append((label, Box(x, y, x + value["width"] * width / 100, y + value["height"] * height / 100)))
+                box = Box(x, y, x + value.get("width", 0) * width / 100, y + value.get("height", 0) * height / 100)
+                clicks.append(Click((box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2, label, drawn=box))
             elif drawn.get("type") == "keypointlabels" and drawn.get("is_positive", True):
-                x, y = value["x"] * width / 100, value["y"] * height / 100
-                prompts.append((label, Box(x, y, x, y)))
-        chosen = []
-        for label, prompt in prompts:
-            under = [r for r in regions if _covers(r.box, prompt) and (label is None or r.label == label)]
-            best = max(under, key=lambda r: r.confidence, default=None)
-            segmenter = self.pipeline.segmenter
-            if segmenter is not None and prompt.width > 0:
-                with self.model_lock:
-                    ((mask, mask_score),) = segmenter.segment(image, [prompt])
-                chosen.append(Region(label or (best.label if best else "object"), Shape.MASK, mask=mask,
-                                     score=mask_score, source=self.model_version))
-            elif best is not None:
-                chosen.append(best)
-        return chosen
-
-
-def _covers(box: Box, prompt: Box) -> bool:
-    """A detection is under the prompt: it contains the clicked point, or overlaps the drawn box by half."""
-    x1, y1, x2, y2 = box.bounds()
-    if prompt.width == 0:
-        return x1 <= prompt.x1 <= x2 and y1 <= prompt.y1 <= y2
-    overlap = max(0.0, min(x2, prompt.x2) - max(x1, prompt.x1)) * max(0.0, min(y2, prompt.y2) - max(y1, prompt.y1))
-    return overlap >= 0.5 * min(box.width * box.height, prompt.width * prompt.height)
+                clicks.append(Click(x, y, label))
+        found = []
+        if clicks:
+            with self.model_lock:
+                found = self.pipeline.objects_at(image, clicks, labels, synonyms)
+        return scoring.ImagePrediction(found, min((r.confidence for r in found), default=1.0))

@@ -17,11 +17,13 @@ from PIL import Image
 from openautoglm.converters import Region, Shape
 from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
+from openautoglm.model.inference.clicks import CLICK_FLOOR, Click, candidates_down_to, object_at
 from openautoglm.model.inference.interface import Proposer, Segmenter, check_proposals
 from openautoglm.model.inference.registry import find_local, resolve
 from openautoglm.model.inference.settings import ModelSettings
 from openautoglm.model.scores.calibration import CURRENT, EVIDENCE_FLOOR, Calibration, model_version_of
 from openautoglm.model.scores.calibration_files import find_calibration
+from openautoglm.model.scores.click_scores import ClickScores, shipped_click_scores
 from openautoglm.model.scores.scoring import (
     ImageEvidence,
     ImagePrediction,
@@ -168,6 +170,7 @@ class Pipeline:
         found = find_calibration(spec.name, self.version, settings.calibration, settings.model_dir) \
             if calibration == "auto" else calibration
         self.calibration: Calibration | None = found  # as loaded; a Label Studio project may have its own
+        self.click_scores: ClickScores | None = shipped_click_scores(spec.name, self.version)
 
     @classmethod
     def load(cls, name_or_path: str, device: str | None = None, calibration: Calibration | str | None = "auto",
@@ -245,3 +248,32 @@ class Pipeline:
         return ([dataclasses.replace(region, shape=Shape.MASK, box=mask.bounding_box() if mask.area() else region.box,
                                      mask=mask) for region, (mask, _) in zip(regions, masks)],
                 [float(mask_score) for _, mask_score in masks])
+
+    def objects_at(self, image: Image.Image, clicks: Sequence[Click], labels: Sequence[str],
+                   synonyms: dict[str, list[str]] | None = None) -> list[Region]:
+        """The object each click points at (`clicks.object_at`; nothing for a click on background),
+        with the segmenter's mask where there is one, scored by how often such a find is right (the
+        pipeline's click map; without one, as a detection). A drawn box that points at nothing is
+        segmented as drawn when there is a segmenter. Call under the model lock."""
+        with candidates_down_to(self.proposers, CLICK_FLOOR):
+            (prediction,) = self.predict([image], labels, synonyms, calibration=None)
+        candidates = prediction.regions + prediction.near_misses
+        found = []
+        for click in clicks:
+            region = object_at(candidates, click)
+            if region is not None:
+                found.append(self.click_scores.scored(region) if self.click_scores else self._as_detection(region))
+            elif click.drawn is not None and self.segmenter is not None:
+                found.append(Region(click.label or "object", box=click.drawn, source=self.version))
+        if self.segmenter is None or not found:
+            return found
+        masked, mask_scores = self._with_masks(image, found)
+        # a drawn box that pointed at nothing has no detector score: its mask's is all there is
+        return [dataclasses.replace(region, score=mask_score) if region.score is None else region
+                for region, mask_score in zip(masked, mask_scores)]
+
+    def _as_detection(self, region: Region) -> Region:
+        if self.calibration is None:
+            return region
+        probability = float(self.calibration.region_probability([region.score])[0])
+        return dataclasses.replace(region, calibrated_score=probability)

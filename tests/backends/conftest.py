@@ -17,6 +17,7 @@ from PIL import Image
 from openautoglm.backends.app import create_app
 from openautoglm.backends.settings import Settings
 from openautoglm.converters import Box, Mask, Region, Shape
+from openautoglm.model.inference.clicks import object_at
 from openautoglm.model.scores.calibration import CURRENT, Calibration, model_version_of
 from openautoglm.model.scores.scoring import ImageEvidence, ImagePrediction, region_evidence, scored_prediction
 
@@ -47,6 +48,11 @@ class FakePipeline:
         calibration = self.calibration if calibration == CURRENT else calibration
         return [scored_prediction(regions, ImageEvidence(region_evidence(regions, *image.size)), calibration, [])
                 for image, regions in zip(images, self.propose(images, labels, synonyms))]
+
+    def objects_at(self, image, clicks, labels, synonyms=None) -> list[Region]:
+        """What the real pipeline's click finding chooses among this fake's detections."""
+        (prediction,) = self.predict([image], labels, synonyms, calibration=None)
+        return [r for r in (object_at(prediction.regions, click) for click in clicks) if r is not None]
 
     def propose(self, images, labels, synonyms=None):
         self.calls.append((len(images), list(labels), dict(synonyms or {})))

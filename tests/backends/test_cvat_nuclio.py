@@ -90,6 +90,18 @@ def test_interactor_answers_the_mask_array_cvat_ui_reads(make_client) -> None:
     assert len(answer["points"]) >= 3 and 0 <= answer["score"] <= 1
 
 
+def test_interactor_click_segments_the_object_a_pipeline_finds_there(make_client) -> None:
+    """One click, no box: the prompt is the box of the object found at the click (here the fake's
+    detection, the white rectangle), not a fixed margin around the point that would cut it."""
+    client = make_client(ClosedSetPipeline())
+    answer = _invoke(client, "openautoglm-segmenter", {"image": _image(), "pos_points": [[32, 24]],
+                                                       "neg_points": []}).get_json()
+    bitmap = decode_interactor_answer(answer, 64, 48)
+    truth = np.zeros((48, 64), dtype=bool)
+    truth[12:36, 16:48] = True
+    assert (bitmap & truth).sum() / (bitmap | truth).sum() > 0.9
+
+
 def test_interactor_that_finds_nothing_answers_an_empty_mask() -> None:
     from openautoglm.backends.cvat.functions import interactor_answer
     from openautoglm.converters import Box, Mask
