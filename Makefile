@@ -12,7 +12,7 @@ HOST ?= 0.0.0.0
 PORT ?= 9090
 PIP := $(BIN)/pip install --quiet --disable-pip-version-check
 
-.PHONY: serve test lint bench install clean
+.PHONY: serve test lint bench install clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,14 @@ install: $(VENV)/.installed
 serve: $(VENV)/.installed
 	$(BIN)/openautoglm serve --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test browser
 	OPENAUTOGLM_SHARED=$(abspath $(SHARED)) $(BIN)/python -m pytest -q
+
+# the report page's test looks at it in Debian's chromium (headless); installed where we are root
+browser:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		apt-get install -y -q --no-install-recommends chromium >/dev/null || \
+		(apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null)
 
 # ruff's rules and line length are in pyproject.toml; CI fails on any finding
 lint: $(VENV)/.installed-test

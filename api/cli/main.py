@@ -226,6 +226,7 @@ def _add_report(commands) -> None:
     report.add_argument("--store", required=True, help="review store (SQLite file; the server's OPENAUTOGLM_STORE)")
     report.add_argument("--accept-above", type=float, help="also the measured error of tasks scored at least this")
     report.add_argument("--project", help="only this Label Studio project's reviews (its id)")
+    report.add_argument("--html", metavar="FILE", help="also write the report page (figures inline) to FILE")
     report.set_defaults(run=_report)
 
 

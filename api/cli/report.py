@@ -4,13 +4,16 @@ the tasks a team would accept above a score, with a 95 % interval."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from openautoglm.model.reviews.summary import summary
 
 
 def run_report(args) -> int:
     from openautoglm.model.reviews.store import open_store
 
-    report = summary(open_store(args.store).reviewed_tasks(project=args.project), args.accept_above)
+    store = open_store(args.store)
+    report = summary(store.reviewed_tasks(project=args.project), args.accept_above)
     where = "" if args.project is None else f" in project {args.project}"
     print(f"reviewed tasks{where}: {report['reviewed_tasks']} ({report['with_task_score']} with a stored task score)")
     print("task score band  tasks  needed an edit")
@@ -34,4 +37,11 @@ def run_report(args) -> int:
                   f"{accept['measured_error']:.1%} (95 % interval {low:.1%}-{high:.1%})")
         else:
             print(f"tasks scored >= {accept['threshold']}: none reviewed yet, so no measured error")
+    if args.html:
+        from openautoglm.converters.files import atomic_file
+        from openautoglm.model.reviews.report_page import report_html
+
+        with atomic_file(Path(args.html)) as handle:
+            handle.write(report_html(store, args.project, args.accept_above))
+        print(f"report page: {args.html}")
     return 0

@@ -66,6 +66,10 @@ class Predictor:
             return CURRENT, self.pipeline.model_version
         return self.calibrations.scoring(project)
 
+    def project_versions(self) -> dict[str, str]:
+        """Each project with a calibration of its own -> its model version."""
+        return {} if self.calibrations is None else self.calibrations.own_versions()
+
     def predict(self, tasks: Sequence[dict], config: str, context: dict | None = None,
                 project: object = None) -> list[TaskOutcome]:
         if not tasks:

@@ -79,6 +79,16 @@ class ProjectCalibrations:
         calibration = self.calibration(project)
         return calibration, model_version_of(self.pipeline.version, calibration)
 
+    def own_versions(self) -> dict[str, str]:
+        """Each project with a refit of its own (a file here) -> its model version."""
+        versions = {}
+        for path in sorted(self.folder.glob("project-*.calibration.json")):
+            project = path.name[len("project-"):-len(".calibration.json")]
+            calibration = self.calibration(project)
+            if calibration is not self.base:
+                versions[project] = model_version_of(self.pipeline.version, calibration)
+        return versions
+
     def reviewed_at_last_refit(self, project: object) -> int:
         current = self.calibration(project)
         if current is None or current is self.base:

@@ -1,4 +1,4 @@
-"""The Label Studio ML backend endpoints: /health, /setup, /predict, /versions, /webhook, /metrics.
+"""The Label Studio ML backend endpoints: /health, /setup, /predict, /versions, /webhook, /metrics, /report.
 
 Label Studio 1.23 drops a whole /predict batch silently when the reply's count differs from the
 task count, so every task gets an entry, in order. Errors answer JSON with a reason, never a
@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from openautoglm.converters.label_studio_config import LabelConfigError
 from openautoglm.converters.label_studio_config import parse as parse_label_config
+from openautoglm.model.reviews.report_page import report_html
 
 from ..settings import Settings
 from .metrics import Metrics, ReviewFigures
@@ -35,7 +36,8 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
     @routes.get("/health")
     @routes.get("/")
     def health():
-        return jsonify(status="UP", model_class="openautoglm", model_version=predictor.model_version)
+        return jsonify(status="UP", model_class="openautoglm", model_version=predictor.model_version,
+                       projects=predictor.project_versions())  # those with a refit of their own
 
     @routes.post("/setup")
     def setup():
@@ -83,6 +85,16 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
     @routes.get("/metrics")
     def prometheus():
         return Response(metrics.exposition(figures), mimetype=CONTENT_TYPE_LATEST)
+
+    @routes.get("/report")
+    def report_page():
+        """The review report (HTML) of ?project=N, every project without; ?accept_above= overrides
+        OPENAUTOGLM_ACCEPT_ABOVE for the page."""
+        accept_above = request.args.get("accept_above", settings.accept_above, type=float)
+        if accept_above is not None and not 0 <= accept_above <= 1:
+            return jsonify(error="accept_above must be a number in [0, 1]"), 400
+        page = report_html(reviews.store, request.args.get("project") or None, accept_above)
+        return Response(page, mimetype="text/html")
 
     return routes
 

@@ -51,5 +51,11 @@ class StoredCalibrations:
         self.db.execute("INSERT INTO refits (at, pipeline, result, digest, project) VALUES (?, ?, ?, ?, ?)",
                         (time.time(), pipeline_version, result, digest, project_key(project)))
 
+    def refit_log(self, project: object = None) -> list[tuple[float, str]]:
+        """(time, result) of each refit (of the project, or all), oldest first."""
+        query = "SELECT at, result FROM refits" + ("" if project is None else " WHERE project = ?") + " ORDER BY at"
+        return [(at, result) for at, result in self.db.execute(query, () if project is None else
+                                                                  (project_key(project),)).fetchall()]
+
     def refit_counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT result, count(*) FROM refits GROUP BY result").fetchall())

@@ -169,6 +169,14 @@ class ReviewStore:
         return [stored_evidence(json.loads(regions), json.loads(near or "[]"), json.loads(second) if second else None)
                 for regions, near, second in rows]
 
+    def open_task_scores(self, project: object = None) -> list[float]:
+        """The task scores of predicted tasks nobody has reviewed (the project's, or all): the queue."""
+        query = ("SELECT task_score FROM predictions p WHERE task_score IS NOT NULL AND NOT EXISTS "
+                 "(SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id)")
+        if project is None:
+            return [score for (score,) in self.db.execute(query).fetchall()]
+        return [score for (score,) in self.db.execute(query + " AND project = ?", (project_key(project),)).fetchall()]
+
     def mark_sending(self, model_version: str, task_ids: list[Any]) -> None:
         """These tasks' re-scored predictions are about to go to Label Studio under `model_version`:
         a pass cut short before `rescored` asks Label Studio whether they arrived (no duplicates)."""
