@@ -79,7 +79,11 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
         return jsonify(status="queued"), 200
 
     _job_routes(routes, requests, reviews.store)
+    _report_routes(routes, settings, reviews, metrics)
+    return routes
 
+
+def _report_routes(routes: Blueprint, settings: Settings, reviews: ReviewLoop, metrics: Metrics) -> None:
     figures = ReviewFigures(reviews.store)
 
     @routes.get("/metrics")
@@ -95,8 +99,6 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
             return jsonify(error="accept_above must be a number in [0, 1]"), 400
         page = report_html(reviews.store, request.args.get("project") or None, accept_above)
         return Response(page, mimetype="text/html")
-
-    return routes
 
 
 def _job_routes(routes: Blueprint, requests: PredictRequests, store) -> None:
