@@ -107,15 +107,25 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
         assert response.status_code < 300, (path, response.status_code, response.text[:500])
         return response.json()
 
+    # the README's steps in their order. 2: a project with the label-config command's output
     project = api("POST", "/api/projects", json={"title": "openautoglm live test", "label_config": CONFIG})["id"]
-    api("POST", "/api/storages/localfiles", json={"project": project, "path": str(label_studio["images"]),
-                                                  "use_blob_urls": True, "title": "images"})
-    api("POST", f"/api/projects/{project}/import",
-        json=[{"data": {"image": f"/data/local-files/?d=images/{name}"}} for name in IMAGES[:2]])
-    for name in IMAGES[2:]:  # uploaded files: /data/upload/... URLs
+    # 3: images on disk through a Local files source storage (a folder inside the document root,
+    # "Import method: Files", Add Storage, Sync Storage): Label Studio makes a task per image itself
+    synced = label_studio["images"].parent / "synced"
+    synced.mkdir()
+    for name in IMAGES[:2]:
+        shutil.copy(label_studio["images"] / name, synced / name)
+    storage = api("POST", "/api/storages/localfiles", json={"project": project, "path": str(synced),
+                                                            "use_blob_urls": True, "title": "images"})
+    api("POST", f"/api/storages/localfiles/{storage['id']}/sync")
+    deadline = time.monotonic() + 60
+    while len(api("GET", f"/api/tasks?project={project}")["tasks"]) < 2:
+        assert time.monotonic() < deadline, "Sync Storage made no tasks"
+        time.sleep(0.5)
+    for name in IMAGES[2:]:  # and uploaded files: /data/upload/... URLs
         with open(label_studio["images"] / name, "rb") as handle:
             api("POST", f"/api/projects/{project}/import", files={"file": (name, handle, "image/jpeg")})
-    # the README's steps, in their order: connect, retrieve predictions, sort (the backend sets the version)
+    # 4-5: connect, retrieve predictions, sort (the backend sets the version)
     ml = api("POST", "/api/ml", json={"project": project, "url": backend["url"], "title": "openautoglm"})
     assert ml["readable_state"] == "Connected"
     # connecting the model creates the project's webhook to /webhook (so the README adds none)
@@ -236,6 +246,11 @@ def test_predictions_scores_ordering_and_reviews(label_studio, backend, shared: 
     assert skip["was_cancelled"] and states == {str(skip["id"]): "cancelled", str(unsized["id"]): "review"}
     assert str(skip["id"]) not in outcomes and outcomes.get(str(unsized["id"])) == 1
 
+    # 7: the project's report page
+    page = requests.get(f"{backend['url']}/report?project={project}", timeout=60)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert f"Review report: project {project}" in page.text and "Refits: 1 done" in page.text
+
 
 def test_retrieve_predictions_past_the_budget_leaves_no_task_without_one(label_studio, tmp_path, shared) -> None:
     """A budget far below one request's time: Label Studio stores the pages answered (the first at
@@ -353,3 +368,59 @@ def test_label_studio_takes_the_label_config_command_s_output(label_studio, shar
     assert answer.status_code == 201, answer.text[:500]
     parsed = answer.json()["parsed_label_config"]
     assert {name: len(control["labels"]) for name, control in parsed.items()} == {"label": 80, "mask": 80, "click": 80}
+
+
+def test_a_click_in_label_studio_finds_an_object_the_detector_did_not_show(label_studio, backend, shared,
+                                                                            monkeypatch) -> None:
+    """Label Studio's own interactive call (*Interactive preannotations* on, the smart keypoint of
+    `label-config --interactive`): a keypoint at the centre of coco128's potted plant in image 30,
+    which the detector does not show, gives its box; a keypoint on background gives nothing."""
+    import json
+
+    from openautoglm.converters import Box
+    from openautoglm.converters.geometry import box_iou
+    from openautoglm.model.inference.pipeline import Pipeline
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    ls, headers = label_studio["url"], {"Authorization": f"Token {TOKEN}"}
+
+    def api(method: str, path: str, **kwargs):
+        response = requests.request(method, f"{ls}{path}", headers=headers, timeout=120, **kwargs)
+        assert response.status_code < 300, (path, response.status_code, response.text[:500])
+        return response.json()
+
+    name, label = "000000000030.jpg", "potted plant"
+    doc = json.loads((shared / "data" / "coco128-train" / "annotations" / "instances.json").read_text())
+    plant = next(a for a in doc["annotations"] if a["image_id"] == 30 and a["category_id"] == 64)
+    x, y, w, h = plant["bbox"]
+    truth = Box(x, y, x + w, y + h)
+    image = load_displayed(label_studio["images"] / name)
+    (shown,) = Pipeline.load("yolo").predict([image], LABELS + [label])
+    assert not any(r.label == label and box_iou(r.box, truth) >= 0.5 for r in shown.regions), "the detector shows it"
+
+    project = api("POST", "/api/projects", json={"title": "clicks", "label_config": label_config(
+        [label, "vase"], interactive=True)})["id"]
+    with open(label_studio["images"] / name, "rb") as handle:
+        api("POST", f"/api/projects/{project}/import", files={"file": (name, handle, "image/jpeg")})
+    (task,) = api("GET", f"/api/tasks?project={project}")["tasks"]
+    ml = api("POST", "/api/ml", json={"project": project, "url": backend["url"], "title": "openautoglm",
+                                      "is_interactive": True})
+
+    def click(px: float, py: float) -> list[dict]:
+        keypoint = {"id": "kp", "from_name": "click", "to_name": "image", "type": "keypointlabels",
+                    "origin": "manual", "original_width": image.width, "original_height": image.height,
+                    "is_positive": True, "value": {"x": 100 * px / image.width, "y": 100 * py / image.height,
+                                                   "width": 0.6, "keypointlabels": [label]}}
+        answer = api("POST", f"/api/ml/{ml['id']}/interactive-annotating",
+                     json={"task": task["id"], "context": {"result": [keypoint]}})
+        assert "errors" not in answer, answer
+        return answer["data"]["result"]
+
+    answered = click(x + w / 2, y + h / 2)
+    (found,) = [r for r in answered if r["type"] == "rectanglelabels"]  # (the keypoint control gets its centre)
+    value = found["value"]
+    box = Box(value["x"] * image.width / 100, value["y"] * image.height / 100,
+              (value["x"] + value["width"]) * image.width / 100, (value["y"] + value["height"]) * image.height / 100)
+    assert found["type"] == "rectanglelabels" and value["rectanglelabels"] == [label]
+    assert box_iou(box, truth) >= 0.5 and 0 < found["score"] < 1
+    assert click(5, 5) == []  # the top-left corner: background
