@@ -15,6 +15,7 @@ from typing import Any, Iterable, Iterator
 from pycocotools import mask as coco_mask
 
 from . import fields
+from .coco_plain import plain_boxes
 from .files import atomic_file
 from .skipping import element
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
@@ -85,6 +86,13 @@ def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
     )
 
 
+def _plain_box(obj: dict, label: str) -> Region:
+    """What `_parse_annotation` makes of an annotation `coco_plain` found to be a plain, valid box."""
+    x, y, w, h = obj["bbox"]
+    return Region(label, box=Box(x, y, x + w, y + h, 0.0), id=obj.get("id"),
+                  attributes={EXTRA + "area": obj["area"]} if "area" in obj else {})
+
+
 def _keypoints(obj: Any) -> tuple:
     """Every keypoint, (x, y, visibility), whatever else the annotation has (person_keypoints files
     carry a segmentation too); visibility 0 ones stay, so the others keep their index."""
@@ -122,7 +130,12 @@ def parse(doc: Any) -> Dataset:
                 store(parse_one(obj))
                 if section == "images" and isinstance(obj, dict) and "score" in obj:
                     items[obj["id"]].score = fields.number(obj, "score", None)
-    for index, obj in enumerate(doc.get("annotations") or []):
+    annotations = doc.get("annotations") or []
+    plain = plain_boxes(annotations, items, categories) if isinstance(annotations, list) else []
+    for index, obj in enumerate(annotations):
+        if index < len(plain) and plain[index]:
+            items[obj["image_id"]].regions.append(_plain_box(obj, categories[obj["category_id"]].name))
+            continue
         ident = obj.get("id") if isinstance(obj, dict) else None
         with element(f"annotations[{index}]" + (f" (id {ident})" if ident is not None else "")):
             item = items.get(fields.require(obj, "image_id", (int, str)))
