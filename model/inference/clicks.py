@@ -19,6 +19,7 @@ from openautoglm.converters import Box, Region
 from openautoglm.converters.geometry import box_iou
 
 CLICK_FLOOR = 0.001  # candidates this weak still count when a person points at them
+LABEL_FLOOR = 0.005  # the anchors scored for the click's label (0.001: 2 points more found, 2 more of background)
 SCORE_POWER, CENTRE_WEIGHT, MAX_OFFSET = 0.5, 8.0, 0.125
 MIN_DRAWN_IOU = 0.5  # a candidate a drawn rectangle points at overlaps it at least this much
 

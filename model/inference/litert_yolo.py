@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from openautoglm.converters import Region
+from openautoglm.converters import Box, Region
 from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.detections import class_aware_nms, detections_to_regions
 from openautoglm.model.inference.interface import ProposerSpec
@@ -108,6 +108,38 @@ class LiteRtYoloProposer:
     def raw(self, image: Image.Image, conf: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The bare model: letterbox, run, NMS -> (xyxy in image pixels, score, class), best first;
         candidates scored above `conf` (default: the proposer's)."""
+        output, to_image = self._forward(image)
+        class_scores = output[4:]
+        classes = class_scores.argmax(axis=0)
+        scores = class_scores[classes, np.arange(len(classes))]
+        keep = scores > (self.conf if conf is None else conf)
+        xyxy, scores, classes = self._letterbox_boxes(output[:4, keep]), scores[keep], classes[keep]
+        chosen = class_aware_nms(xyxy, scores, classes, self.iou, MAX_DETECTIONS)
+        return to_image(xyxy[chosen]), scores[chosen], classes[chosen]
+
+    def label_candidates(self, image: Image.Image, label: str, synonyms: dict | None, at: tuple[float, float],
+                         floor: float) -> list[Region]:
+        """The anchors whose box holds the point `at`, scored for one project label (the best of the
+        classes that map to it), above `floor`, without NMS: what a click of that label chooses
+        among, so an object whose anchors rank another class first is still found. Those at or under
+        the display threshold are marked `near_miss`."""
+        label_map = LabelMap([label], merge_synonyms(self.synonyms, synonyms))
+        classes = [i for i, name in enumerate(self.spec.vocabulary) if label_map.to_project(name) == label]
+        if not classes:
+            return []
+        output, to_image = self._forward(image)
+        scores = output[4:][classes].max(axis=0)
+        keep = scores > floor
+        xyxy, scores = to_image(self._letterbox_boxes(output[:4, keep])), scores[keep]
+        x, y = at
+        under = (xyxy[:, 0] <= x) & (x <= xyxy[:, 2]) & (xyxy[:, 1] <= y) & (y <= xyxy[:, 3])
+        return [Region(label, box=Box(*box), score=float(score), source=self.spec.source,
+                       attributes={"near_miss": True} if score <= self.conf else {})
+                for box, score in zip(xyxy[under].tolist(), scores[under].tolist())]
+
+    def _forward(self, image: Image.Image):
+        """The model's raw output, (4 + classes, anchors) dequantised, and the mapping of letterbox
+        boxes back to image pixels (clipped to the image)."""
         rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         height, width = rgb.shape[:2]
         blob, (gain_x, gain_y), (left, top) = self._letterbox(rgb)
@@ -118,19 +150,19 @@ class LiteRtYoloProposer:
         np.copyto(self._output, self.interpreter.tensor(self.output["index"])())
         output = self._dequantized(self._output)[0]
         output = output if output.shape[0] < output.shape[1] else output.T  # (4 + classes, anchors)
-        class_scores = output[4:]
-        classes = class_scores.argmax(axis=0)
-        scores = class_scores[classes, np.arange(len(classes))]
-        keep = scores > (self.conf if conf is None else conf)
-        # float32 throughout, as ultralytics scales and converts them: NMS must see the same numbers
+
+        def to_image(xyxy: np.ndarray) -> np.ndarray:
+            xyxy = (xyxy - [left, top, left, top]) / [gain_x, gain_y, gain_x, gain_y]
+            return np.clip(xyxy, 0, [width, height, width, height])
+
+        return output, to_image
+
+    def _letterbox_boxes(self, cxcywh: np.ndarray) -> np.ndarray:
+        """Anchor outputs (cx, cy, w, h in 0-1 of the input) -> xyxy in letterbox pixels, float32
+        throughout as ultralytics scales and converts them: NMS must see the same numbers."""
         scale = np.array([[self.size[1]], [self.size[0]], [self.size[1]], [self.size[0]]], dtype=np.float32)
-        cx, cy, w, h = output[:4, keep] * scale
-        xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-        scores, classes = scores[keep], classes[keep]
-        chosen = class_aware_nms(xyxy, scores, classes, self.iou, MAX_DETECTIONS)
-        xyxy = (xyxy[chosen] - [left, top, left, top]) / [gain_x, gain_y, gain_x, gain_y]
-        xyxy = np.clip(xyxy, 0, [width, height, width, height])
-        return xyxy, scores[chosen], classes[chosen]
+        cx, cy, w, h = cxcywh * scale
+        return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
 
     def _letterbox(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
         """Scale to fit the input (each side rounded), pad evenly with grey; returns the 0-1 blob

@@ -17,7 +17,7 @@ from PIL import Image
 from openautoglm.converters import Region, Shape
 from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
-from openautoglm.model.inference.clicks import CLICK_FLOOR, Click, candidates_down_to, object_at
+from openautoglm.model.inference.clicks import CLICK_FLOOR, LABEL_FLOOR, Click, candidates_down_to, object_at
 from openautoglm.model.inference.interface import Proposer, Segmenter, check_proposals
 from openautoglm.model.inference.registry import find_local, resolve
 from openautoglm.model.inference.settings import ModelSettings
@@ -260,7 +260,7 @@ class Pipeline:
         candidates = prediction.regions + prediction.near_misses
         found = []
         for click in clicks:
-            region = object_at(candidates, click)
+            region = object_at(candidates + self._label_candidates(image, click, synonyms, prediction.regions), click)
             if region is not None:
                 found.append(self.click_scores.scored(region) if self.click_scores else self._as_detection(region))
             elif click.drawn is not None and self.segmenter is not None:
@@ -271,6 +271,16 @@ class Pipeline:
         # a drawn box that pointed at nothing has no detector score: its mask's is all there is
         return [dataclasses.replace(region, score=mask_score) if region.score is None else region
                 for region, mask_score in zip(masked, mask_scores)]
+
+    def _label_candidates(self, image: Image.Image, click: Click, synonyms: dict | None,
+                          shown: list[Region]) -> list[Region]:
+        """For a click with a label, the anchors under it scored for that label, from the proposers
+        that can (an object whose anchors rank another class first is then found too)."""
+        if click.label is None or click.drawn is not None:
+            return []
+        found = [region for proposer in self.proposers if hasattr(proposer, "label_candidates")
+                 for region in proposer.label_candidates(image, click.label, synonyms, (click.x, click.y), LABEL_FLOOR)]
+        return uncovered(found, shown)  # a shown detection stands for the anchors it was kept from
 
     def _as_detection(self, region: Region) -> Region:
         if self.calibration is None:

@@ -114,3 +114,18 @@ def test_real_yolov8n_finds_a_missed_object_at_a_click_and_nothing_on_background
     blank = load_displayed(root / "images" / files[doc["images"][0]["id"]]).point(lambda _: 128)
     assert pipeline.objects_at(blank, [Click(10, 10, "person")], labels) == []
     assert np.isfinite(pipeline.click_scores.probability(0.5))
+
+
+def test_a_click_on_a_shown_detection_returns_that_detection_not_a_raw_anchor(shared, monkeypatch, bus) -> None:
+    from openautoglm.model.inference.pipeline import Pipeline
+
+    monkeypatch.setenv("OPENAUTOGLM_MODEL_DIR", str(shared / "models"))
+    pipeline = Pipeline.load("yolo")
+    (prediction,) = pipeline.predict([bus], ["bus", "person"])
+    (shown,) = [r for r in prediction.regions if r.label == "bus"]
+    box = shown.box
+    # off its centre, where a raw anchor of the bus is better centred than the detection kept from it
+    for fx, fy in ((0.5, 0.5), (0.7, 0.5), (0.5, 0.7), (0.65, 0.65)):
+        click = Click(box.x1 + fx * box.width, box.y1 + fy * box.height, "bus")
+        (found,) = pipeline.objects_at(bus, [click], ["bus", "person"])
+        assert found.box == box and found.score == shown.score

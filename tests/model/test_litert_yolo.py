@@ -78,3 +78,20 @@ def test_the_default_pipeline_serves_without_importing_torch(models: Path, tmp_p
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["LiteRtYoloProposer", "False", "False"]
+
+
+def test_label_candidates_are_the_anchors_under_a_point_scored_for_that_label(models: Path, bus) -> None:
+    from openautoglm.converters.geometry import box_iou
+
+    proposer = LiteRtYoloProposer("yolov8n", str(models / "yolov8n-coco" / "yolov8n_int8.tflite"))
+    (shown,) = [r for r in proposer.propose([bus], ["bus"])[0] if not r.attributes.get("near_miss")]
+    x, y = shown.box.center
+    candidates = proposer.label_candidates(bus, "bus", None, (x, y), 0.001)
+    assert candidates and all(r.label == "bus" and r.score > 0.001 for r in candidates)
+    assert all(r.box.x1 <= x <= r.box.x2 and r.box.y1 <= y <= r.box.y2 for r in candidates)
+    best = max(candidates, key=lambda r: r.score)
+    assert box_iou(best.box, shown.box) > 0.9 and best.score >= shown.score - 1e-6  # NMS kept the best anchor
+    assert [r.attributes.get("near_miss", False) for r in candidates] == [r.score <= 0.25 for r in candidates]
+    coach = proposer.label_candidates(bus, "coach", {"coach": ["bus"]}, (x, y), 0.001)  # a project's own name
+    assert [(r.box, r.score) for r in coach] == [(r.box, r.score) for r in candidates]
+    assert proposer.label_candidates(bus, "unicorn", None, (x, y), 0.001) == []
