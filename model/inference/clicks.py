@@ -1,6 +1,7 @@
 """What a click points at: the object at a clicked point (or inside a drawn rectangle), chosen among
-the detector's shown regions and the candidates it kept below its display threshold, so a click on
-an object the detector did not show still finds it, and a click on background finds nothing.
+the detector's shown regions, the candidates it kept below its display threshold and, for a click
+with a label, the raw boxes under the click scored for that label, so a click on an object the
+detector did not show still finds it, and a click on background finds nothing.
 
 The rule (measured in benchmarks/clicks.py on coco-val100): among candidates of the click's label
 whose box holds the click, the best by score ** SCORE_POWER * exp(-CENTRE_WEIGHT * d), d the click's

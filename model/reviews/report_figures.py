@@ -39,6 +39,17 @@ def _empty(axis, message: str) -> None:
     axis.set_xticks([]), axis.set_yticks([])
 
 
+def _one_axis(title: str):
+    figure, axis = _pyplot().subplots(figsize=(5, 3.8))
+    axis.set_title(title)
+    return figure, axis
+
+
+def _nothing(figure, axis, message: str) -> bytes:
+    _empty(axis, message)
+    return _png(figure)
+
+
 def reliability(pairs: dict[str, tuple[list[float], list[bool]]]) -> bytes:
     """Per kind ("regions", "tasks"): (scores, whether each was right): observed against predicted,
     in ten bins, each point's size its count."""
@@ -68,13 +79,10 @@ def reliability(pairs: dict[str, tuple[list[float], list[bool]]]) -> bytes:
 def review_curve(scores: list[float], needs_edit: list[bool], accept_above: float) -> bytes:
     """Reviewing the lowest scores first: the share of the tasks needing an edit caught against the
     share reviewed; the diagonal is a random order."""
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(5, 3.8))
-    axis.set_title("review curve (lowest score first)")
+    figure, axis = _one_axis("review curve (lowest score first)")
     wrong = np.asarray(needs_edit, dtype=bool)
     if not wrong.any():
-        _empty(axis, "no reviewed task needed an edit yet" if scores else "none reviewed yet")
-        return _png(figure)
+        return _nothing(figure, axis, "no reviewed task needed an edit yet" if scores else "none reviewed yet")
     scores = np.asarray(scores, dtype=float)
     thresholds = np.unique(scores)  # tasks of one score are reviewed together: no order among ties
     reviewed = np.concatenate([[0.0], [(scores <= t).mean() for t in thresholds]])
@@ -90,12 +98,9 @@ def review_curve(scores: list[float], needs_edit: list[bool], accept_above: floa
 
 def refits(log: list[tuple[float, str]]) -> bytes:
     """Each refit (time, result) as a step in the running count, one colour per result."""
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(5, 3.8))
-    axis.set_title("refits over time")
+    figure, axis = _one_axis("refits over time")
     if not log:
-        _empty(axis, "no refit yet")
-        return _png(figure)
+        return _nothing(figure, axis, "no refit yet")
     times = [datetime.datetime.fromtimestamp(at, datetime.timezone.utc) for at, _ in log]
     axis.step(times, range(1, len(log) + 1), where="post", color="#7f7f7f")
     for result in sorted({r for _, r in log}):
@@ -111,12 +116,9 @@ def refits(log: list[tuple[float, str]]) -> bytes:
 
 def queue(open_scores: list[float], accept_above: float) -> bytes:
     """The tasks nobody has reviewed, by task score, with the accept threshold."""
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(5, 3.8))
-    axis.set_title("open tasks by score")
+    figure, axis = _one_axis("open tasks by score")
     if not open_scores:
-        _empty(axis, "no open task")
-        return _png(figure)
+        return _nothing(figure, axis, "no open task")
     axis.hist(open_scores, bins=20, range=(0, 1), color="#1f77b4")
     axis.axvline(accept_above, color="#d62728", linestyle="--", label=f"accept at {accept_above:g}")
     axis.set(xlabel="task score", ylabel="tasks", xlim=(0, 1))
