@@ -14,6 +14,7 @@ its box or outline and its keypoints), a skeleton alone is a box around its poin
 from __future__ import annotations
 
 import dataclasses
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -153,14 +154,18 @@ def parse_skeleton(node: ET.Element, sublabels: dict[str, list[str]]) -> Region:
 def _parse_video(root: ET.Element) -> list[AnnotatedImage]:
     """CVAT for video 1.1: `<track>` elements holding one shape per frame (the export writes the
     interpolated frames too; `outside="1"` ends a track), and frame-level `<tag frame=...>`. Each
-    frame becomes an image named as CVAT names exported frames; a shape keeps its track id."""
+    frame becomes an image named as CVAT names the frames it exports (`frame_<frame>.PNG`, frame
+    numbers of the video: a task cut from `start_frame` with a `step=N` frame filter numbers its
+    frames start, start + N, ...; datumaro numbers them 0, 1, ... instead); a shape keeps its track id."""
     size = root.find(".//original_size")
     if size is None:
         raise AnnotationError("a CVAT for video file needs <meta> ... <original_size> (the frame size)")
     width = parse_int(size.findtext("width"), "<original_size><width>")
     height = parse_int(size.findtext("height"), "<original_size><height>")
     count = parse_int(root.findtext(".//task/size") or "0", "<size>")
-    frames: dict[int, list[Region]] = {frame: [] for frame in range(count)}
+    start = parse_int(root.findtext(".//task/start_frame") or "0", "<start_frame>")
+    step = re.search(r"step\s*=\s*([1-9]\d*)", root.findtext(".//task/frame_filter") or "")
+    frames: dict[int, list[Region]] = {start + i * (int(step.group(1)) if step else 1): [] for i in range(count)}
     for index, track in enumerate(root.iter("track")):
         for s_index, child in enumerate(c for c in track if c.tag in TAGS):
             if child.get("outside") == "1":

@@ -290,6 +290,20 @@ def test_cvat_for_video_reads_one_image_per_frame_with_track_ids(tmp_path: Path)
         load(tmp_path / "broken.xml", "cvat")
 
 
+def test_cvat_for_video_cut_from_a_start_frame_with_a_step_numbers_frames_as_cvat_does(tmp_path: Path) -> None:
+    """CVAT writes the video's frame numbers (start_frame + i * step) in the shapes and in the names
+    of the frames it exports; the empty frames in between are numbered the same way."""
+    cut = VIDEO.replace("<size>4</size>", "<size>4</size><start_frame>10</start_frame><stop_frame>16</stop_frame>"
+                        "<frame_filter>step=2</frame_filter>")
+    for old, new in (('frame="0"', 'frame="10"'), ('frame="1"', 'frame="12"'), ('frame="2"', 'frame="14"'),
+                     ('frame="3"', 'frame="16"')):
+        cut = cut.replace(old, new)
+    (tmp_path / "annotations.xml").write_text(cut)
+    dataset = load(tmp_path / "annotations.xml", "cvat")
+    assert [i.image.file_name for i in dataset.items] == [f"frame_{n:06d}.PNG" for n in (10, 12, 14, 16)]
+    assert [len(i.regions) for i in dataset.items] == [1, 2, 0, 1]
+
+
 def test_coco_keypoints_survive_beside_a_segmentation_with_their_indices(tmp_path: Path) -> None:
     """A person_keypoints file: every annotation has a polygon and 17 keypoints, some with v=0."""
     keypoints = [0] * 51
