@@ -77,6 +77,8 @@ class Predictor:
         calibration, version = self.scoring(project)  # one for the request, even if a refit lands meanwhile
         targets = label_config.parse(config)
         labels = sorted({label for target in targets for label in target.labels})
+        # a click's answer is its object's box or mask: the keypoint the annotator clicked is theirs already
+        answered = ([t for t in targets if t.kind != "keypointlabels"] or targets) if context else targets
         synonyms = merge_synonyms(self.synonyms, *({k: v} for t in targets for k, v in t.labels.items()))
         outcomes: list[TaskOutcome | None] = [None] * len(tasks)
         loaded: list[tuple[int, Image.Image]] = []
@@ -99,7 +101,7 @@ class Predictor:
             for (index, image), prediction in zip(batch, predictions):
                 regions, score = prediction.regions, prediction.score
                 task = tasks[index]
-                result = label_config.encode_regions(regions, targets, *image.size, task.get("id"))
+                result = label_config.encode_regions(regions, answered, *image.size, task.get("id"))
                 outcomes[index] = TaskOutcome(task.get("id"), result, score, regions, evidence=prediction.evidence,
                                               second_stage_seconds=prediction.second_stage_seconds, size=image.size,
                                               model_version=version)

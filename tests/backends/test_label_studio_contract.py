@@ -81,6 +81,18 @@ def test_interactive_keypoint_returns_the_detection_under_it(make_client, record
     assert result["result"] == []
 
 
+def test_a_click_is_answered_with_its_objects_box_not_another_keypoint(make_client, image_server) -> None:
+    from openautoglm.cli.label_config import label_config
+
+    client = make_client()
+    keypoint = {"id": "kp", "from_name": "click", "to_name": "image", "type": "keypointlabels", "is_positive": True,
+                "original_width": 64, "original_height": 48, "value": {"x": 50, "y": 50, "keypointlabels": ["Cat"]}}
+    body = {"tasks": [{"id": 3, "data": {"image": "/data/upload/1/img.png"}}], "params": {"context": {
+        "result": [keypoint]}}, "label_config": label_config(["Cat"], interactive=True)}
+    (result,) = client.post("/predict", json=body).get_json()["results"]
+    assert [(r["type"], r["from_name"]) for r in result["result"]] == [("rectanglelabels", "label")]
+
+
 def test_webhook_matches_the_review_against_the_prediction(make_client, recorded, image_server) -> None:
     client = make_client()
     task = {"id": 1, "data": {"image": "/data/upload/1/img.png"}}
