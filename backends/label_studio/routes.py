@@ -94,9 +94,14 @@ def _report_routes(routes: Blueprint, settings: Settings, reviews: ReviewLoop, m
     def report_page():
         """The review report (HTML) of ?project=N, every project without; ?accept_above= overrides
         OPENAUTOGLM_ACCEPT_ABOVE for the page."""
-        accept_above = request.args.get("accept_above", settings.accept_above, type=float)
-        if accept_above is not None and not 0 <= accept_above <= 1:
-            return jsonify(error="accept_above must be a number in [0, 1]"), 400
+        accept_above = settings.accept_above
+        if "accept_above" in request.args:
+            try:
+                accept_above = float(request.args["accept_above"])
+            except ValueError:
+                accept_above = float("nan")
+            if not 0 <= accept_above <= 1:  # NaN fails too
+                return jsonify(error="accept_above must be a number in [0, 1]"), 400
         page = report_html(reviews.store, request.args.get("project") or None, accept_above)
         return Response(page, mimetype="text/html")
 

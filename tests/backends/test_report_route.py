@@ -19,7 +19,10 @@ def test_the_server_serves_the_page(make_client, tmp_path: Path) -> None:
     response = client.get("/report?project=9")
     assert response.status_code == 200 and response.mimetype == "text/html"
     assert "Review report: project 9" in response.text and "<span class='key'>1</span> tasks open" in response.text
-    assert client.get("/report?accept_above=7").status_code == 400
+    for bad in ("7", "abc", "nan"):
+        response = client.get(f"/report?accept_above={bad}")
+        assert response.status_code == 400 and "accept_above" in response.get_json()["error"]
+    assert "score is at least <b>0.5</b>" in client.get("/report?project=9&accept_above=0.5").text
 
 
 def test_health_lists_the_model_version_of_each_project_with_its_own_calibration(make_client) -> None:
