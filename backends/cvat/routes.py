@@ -10,7 +10,7 @@ import binascii
 from flask import Blueprint, jsonify, request
 from PIL import Image
 
-from openautoglm.converters import AnnotationError, Box
+from openautoglm.converters import AnnotationError, Box, Region
 from openautoglm.converters.files import DEFAULT_MAX_PIXELS, TooManyPixels, decode_image
 from openautoglm.model.inference.clicks import Click
 
@@ -56,9 +56,12 @@ def blueprint(catalog: FunctionCatalog, calls: ModelCalls, max_pixels: int = DEF
         image = _decode_image(body, max_pixels)
         threshold = _threshold(body)
         if function == SEGMENTER_ID:
-            box = _found_box(body, image, catalog, calls) or _interaction_box(body, image)
+            found = _found_object(body, image, catalog, calls)
+            box = found.box if found is not None else _interaction_box(body, image)
             with calls.lock:
                 ((mask, score),) = catalog.segmenter().segment(image, [box])
+            if found is not None and found.confidence is not None:
+                score = found.confidence  # how often a find at that score is right (the click map)
             return jsonify(interactor_answer(mask, score, box))
         name = next((n for n in catalog.names if function_id(n) == function), None)
         pipeline = catalog.pipeline(name) if name else None
@@ -93,9 +96,9 @@ def _threshold(body: dict) -> float:
     return float(value)
 
 
-def _found_box(body: dict, image: Image.Image, catalog: FunctionCatalog, calls: ModelCalls) -> Box | None:
-    """A single click without a box: the box of the object a pipeline finds there (`objects_at`,
-    also below its display threshold), the segmenter's prompt in place of a fixed margin."""
+def _found_object(body: dict, image: Image.Image, catalog: FunctionCatalog, calls: ModelCalls) -> Region | None:
+    """A single click without a box: the object a pipeline finds there (`objects_at`, also below its
+    display threshold), whose box is the segmenter's prompt in place of a fixed margin."""
     points = body.get("pos_points") or []
     if body.get("obj_bbox") or len(points) != 1:
         return None
@@ -108,7 +111,7 @@ def _found_box(body: dict, image: Image.Image, catalog: FunctionCatalog, calls: 
         return None
     with calls.lock:
         found = pipeline.objects_at(image, [click], catalog.labels(pipeline))
-    return found[0].box if found else None
+    return found[0] if found else None
 
 
 def _interaction_box(body: dict, image: Image.Image) -> Box:

@@ -100,6 +100,7 @@ def test_interactor_click_segments_the_object_a_pipeline_finds_there(make_client
     truth = np.zeros((48, 64), dtype=bool)
     truth[12:36, 16:48] = True
     assert (bitmap & truth).sum() / (bitmap | truth).sum() > 0.9
+    assert answer["score"] == 0.8  # the found object's score, not GrabCut's
 
 
 def test_interactor_that_finds_nothing_answers_an_empty_mask() -> None:
