@@ -79,7 +79,7 @@ def background(size, boxes, rng) -> list[tuple[float, float]]:
 def measure(pipeline: Pipeline, root: Path) -> dict:
     doc = json.loads((root / "annotations" / "instances.json").read_text())
     truth, labels, rng = objects(doc), list(pipeline.vocabulary), np.random.default_rng(0)
-    rows, background_found, seconds = [], [], []
+    rows, background_found, background_baseline, seconds = [], [], [], []
     for image_doc in doc["images"]:
         image = load_displayed(root / "images" / image_doc["file_name"])
         (prediction,) = pipeline.predict([image], labels)
@@ -105,8 +105,11 @@ def measure(pipeline: Pipeline, root: Path) -> dict:
             rows.append(row)
         first_label = items[0][0] if items else labels[0]
         for x, y in background(image.size, [b for _, b, _ in items], rng):
-            background_found.append(bool(pipeline.objects_at(image, [Click(x, y, first_label)], labels)))
-    return {"rows": rows, "background_found": background_found, "seconds": seconds}
+            click = Click(x, y, first_label)
+            background_found.append(bool(pipeline.objects_at(image, [click], labels)))
+            background_baseline.append(baseline(prediction.regions, click) is not None)
+    return {"rows": rows, "background_found": background_found, "background_baseline": background_baseline,
+            "seconds": seconds}
 
 
 def share(rows, key: str, shown: bool) -> tuple[float, int]:
@@ -146,7 +149,7 @@ def main() -> None:
             print(f"{key:9s} {'shown ' if shown else 'missed'} objects ({count}): found {new:.1%} "
                   f"(baseline {old:.1%}; same box as the baseline {same:.1%})")
     print(f"background clicks finding something: {np.mean(measured['background_found']):.1%} "
-          f"of {len(measured['background_found'])}")
+          f"of {len(measured['background_found'])} (baseline {np.mean(measured['background_baseline']):.1%})")
     seconds = np.array(measured["seconds"])
     print(f"per click: median {np.median(seconds):.3f} s, 95th percentile {np.percentile(seconds, 95):.3f} s")
     knots, cross_validated, detector = click_map(pipeline, rows)
