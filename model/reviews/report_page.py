@@ -10,7 +10,7 @@ import datetime
 import html
 
 from openautoglm.model.reviews import report_figures
-from openautoglm.model.reviews.summary import summary, wilson_interval
+from openautoglm.model.reviews.summary import summary
 from openautoglm.model.scores.evaluation import task_needs_edit
 
 DEFAULT_ACCEPT_ABOVE = 0.95
@@ -28,9 +28,9 @@ def _ece(value: float) -> str:
     return "-" if value != value else f"{value:.3f}"  # NaN: nothing of that kind reviewed
 
 
-def _interval(errors: int, count: int) -> str:
-    low, high = wilson_interval(errors, count)
-    return f"{low:.1%}–{high:.1%}" if count else "no tasks"
+def _interval(measured: dict) -> str:
+    low, high = measured["error_interval_95"]  # summary's Wilson interval
+    return f"{low:.1%}–{high:.1%}" if measured["tasks"] else "no tasks"
 
 
 def _figure(png: bytes, title: str) -> str:
@@ -49,7 +49,6 @@ def report_html(store, project: object = None, accept_above: float | None = None
     log = store.calibrations.refit_log(project)
     where = "every project" if project is None else f"project {html.escape(str(project))}"
     accepted = report["accept_above"]
-    errors = round((accepted["measured_error"] or 0) * accepted["tasks"])
     open_accepted = sum(s >= threshold for s in open_scores)
     lines = [f"<h1>Review report: {where}</h1>",
              f"<p>{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC. A task is accepted when its "
@@ -63,7 +62,7 @@ def report_html(store, project: object = None, accept_above: float | None = None
         lines.append(f"<li>Reviewed tasks scored at least {threshold:g}: <b>{accepted['tasks']}</b> "
                      f"({_percent(accepted['share'])} of the reviewed); needed an edit "
                      f"<b>{_percent(accepted['measured_error'])}</b> (95 % interval "
-                     f"{_interval(errors, accepted['tasks'])}): the measured error of what is accepted.</li>")
+                     f"{_interval(accepted)}): the measured error of what is accepted.</li>")
     else:
         lines.append(f"<li>No reviewed task scored at least {threshold:g} yet: the error of accepted tasks is "
                      "not measured.</li>")
@@ -71,7 +70,7 @@ def report_html(store, project: object = None, accept_above: float | None = None
         audit = report["audit"]
         lines.append(f"<li>Audit sample (accepted tasks held back for review): {audit['tasks']} reviewed, needed an "
                      f"edit {_percent(audit['measured_error'])} (95 % interval "
-                     f"{_interval(round(audit['measured_error'] * audit['tasks']), audit['tasks'])}).</li>")
+                     f"{_interval(audit)}).</li>")
     if report["latest"]:
         lines.append(f"<li>Calibration error on the latest {report['latest']} reviews: regions "
                      f"{_ece(report['latest_region_ece'])}, tasks {_ece(report['latest_task_ece'])} (ECE).</li>")
