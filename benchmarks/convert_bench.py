@@ -148,7 +148,7 @@ def run(script: str, timeout: float, cap_mb: float) -> dict:
                              stderr=subprocess.PIPE, text=True)
     stopped = None
     while child.poll() is None and stopped is None:
-        time.sleep(0.1)
+        time.sleep(0.01)  # a coarser poll would round every wall time up to its step
         if _rss_mb(child.pid) > cap_mb:
             stopped = f"stopped at {cap_mb / 1024:.1f} GB of RSS (--memory-cap)"
         elif time.perf_counter() - started > timeout:

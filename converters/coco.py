@@ -12,10 +12,11 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+import orjson
 from pycocotools import mask as coco_mask
 
 from . import fields
-from .coco_plain import plain_boxes
+from .coco_plain import AREA, plain_box_regions
 from .files import atomic_file
 from .skipping import element
 from .types import AnnotatedImage, AnnotationError, Box, Category, Dataset, ImageRecord, Mask, Region, Shape
@@ -50,7 +51,7 @@ def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
     x, y, w, h = _bbox(obj)
     attributes: dict[str, Any] = {EXTRA + key: value for key, value in obj.items() if key not in _ANNOTATION_FIELDS}
     if "area" in obj:
-        attributes[EXTRA + "area"] = obj["area"]
+        attributes[AREA] = obj["area"]
     if obj.get("iscrowd"):
         attributes["iscrowd"] = 1
     segmentation = obj.get("segmentation") or []
@@ -84,13 +85,6 @@ def _parse_annotation(obj: Any, image: ImageRecord, label: str) -> Region:
         attributes=attributes,
         keypoints=keypoints,
     )
-
-
-def _plain_box(obj: dict, label: str) -> Region:
-    """What `_parse_annotation` makes of an annotation `coco_plain` found to be a plain, valid box."""
-    x, y, w, h = obj["bbox"]
-    return Region(label, box=Box(x, y, x + w, y + h, 0.0), id=obj.get("id"),
-                  attributes={EXTRA + "area": obj["area"]} if "area" in obj else {})
 
 
 def _keypoints(obj: Any) -> tuple:
@@ -131,10 +125,11 @@ def parse(doc: Any) -> Dataset:
                 if section == "images" and isinstance(obj, dict) and "score" in obj:
                     items[obj["id"]].score = fields.number(obj, "score", None)
     annotations = doc.get("annotations") or []
-    plain = plain_boxes(annotations, items, categories) if isinstance(annotations, list) else []
+    labels = {category_id: category.name for category_id, category in categories.items()}
+    plain = plain_box_regions(annotations, items, labels) if isinstance(annotations, list) else []
     for index, obj in enumerate(annotations):
-        if index < len(plain) and plain[index]:
-            items[obj["image_id"]].regions.append(_plain_box(obj, categories[obj["category_id"]].name))
+        if index < len(plain) and plain[index] is not None:
+            items[obj["image_id"]].regions.append(plain[index])
             continue
         ident = obj.get("id") if isinstance(obj, dict) else None
         with element(f"annotations[{index}]" + (f" (id {ident})" if ident is not None else "")):
@@ -277,15 +272,31 @@ def _top_level(dataset: Dataset) -> dict[str, Any]:
     return {k: v for k, v in dataset.attributes.items() if k not in ("categories", "images", "annotations")}
 
 
-def load_json(path: Path) -> Any:
+def load_json(path: Path, fast: bool = True) -> Any:
+    """The JSON document in `path`, read by orjson where `fast` (half the time of `json` on a large
+    COCO file, at the same peak memory); where orjson refuses it, or not `fast`, by `json`, which
+    also takes NaN and integers past 64 bits and names the line and column of an error. An
+    undecodable file is an error that says so."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as error:
+        raise AnnotationError(f"cannot read: {error.strerror}", str(path)) from None
+    if fast:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise AnnotationError(f"not UTF-8 text (byte {error.start}): not a JSON file", str(path)) from None
+    del data  # a large file in memory once, not twice
+    try:
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise AnnotationError(f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}",
                               str(path)) from None
-    except OSError as error:
-        raise AnnotationError(f"cannot read: {error.strerror}", str(path)) from None
 
 
 def read(path: Path, images_dir: Path | None = None) -> Dataset:

