@@ -285,5 +285,5 @@ class Pipeline:
     def _as_detection(self, region: Region) -> Region:
         if self.calibration is None:
             return region
-        probability = float(self.calibration.region_probability([region.score])[0])
+        probability = float(self.calibration.region_probability([region.score], [region.label])[0])
         return dataclasses.replace(region, calibrated_score=probability)

@@ -20,7 +20,8 @@ def reviewed_outcomes(store: ReviewStore, pipeline_version: str, project: object
     """Each reviewed task (of `project`, or of all) as fitting sees it: raw scores of its predicted
     regions, which were right, how many objects were missed, and its near-miss scores. None at all
     is an error: nothing to fit."""
-    outcomes = [Outcome.of(ImageEvidence.of_scores(t["scores"], t["near_misses"], t["agreement"], t["second_misses"]),
+    outcomes = [Outcome.of(ImageEvidence.of_scores(t["scores"], t["near_misses"], t["agreement"], t["second_misses"],
+                                                   t["labels"]),
                            t["correct"], t["missed"]) for t in store.reviewed_tasks(pipeline_version, project)]
     if not outcomes:
         where = "" if project is None else f" in project {project}"

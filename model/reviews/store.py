@@ -256,19 +256,20 @@ class ReviewStore:
         `pipeline_version`: only reviews of predictions by these weights (whatever the calibration:
         the raw scores are the weights'); `project`: only that project's reviews."""
         query = ("SELECT o.annotation_id, o.model_version, o.raw_score, o.score, o.matched, o.kind, p.near_misses, "
-                 "p.task_score, p.audited, o.agreement, p.second_misses FROM outcomes o "
+                 "p.task_score, p.audited, o.agreement, p.second_misses, o.label FROM outcomes o "
                  "LEFT JOIN predictions p ON p.task_id = o.task_id"
                  + ("" if project is None else " WHERE coalesce(o.project, '') = ?") + f" ORDER BY o.{self.db.order}")
         tasks: dict[str, dict] = {}
-        for annotation, version, raw, shown, matched, kind, near_misses, task_score, audited, agreement, second in \
-                self.db.execute(query, () if project is None else (project_key(project),)).fetchall():
+        for row in self.db.execute(query, () if project is None else (project_key(project),)).fetchall():
+            (annotation, version, raw, shown, matched, kind, near_misses, task_score, audited, agreement, second,
+             label) = row
             if pipeline_version is not None and (version or "").split("+calibration-")[0] != pipeline_version:
                 continue
             task = tasks.setdefault(annotation, {"model_version": version, "scores": [], "shown_scores": [],
                                                  "correct": [], "missed": 0, "task_score": task_score,
                                                  "audited": bool(audited),
                                                  "near_misses": json.loads(near_misses or "[]"),
-                                                 "agreement": [],
+                                                 "agreement": [], "labels": [],
                                                  "second_misses": json.loads(second) if second is not None else None})
             if kind == "missed":
                 task["missed"] += 1
@@ -277,6 +278,7 @@ class ReviewStore:
                 task["shown_scores"].append(shown)
                 task["correct"].append(bool(matched))
                 task["agreement"].append(agreement)
+                task["labels"].append(label)
         return list(tasks.values())
 
     def reviewed_count(self, pipeline_version: str) -> dict[str, int]:
@@ -326,7 +328,7 @@ def open_store(location: str | Path) -> ReviewStore:
 def stored_evidence(regions: list[dict], near_misses: list[float], second_misses: list[float] | None) -> ImageEvidence:
     """A stored task's evidence as scoring reads it."""
     return ImageEvidence.of_scores([r["raw"] for r in regions], near_misses, [r.get("agreement") for r in regions],
-                                   second_misses)
+                                   second_misses, [r.get("label") for r in regions])
 
 
 def match(predicted: list[dict], annotated: list[Region]) -> list[tuple]:

@@ -45,6 +45,17 @@ def task_features(probabilities: Sequence[float], near_miss_scores: Sequence[flo
                      float(len(p) == 0)])
 
 
+def with_label_offsets(probabilities: np.ndarray, labels: Sequence[str | None] | None,
+                       offsets: dict[str, float]) -> np.ndarray:
+    """`probabilities` with each region's label's log-odds offset added (none: as they are)."""
+    if not offsets or labels is None:
+        return probabilities
+    moved = np.array([offsets.get(label, 0.0) for label in labels], dtype=float)
+    if not moved.any():
+        return probabilities
+    return np.where(moved != 0, _sigmoid(_logit(probabilities) + moved), probabilities)
+
+
 def _logit(p) -> np.ndarray:
     p = np.clip(np.asarray(p, dtype=float), 1e-4, 1 - 1e-4)
     return np.log(p / (1 - p))
@@ -104,6 +115,7 @@ class Calibration:
     task_intercept: float
     provenance: dict = field(default_factory=dict)
     cascade: "CascadeMaps | None" = None  # how a second stage's agreement moves these scores, when fitted
+    label_offsets: dict = field(default_factory=dict)  # label -> log-odds added to the region map (label_offsets.py)
 
     def __post_init__(self):
         if len(self.region_x) != len(self.region_y) or not self.region_x:
@@ -120,8 +132,11 @@ class Calibration:
         content = {k: v for k, v in self.to_dict().items() if k != "provenance"}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:12]
 
-    def region_probability(self, scores) -> np.ndarray:
-        return np.interp(np.asarray(scores, dtype=float), self.region_x, self.region_y)
+    def region_probability(self, scores, labels: Sequence[str | None] | None = None) -> np.ndarray:
+        """Each region's probability of being right: the map at its raw score, moved by its label's
+        offset where `labels` are given and the calibration has one for it."""
+        pooled = np.interp(np.asarray(scores, dtype=float), self.region_x, self.region_y)
+        return with_label_offsets(pooled, labels, self.label_offsets)
 
     def task_probability(self, probabilities: Sequence[float], near_miss_scores: Sequence[float]) -> float:
         z = (task_features(probabilities, near_miss_scores) - self.task_mean) / self.task_scale
@@ -132,6 +147,8 @@ class Calibration:
         values = asdict(self)
         if self.cascade is None:  # files without a cascade keep the digest they always had
             values.pop("cascade")
+        if not self.label_offsets:  # nor do files without per-label offsets
+            values.pop("label_offsets")
         return {"format": FORMAT, "version": FORMAT_VERSION, "task_features": list(TASK_FEATURES),
                 **{k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}}
 
@@ -161,6 +178,7 @@ class Calibration:
                        *(tuple(float(v) for v in doc[key]) for key in
                          ("region_x", "region_y", "task_mean", "task_scale", "task_coef")),
                        float(doc["task_intercept"]), dict(doc.get("provenance") or {}),
-                       CascadeMaps.from_dict(doc["cascade"]) if doc.get("cascade") is not None else None)
+                       CascadeMaps.from_dict(doc["cascade"]) if doc.get("cascade") is not None else None,
+                       {str(label): float(offset) for label, offset in (doc.get("label_offsets") or {}).items()})
         except (KeyError, TypeError, ValueError) as error:
             raise CalibrationError(f"calibration file {path} is incomplete or malformed: {error!r}") from None

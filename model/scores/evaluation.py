@@ -54,6 +54,7 @@ class Outcome:
     missed: int
     agreement: np.ndarray | None = None  # per region, when a cascade's second stage looked at the image
     second_misses: list[float] | None = None
+    labels: tuple[str | None, ...] = ()  # per region, where known (a calibration's per-label offsets)
 
     @classmethod
     def of(cls, evidence: ImageEvidence, correct, missed: int) -> "Outcome":
@@ -61,11 +62,12 @@ class Outcome:
         return cls(np.array(evidence.raw_scores, dtype=float), np.array(correct, dtype=bool),
                    list(evidence.near_misses),
                    missed, np.array(evidence.agreement, dtype=float) if looked else None,
-                   list(evidence.second_misses) if looked else None)
+                   list(evidence.second_misses) if looked else None, tuple(evidence.labels))
 
     @property
     def evidence(self) -> ImageEvidence:
-        return ImageEvidence.of_scores(self.scores, self.near_miss_scores, self.agreement, self.second_misses)
+        return ImageEvidence.of_scores(self.scores, self.near_miss_scores, self.agreement, self.second_misses,
+                                       self.labels or None)
 
     @property
     def needs_edit(self) -> bool:
@@ -108,7 +110,8 @@ def judge(record: ImageRecord, labels: set[str] | None) -> Outcome:
     correct = np.array([m is not None for m in matches], dtype=bool)
     return Outcome(np.array([d.score for d in shown], dtype=float), correct, near, len(truths) - matched,
                    np.array([d.agreement for d in shown], dtype=float) if looked else None,
-                   [d.score for d in record.second_misses if keep(d.label)] if looked else None)
+                   [d.score for d in record.second_misses if keep(d.label)] if looked else None,
+                   tuple(d.label for d in shown))
 
 
 def ece(probabilities, outcomes, bins: int = 10) -> float:

@@ -21,6 +21,7 @@ from openautoglm.model.scores.calibration import (
     cascade_region_features,
     cascade_task_features,
     task_features,
+    with_label_offsets,
 )
 from openautoglm.model.scores.evaluation import (
     Detection,
@@ -34,6 +35,7 @@ from openautoglm.model.scores.evaluation import (
     judge,
     review,
 )
+from openautoglm.model.scores.label_offsets import fit_label_offsets
 from openautoglm.model.scores.scoring import ImageEvidence, first_stage, with_second_stage
 
 
@@ -132,18 +134,17 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
                  unreviewed: Sequence[ImageEvidence] = (),
                  prior_tasks: float | tuple[float, float] = PRIOR_TASKS) -> Calibration:
     """Region map: isotonic regression of "region is right" on the raw score, made strictly
-    increasing, over `pooled` (every label: a hundred images hold too few regions per label, or
-    even per project, for maps of their own). Task model: logistic regression of "task needs no edit" over
-    `project`, on the calibrated regions and the near misses.
+    increasing, over `pooled` (every label: a hundred images hold too few regions per label for maps
+    of their own), with per-label offsets (`label_offsets`). Task model: logistic regression of
+    "task needs no edit" over `project`, on the calibrated regions and the near misses.
 
     `prior` (the calibration a team starts from) joins as pseudo-observations at the team's own
     scores and features, labelled with the prior's probabilities and weighing `prior_tasks` tasks
     (one weight, or the region map's and the task model's: `prior_weight.fit_adaptive` chooses
     them): the team's data dominates as it grows (half the weight at PRIOR_TASKS reviewed tasks).
 
-    `unreviewed`: the evidence of the project's tasks nobody reviewed yet; the prior's weight is
-    spread over every task, reviewed or not, so where no review is (the high scores, when a team
-    reviews lowest first) the prior stands instead of the reviewed part stretched over it.
+    `unreviewed`: the project's tasks nobody reviewed yet; the prior's weight is spread over every
+    task, so where no review is (lowest-first reviews) the prior stands, not the reviewed part.
 
     `cascade_below`: a second stage looks at tasks scored below it; its maps are fitted there (`fit_cascade`)."""
     from sklearn.linear_model import LogisticRegression
@@ -153,15 +154,16 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
     region_weight, task_weight = prior_tasks if isinstance(prior_tasks, tuple) else (prior_tasks, prior_tasks)
     unreviewed = unreviewed if prior is not None else ()  # only where a prior stands in for reviews
     region_x, region_y = region_map(pooled, prior, unreviewed, region_weight)
-    evidence = [(o.scores, o.near_miss_scores) for o in project] + \
-        [(np.asarray(e.raw_scores, dtype=float), list(e.near_misses)) for e in unreviewed]
-    every = np.array([task_features(np.interp(scores, region_x, region_y), near) for scores, near in evidence])
+    offsets = fit_label_offsets(pooled, region_x, region_y, prior.label_offsets if prior is not None else None)
+    evidence = [(o.scores, o.near_miss_scores, o.labels or None) for o in project] + [
+        (np.asarray(e.raw_scores, dtype=float), list(e.near_misses), e.labels) for e in unreviewed]
+    every = _task_features(evidence, region_x, region_y, offsets)
     features = every[:len(project)]
     no_edit = np.array([not o.needs_edit for o in project], dtype=float)
     task_weights = np.ones(len(project))
     if prior is not None:  # each task, and each unreviewed one, twice more: right and wrong, weighted by the prior
-        believed = np.array([prior.task_probability(prior.region_probability(scores), near)
-                             for scores, near in evidence])
+        believed = np.array([prior.task_probability(prior.region_probability(scores, labels), near)
+                             for scores, near, labels in evidence])
         share = task_weight / len(evidence)
         features = np.concatenate([features, every, every])
         no_edit = np.concatenate([no_edit, np.ones(len(evidence)), np.zeros(len(evidence))])
@@ -179,7 +181,7 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
              **({"prior": prior.digest, "prior_tasks": prior_tasks} if prior is not None else {}), **(provenance or {})}
     calibration = Calibration(pipeline_version, display_threshold, tuple(region_x.tolist()),
                               tuple(region_y.tolist()), tuple(mean.tolist()), tuple(scale.tolist()),
-                              tuple(np.asarray(coef).tolist()), intercept, about)
+                              tuple(np.asarray(coef).tolist()), intercept, about, label_offsets=offsets)
     if cascade_below is None:
         return calibration
     cascade = fit_cascade(pooled, project, calibration, cascade_below)
@@ -189,6 +191,14 @@ def fit_outcomes(pooled: Sequence[Outcome], project: Sequence[Outcome], pipeline
 
 
 MIN_CASCADE_TASKS = 20  # fewer tasks seen by the second stage than this: no cascade maps of their own
+
+
+def _task_features(evidence: list[tuple], region_x: np.ndarray, region_y: np.ndarray,
+                   offsets: dict[str, float]) -> np.ndarray:
+    """Each task's TASK_FEATURES under this region map and these label offsets; `evidence`: (raw
+    scores, near-miss scores, labels or None) per task."""
+    return np.array([task_features(with_label_offsets(np.interp(scores, region_x, region_y), labels, offsets), near)
+                     for scores, near, labels in evidence])
 
 
 def _second_stage_saw(outcomes: Sequence[Outcome], calibration: Calibration,

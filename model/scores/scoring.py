@@ -29,6 +29,7 @@ class RegionEvidence:
     aspect: float = 0.0
     border_distance: float = 0.0
     rank: int = 0
+    label: str | None = None  # what a calibration's per-label offset applies to; None where not stored
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class ImageEvidence:
         return [r.detector_score for r in self.regions]
 
     @property
+    def labels(self) -> list[str | None]:
+        return [r.label for r in self.regions]
+
+    @property
     def agreement(self) -> list[float] | None:
         """Each region's agreement where a second stage looked at the image and scored every region."""
         values = [r.agreement for r in self.regions]
@@ -53,13 +58,15 @@ class ImageEvidence:
     @classmethod
     def of_scores(cls, raw: Sequence[float], near_misses: Sequence[float] = (),
                   agreement: Sequence[float | None] | None = None,
-                  second_misses: Sequence[float] | None = None) -> "ImageEvidence":
+                  second_misses: Sequence[float] | None = None,
+                  labels: Sequence[str | None] | None = None) -> "ImageEvidence":
         """From stored or judged numbers (the review store, fitting). A second stage's evidence is
         kept only where it looked and every region has its agreement (rows stored before a cascade
-        have none): the one rule for reading it back."""
+        have none): the one rule for reading it back. `labels`: each region's, where known."""
         looked = second_misses is not None and agreement is not None and not any(a is None for a in agreement)
-        regions = tuple(RegionEvidence(float(s), float(a) if looked else None)
-                        for s, a in zip(raw, agreement if looked else [None] * len(raw)))
+        regions = tuple(RegionEvidence(float(s), float(a) if looked else None, label=label)
+                        for s, a, label in zip(raw, agreement if looked else [None] * len(raw),
+                                               labels if labels is not None else [None] * len(raw)))
         return cls(regions, tuple(float(s) for s in near_misses),
                    tuple(float(s) for s in second_misses) if looked else None)
 
@@ -87,7 +94,7 @@ def first_stage(evidence: ImageEvidence, calibration) -> tuple[list[float], floa
     raw = evidence.raw_scores
     if calibration is None:
         return list(raw), min(raw, default=1.0)
-    probabilities = calibration.region_probability(raw).tolist() if raw else []
+    probabilities = calibration.region_probability(raw, evidence.labels).tolist() if raw else []
     return probabilities, calibration.task_probability(probabilities, evidence.near_misses)
 
 
@@ -115,7 +122,8 @@ def region_evidence(regions: Sequence[Region], width: int, height: int,
             float(region.score), mask_score=mask_score,
             relative_area=max(0.0, (x2 - x1) * (y2 - y1)) / max(1, width * height),
             aspect=(x2 - x1) / (y2 - y1) if y2 > y1 else 0.0,
-            border_distance=max(0.0, min(x1, y1, width - x2, height - y2)) / shorter, rank=rank[index]))
+            border_distance=max(0.0, min(x1, y1, width - x2, height - y2)) / shorter, rank=rank[index],
+            label=region.label))
     return tuple(evidence)
 
 

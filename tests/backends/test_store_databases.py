@@ -46,6 +46,8 @@ def test_the_store_round_trips_on_both_databases(location) -> None:
         ([0.9, 0.4], [True, False], 1, [0.1, 0.2], False), ([], [], 0, [], True)]
     assert store.reviewed_count("p@1") == {"4": 2} and store.reviewed_count("q@1") == {}
     assert len(store.reviewed_tasks("p@1", "4")) == 2 and store.reviewed_tasks("p@1", "5") == []
+    assert tasks[0]["labels"] == ["car", "car"]  # what a refit's per-label offsets are fitted by
+    assert [e.labels for e in store.open_evidence("p@1", "4")] == [["car"]]
     assert store.unreviewed("p@1", "4", version) == []  # all under the current version
     assert store.unreviewed("p@1", "5", "p@1+calibration-b") == []  # another project's
     (open_task,) = store.unreviewed("p@1", "4.17000", "p@1+calibration-b")

@@ -205,5 +205,5 @@ def test_the_evidence_of_each_shown_region() -> None:
                                                                                 score=0.9)]
     first, second = region_evidence(regions, 100, 50, [0.7, None])
     assert first == RegionEvidence(0.4, None, 0.7, relative_area=400 / 5000, aspect=1.0, border_distance=10 / 50,
-                                   rank=1)
+                                   rank=1, label="cat")
     assert second.rank == 0 and second.aspect == 2.0 and second.border_distance == 0.0 and second.mask_score is None
