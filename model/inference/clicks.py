@@ -67,6 +67,17 @@ def object_at(candidates: Sequence[Region], click: Click) -> Region | None:
 
 
 @contextlib.contextmanager
+def one_forward_per_image(proposers: Sequence) -> Iterator[None]:
+    """Proposers that can reuse their last output for the same image do so for the calls inside: a
+    labelled click looks at the image twice (its detections, then the anchors of its label)."""
+    with contextlib.ExitStack() as stack:
+        for proposer in proposers:
+            if hasattr(proposer, "one_forward_per_image"):
+                stack.enter_context(proposer.one_forward_per_image())
+        yield
+
+
+@contextlib.contextmanager
 def candidates_down_to(proposers: Sequence, floor: float) -> Iterator[None]:
     """Proposers that keep candidates below their display threshold keep them down to `floor` for
     the calls inside; the caller holds the model lock (the floor is the proposer's own state)."""

@@ -13,11 +13,13 @@ detections, boxes mapped back through the letterbox.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import os
+import weakref
 import zipfile
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -95,6 +97,7 @@ class LiteRtYoloProposer:
         self._canvas = np.empty((*self.size, 3), dtype=np.uint8)
         self._blob = np.empty((1, *self.size, 3), dtype=np.float32)
         self._output = np.empty(self.output["shape"], dtype=self.output["dtype"])
+        self._remembered: list | None = None  # within `one_forward_per_image`: [(image, output, to_image)]
         self.spec = ProposerSpec(name, weights_version(weights), "ultralytics",
                                  tuple(str(names[i]) for i in sorted(names, key=int)))
 
@@ -137,9 +140,28 @@ class LiteRtYoloProposer:
                        attributes={"near_miss": True} if score <= self.conf else {})
                 for box, score in zip(xyxy[under].tolist(), scores[under].tolist())]
 
+    @contextlib.contextmanager
+    def one_forward_per_image(self) -> Iterator[None]:
+        """Within: a second look at the same image object (a click's candidates of its label, after
+        the detections around it) reuses the model's output instead of running the model again.
+        Only within: outside, an image changed in place must be looked at afresh."""
+        self._remembered = []
+        try:
+            yield
+        finally:
+            self._remembered = None
+
     def _forward(self, image: Image.Image):
         """The model's raw output, (4 + classes, anchors) dequantised, and the mapping of letterbox
         boxes back to image pixels (clipped to the image)."""
+        if self._remembered and self._remembered[0][0]() is image:
+            return self._remembered[0][1], self._remembered[0][2]
+        output, to_image = self._run(image)
+        if self._remembered is not None:  # a copy: the next image's run overwrites the buffer
+            self._remembered[:] = [(weakref.ref(image), output.copy(), to_image)]
+        return output, to_image
+
+    def _run(self, image: Image.Image):
         rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
         height, width = rgb.shape[:2]
         blob, (gain_x, gain_y), (left, top) = self._letterbox(rgb)

@@ -17,7 +17,14 @@ from PIL import Image
 from openautoglm.converters import Region, Shape
 from openautoglm.model.errors import ModelError
 from openautoglm.model.inference.cascade import CascadeSpec, SecondStage
-from openautoglm.model.inference.clicks import CLICK_FLOOR, LABEL_FLOOR, Click, candidates_down_to, object_at
+from openautoglm.model.inference.clicks import (
+    CLICK_FLOOR,
+    LABEL_FLOOR,
+    Click,
+    candidates_down_to,
+    object_at,
+    one_forward_per_image,
+)
 from openautoglm.model.inference.interface import Proposer, Segmenter, check_proposals
 from openautoglm.model.inference.registry import find_local, resolve
 from openautoglm.model.inference.settings import ModelSettings
@@ -255,16 +262,18 @@ class Pipeline:
         with the segmenter's mask where there is one, scored by how often such a find is right (the
         pipeline's click map; without one, as a detection). A drawn box that points at nothing is
         segmented as drawn when there is a segmenter. Call under the model lock."""
-        with candidates_down_to(self.proposers, CLICK_FLOOR):
-            (prediction,) = self.predict([image], labels, synonyms, calibration=None)
-        candidates = prediction.regions + prediction.near_misses
-        found = []
-        for click in clicks:
-            region = object_at(candidates + self._label_candidates(image, click, synonyms, prediction.regions), click)
-            if region is not None:
-                found.append(self.click_scores.scored(region) if self.click_scores else self._as_detection(region))
-            elif click.drawn is not None and self.segmenter is not None:
-                found.append(Region(click.label or "object", box=click.drawn, source=self.version))
+        with one_forward_per_image(self.proposers):
+            with candidates_down_to(self.proposers, CLICK_FLOOR):
+                (prediction,) = self.predict([image], labels, synonyms, calibration=None)
+            candidates = prediction.regions + prediction.near_misses
+            found = []
+            for click in clicks:
+                labelled = self._label_candidates(image, click, synonyms, prediction.regions)
+                region = object_at(candidates + labelled, click)
+                if region is not None:
+                    found.append(self.click_scores.scored(region) if self.click_scores else self._as_detection(region))
+                elif click.drawn is not None and self.segmenter is not None:
+                    found.append(Region(click.label or "object", box=click.drawn, source=self.version))
         if self.segmenter is None or not found:
             return found
         masked, mask_scores = self._with_masks(image, found)

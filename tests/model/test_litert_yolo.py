@@ -95,3 +95,23 @@ def test_label_candidates_are_the_anchors_under_a_point_scored_for_that_label(mo
     coach = proposer.label_candidates(bus, "coach", {"coach": ["bus"]}, (x, y), 0.001)  # a project's own name
     assert [(r.box, r.score) for r in coach] == [(r.box, r.score) for r in candidates]
     assert proposer.label_candidates(bus, "unicorn", None, (x, y), 0.001) == []
+
+
+def test_one_forward_per_image_reuses_the_output_for_the_same_image_only_within(models: Path, bus) -> None:
+    proposer = LiteRtYoloProposer("yolov8n", str(models / "yolov8n-coco" / "yolov8n_int8.tflite"))
+    runs = []
+    invoke = proposer.interpreter.invoke
+    proposer.interpreter = type("Counting", (), {"__getattr__": lambda self, name: getattr(invoke.__self__, name),
+                                                 "invoke": lambda self: runs.append(1) or invoke()})()
+    at = (bus.width / 2, bus.height * 0.6)
+    alone = proposer.label_candidates(bus, "bus", None, at, 0.001)
+    assert len(runs) == 1
+    other = bus.transpose(0)  # another image object
+    with proposer.one_forward_per_image():
+        detections = proposer.propose([bus], ["bus"])
+        within = proposer.label_candidates(bus, "bus", None, at, 0.001)
+        assert len(runs) == 2  # the labelled look reused the detections' run
+        proposer.propose([other], ["bus"])
+        assert proposer.label_candidates(bus, "bus", None, at, 0.001) == within and len(runs) == 4
+    assert [(r.box, r.score) for r in within] == [(r.box, r.score) for r in alone]
+    assert proposer.propose([bus], ["bus"]) == detections and len(runs) == 5  # outside: run afresh
