@@ -58,8 +58,12 @@ def blueprint(catalog: FunctionCatalog, calls: ModelCalls, max_pixels: int = DEF
         if function == SEGMENTER_ID:
             found = _found_object(body, image, catalog, calls)
             box = found.box if found is not None else _interaction_box(body, image)
-            with calls.lock:
-                ((mask, score),) = catalog.segmenter().segment(image, [box])
+            segmenter = catalog.segmenter()
+            if found is not None and found.mask is not None and catalog.finder().segmenter is segmenter:
+                mask, score = found.mask, found.score  # the finder segmented its find already, with this segmenter
+            else:
+                with calls.lock:
+                    ((mask, score),) = segmenter.segment(image, [box])
             if found is not None and found.confidence is not None:
                 score = found.confidence  # how often a find at that score is right (the click map)
             return jsonify(interactor_answer(mask, score, box))

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from openautoglm.converters.cvat_wire import from_nuclio
+from openautoglm.model.inference.clicks import Click
 from openautoglm.model.inference.segmenters import GrabCutSegmenter
 from tests.backends.conftest import FakePipeline, png_header
 from tests.backends.cvat_ui import decode_interactor_answer
@@ -170,3 +171,16 @@ def test_real_yolov8n_on_bus_through_function_invocations(make_client, shared, b
         x1, y1, x2, y2 = shape["points"]
         assert shape["type"] == "rectangle" and 0 <= x1 < x2 <= bus.width and 0 <= y1 < y2 <= bus.height
         assert float(shape["attributes"][0]["value"]) >= 0.5
+
+
+def test_interactor_click_reuses_the_mask_the_finder_made_with_the_same_segmenter(make_client, monkeypatch) -> None:
+    """A finder with the interactor's own segmenter masked its find already: that mask is the
+    answer, not a second segmentation of the same box."""
+    pipeline = SegmentingPipeline()
+    segmented = []
+    monkeypatch.setattr(pipeline.segmenter, "segment", lambda image, boxes: segmented.append(boxes) or [])
+    answer = _invoke(make_client(pipeline), "openautoglm-segmenter", {"image": _image(), "pos_points": [[32, 24]],
+                                                                    "neg_points": []}).get_json()
+    (found,) = pipeline.objects_at(Image.open(io.BytesIO(base64.b64decode(_image()))), [Click(32, 24)], ["Cat"])
+    assert segmented == [] and answer["score"] == 0.8
+    assert (decode_interactor_answer(answer, 64, 48) == found.mask.to_array()).all()
