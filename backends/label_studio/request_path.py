@@ -13,6 +13,7 @@ holds is answered so too, so a second click never predicts or stores a task twic
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 
@@ -82,7 +83,7 @@ class PredictRequests:
                 self.store.jobs.page_answered(job, page["number"], self.job_page(page))
                 slowest = max(slowest, time.perf_counter() - page_started)
         finally:
-            answered, left = self.store.jobs.stop_answering(job, self.JOB_PAGE_TASKS)
+            answered, left = self.store.jobs.stop_answering(job, self.job_page_tasks)
         for entries in answered.values():
             for entry in entries:
                 answers[position[str(entry.pop("task"))]] = entry
@@ -116,9 +117,16 @@ class PredictRequests:
         return [{"result": o.result, "score": score, "model_version": version}
                 for o, (score, _) in zip(outcomes, shown)]
 
-    # tasks per job page: one import request each (Label Studio spends a few hundred ms a request,
-    # so pages of a model batch made the import the bottleneck), a few seconds of one worker's time
-    JOB_PAGE_TASKS = 64
+    # tasks per job page, at most: one import request each. In a 10,000-task project Label Studio
+    # spends 1-2 s on an import request whether it holds 64 predictions or 512 (pages of a model
+    # batch made the import the bottleneck already at 1,500 tasks)
+    JOB_PAGE_TASKS = 512
+    JOB_PAGES_AT_LEAST, JOB_PAGE_TASKS_AT_LEAST = 16, 64  # every worker gets pages; progress shows
+
+    def job_page_tasks(self, tasks: int) -> int:
+        """Tasks per page for a job of `tasks`: as few import requests as keep JOB_PAGES_AT_LEAST pages."""
+        spread = max(self.JOB_PAGE_TASKS_AT_LEAST, math.ceil(tasks / self.JOB_PAGES_AT_LEAST))
+        return max(1, min(self.JOB_PAGE_TASKS, spread))
     # tasks per page of a request that every worker shares (at most a model batch): small enough to
     # keep both busy and to stop close to the budget, large enough that the store's bookkeeping is noise
     ANSWER_PAGE_TASKS = 32
@@ -152,7 +160,7 @@ class PredictRequests:
         error = None
         try:
             for tasks, _ in self.client.task_pages(project):
-                self.store.jobs.feed(job, as_job_tasks(lacking(tasks, version)), self.JOB_PAGE_TASKS)
+                self.store.jobs.feed(job, as_job_tasks(lacking(tasks, version)), self.job_page_tasks(len(tasks)))
                 self.on_queued()
         except Exception as failure:  # noqa: BLE001 - reported in /jobs; started again, it skips what is done
             error = f"{type(failure).__name__}: {failure}"

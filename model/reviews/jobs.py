@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from openautoglm.model.reviews.database import Database
 
@@ -143,10 +143,10 @@ class JobStore:
     def pages_left(self, job: str) -> int:
         return self.db.execute("SELECT COUNT(*) FROM job_pages WHERE job = ?", (job,)).fetchone()[0]
 
-    def stop_answering(self, job: str, page_size: int) -> tuple[dict[int, list[dict]], list[dict]]:
+    def stop_answering(self, job: str, page_tasks: Callable[[int], int]) -> tuple[dict[int, list[dict]], list[dict]]:
         """The request answers now: its answered pages' entries (their tasks stay held a lease
         longer, while Label Studio saves them), and the tasks left, queued again in import pages
-        of `page_size` (a page being predicted is imported by its worker)."""
+        of `page_tasks(how many are left)` (a page being predicted is imported by its worker)."""
         with self.db.transaction(exclusive=True) as tx:
             answered = {number: json.loads(entries) for number, entries in tx.execute(
                 "SELECT number, entries FROM job_answers WHERE job = ?", (job,)).fetchall()}
@@ -157,7 +157,7 @@ class JobStore:
             tx.execute("DELETE FROM job_pages WHERE job = ? AND claimed IS NULL", (job,))
             (last,) = tx.execute("SELECT MAX(number) FROM job_pages WHERE job = ?", (job,)).fetchone()
             tx.execute("UPDATE jobs SET state = 'running', updated = ? WHERE id = ?", (time.time(), job))
-            _pages(tx, job, left, page_size, 0 if last is None else last + 1)  # the job holds and counts them
+            _pages(tx, job, left, page_tasks(len(left)), 0 if last is None else last + 1)  # held and counted
             _finish_if_done(tx, job)
         return answered, left
 

@@ -152,3 +152,12 @@ def test_every_worker_works_on_a_job(make_client, image_server) -> None:
     answered = [task for task, r in zip(range(1, 41), results) if r]
     assert sorted(answered + _imported(image_server)) == list(range(1, 41))  # each exactly once
     assert first.predicted > 1 and second.predicted > 0 and first.predicted + second.predicted == 40
+
+
+def test_job_pages_are_large_where_the_job_is_and_still_shared(make_client) -> None:
+    """One import request a page: Label Studio spends about as long on 512 predictions as on 64
+    in a large project, so a large job's pages are large, but at least 16 while that keeps 64 a page."""
+    requests = make_client(SlowFake()).app.extensions["openautoglm"].requests
+    assert [requests.job_page_tasks(n) for n in (3, 1_100, 4_000, 9_600, 100_000)] == [64, 69, 250, 512, 512]
+    requests.JOB_PAGE_TASKS = 2
+    assert requests.job_page_tasks(40) == 2  # never past the largest

@@ -230,7 +230,7 @@ def test_a_request_answering_from_pages_on_both_databases(location) -> None:
     in_flight = other_worker.jobs.claim(job=job)
     assert (in_flight["number"], {j["id"]: j["state"] for j in store.jobs.recent()}[job]) == (1, "answering")
     assert store.jobs.pages_left(job) == 3
-    answered, left = store.jobs.stop_answering(job, page_size=64)
+    answered, left = store.jobs.stop_answering(job, page_tasks=lambda count: 64)
     assert answered == {0: [{"task": 1, "score": 0.5}, {"task": 2, "score": 0.6}]}
     assert [t["id"] for t in left] == [5, 6, 7]  # the unclaimed pages, as one import page
     assert not other_worker.jobs.page_answered(job, 1, [{"task": 3}, {"task": 4}])  # too late: imported instead
