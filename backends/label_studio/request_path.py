@@ -98,9 +98,10 @@ class PredictRequests:
     def job_page(self, page: dict) -> list[dict]:
         """A claimed job page (`JobStore.claim`) predicted: its entries with their task's id, the
         form an answer keeps and an import sends."""
-        tasks = page["tasks"]
-        return [{"task": task["id"], **entry}
-                for task, entry in zip(tasks, self.page(tasks, page["config"] or "", page["project"]))]
+        tasks, entries = page["tasks"], []
+        for start in range(0, len(tasks), self.answer_page_tasks):  # the images of one batch in memory at a time
+            entries += self.page(tasks[start:start + self.answer_page_tasks], page["config"] or "", page["project"])
+        return [{"task": task["id"], **entry} for task, entry in zip(tasks, entries)]
 
     def page(self, tasks: list, config: str, project: object) -> list[dict]:
         """Predict, keep for reviews and route one page; its answer entries, in order."""

@@ -161,3 +161,23 @@ def test_job_pages_are_large_where_the_job_is_and_still_shared(make_client) -> N
     assert [requests.job_page_tasks(n) for n in (3, 1_100, 4_000, 9_600, 100_000)] == [64, 69, 250, 512, 512]
     requests.JOB_PAGE_TASKS = 2
     assert requests.job_page_tasks(40) == 2  # never past the largest
+
+
+def test_a_large_job_page_is_predicted_a_batch_of_images_at_a_time_and_imported_at_once(make_client,
+                                                                                         image_server) -> None:
+    """A page of 512 tasks must not hold 512 decoded images: it is predicted in answer pages (at
+    most a model batch), then imported in one request."""
+    client = make_client(SlowFake(), predict_budget_s=0.001, batch_size=2)
+    requests = client.app.extensions["openautoglm"].requests
+    _shared_pages(client, 2)
+    asked = []
+    predict = requests.predictor.predict
+    requests.predictor.predict = lambda tasks, *args: asked.append(len(tasks)) or predict(tasks, *args)
+    results = client.post("/predict", json=_body(image_server, 30)).get_json()["results"]
+    _wait_for_jobs(client)
+    answered = [task for task, r in zip(range(1, 31), results) if r]
+    assert sorted(answered + _imported(image_server)) == list(range(1, 31))
+    assert max(asked) <= 2 and sum(asked) == 30
+    # the tasks left: one page (64 at least), one import request; besides it, at most the answer page in flight
+    sizes = sorted(len(body) for _, body in image_server.imported)
+    assert len(sizes) <= 2 and sizes[-1] >= 30 - len(answered) - 2
