@@ -19,6 +19,7 @@ from .label_studio.job_runner import JobRunner
 from .label_studio.metrics import Metrics
 from .label_studio.predictor import Predictor
 from .label_studio.project_calibrations import ProjectCalibrations, calibrations_folder
+from .label_studio.project_guard import ProjectGuard
 from .label_studio.project_version import ProjectVersionSync
 from .label_studio.refitter import Refitter
 from .label_studio.request_path import PredictRequests
@@ -51,7 +52,8 @@ def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None
                           batch_wait_ms(settings), settings.max_batch, calibrations)
     log.info("serving %s%s", pipeline.model_version, "" if calibrations is None else
              f" (a project with reviews of its own: its own refit, in {calibrations.folder})")
-    reviews = _review_loop(settings, store, calibrations, client, version_sync, metrics)
+    guard = ProjectGuard(store, calibrations, version_sync)  # one store, one Label Studio's projects
+    reviews = _review_loop(settings, store, calibrations, client, version_sync, metrics, guard)
     requests = PredictRequests(predictor, store, metrics, version_sync, client, settings.accept_above,
                                settings.audit_share, settings.predict_budget_s)
     app = Flask("openautoglm")
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None, pipeline: ServedPipeline | None
     register_errors(app)
     if settings.access_log:
         _log_requests(app)
-    app.register_blueprint(blueprint(settings, requests, reviews, metrics))
+    app.register_blueprint(blueprint(settings, requests, reviews, metrics, guard))
     app.register_blueprint(cvat_blueprint(_catalog(settings, pipeline), predictor.calls, settings.models.max_pixels))
     return app
 
@@ -90,16 +92,17 @@ def _load_pipeline(settings: Settings, metrics: Metrics) -> ServedPipeline:
 
 
 def _review_loop(settings: Settings, store: ReviewStore, calibrations: ProjectCalibrations | None,
-                 client: LabelStudioClient, version_sync: ProjectVersionSync, metrics: Metrics) -> ReviewLoop:
+                 client: LabelStudioClient, version_sync: ProjectVersionSync, metrics: Metrics,
+                 guard: ProjectGuard) -> ReviewLoop:
     """Started here, in every worker: the webhook worker, and with per-project calibrations the
     refitter and the re-scorer it calls after each project's refit."""
     if calibrations is None:
-        return ReviewLoop(store, ReviewWorker(store))
+        return ReviewLoop(store, ReviewWorker(store, guard=guard))
     rescorer = QueueRescorer(client, store, calibrations, settings.accept_above, settings.audit_share, version_sync,
                              metrics.rescored)
     refitter = Refitter(store, calibrations, settings.refit_every, calibrations.pipeline.display_threshold,
                         rescorer.rescore)
-    return ReviewLoop(store, ReviewWorker(store, refitter), refitter, rescorer)
+    return ReviewLoop(store, ReviewWorker(store, refitter, guard), refitter, rescorer)
 
 
 def _log_requests(app: Flask) -> None:

@@ -84,12 +84,16 @@ class LabelStudioClient:
         return self.session.patch(self.endpoint(f"api/projects/{project}"), json={"model_version": version},
                                   headers=self.auth_header(), timeout=self.timeout_s)
 
-    def label_config(self, project: str) -> str:
+    def project(self, project: str) -> dict:
+        """The project as Label Studio's API shows it (id, created_at, label_config, ...)."""
         answer = self._project(project)
         if answer.status_code != 200:
             raise LabelStudioError(f"Label Studio answered HTTP {answer.status_code} for project {project}: "
                                    f"{answer.text[:300]}")
-        return answer.json().get("label_config") or ""
+        return answer.json()
+
+    def label_config(self, project: str) -> str:
+        return self.project(project).get("label_config") or ""
 
     def task_pages(self, project: str, page_size: int = 100):
         """The project's tasks with their predictions, a page (a list) at a time, and the total first."""

@@ -89,6 +89,16 @@ class ProjectCalibrations:
                 versions[project] = model_version_of(self.pipeline.version, calibration)
         return versions
 
+    def retire(self, project: object, retired: str) -> None:
+        """A replaced project (`model.reviews.projects`): its refit is kept in retired/ under its
+        retired key, and the project id is scored with the pipeline's calibration again."""
+        path = self.path(project)
+        with self._lock:
+            self._loaded.pop(project_key(project), None)
+            if path.exists():
+                (self.folder / "retired").mkdir(parents=True, exist_ok=True)
+                path.replace(self.folder / "retired" / self.path(retired).name)
+
     def reviewed_at_last_refit(self, project: object) -> int:
         current = self.calibration(project)
         if current is None or current is self.base:
@@ -103,6 +113,9 @@ class ProjectCalibrations:
         try:
             latest = self.shared.calibrations.digests(self.pipeline.version)
             for project, digest in latest.items():
+                if "@" in project:  # retired by another replica: drop its refit here too
+                    self._drop_replaced(project.split("@")[0], digest)
+                    continue
                 loaded = self._loaded.get(project)
                 if self._fetched.get(project) == digest or (loaded is not None and loaded[1].digest == digest):
                     continue
@@ -113,6 +126,11 @@ class ProjectCalibrations:
                     self._fetched[project] = found[0]
         except Exception:  # noqa: BLE001 - the database away for a moment: keep serving, ask again later
             log.exception("could not read the shared calibrations")
+
+    def _drop_replaced(self, project: str, digest: str) -> None:
+        current = self.calibration(project)
+        if current is not None and current is not self.base and current.digest == digest:
+            self.retire(project, f"{project}@replaced")
 
     def publish(self, project: object, calibration: Calibration) -> None:
         """A refit of this replica's, for the others (a shared store only)."""

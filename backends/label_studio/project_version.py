@@ -42,6 +42,12 @@ class ProjectVersionSync:
         thread.start()
         return thread
 
+    def forget(self, project: object) -> None:
+        """A replaced project (a new Label Studio database): its version is moved again."""
+        key = project_key(project)
+        with self._lock:
+            self._started = {pair for pair in self._started if pair[0] != key}
+
     def _move(self, project: str, version: str) -> None:
         reason = "no attempt"
         for delay in self.delays_s:

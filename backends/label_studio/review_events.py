@@ -10,6 +10,7 @@ import time
 
 from openautoglm.converters.label_studio import parse_result
 from openautoglm.model.reviews.annotations import updated_at
+from openautoglm.model.reviews.projects import project_identity
 from openautoglm.model.reviews.store import ReviewStore, match
 
 log = logging.getLogger(__name__)
@@ -18,8 +19,8 @@ log = logging.getLogger(__name__)
 class ReviewWorker:
     POLL_S = 2.0
 
-    def __init__(self, store: ReviewStore, refitter=None):
-        self.store, self.refitter = store, refitter
+    def __init__(self, store: ReviewStore, refitter=None, guard=None):
+        self.store, self.refitter, self.guard = store, refitter, guard
         self._wake = threading.Event()
         self.thread = threading.Thread(target=self._run, name="openautoglm-reviews", daemon=True)
         self.thread.start()
@@ -60,6 +61,8 @@ class ReviewWorker:
         """One event, in journal order; the store's annotations decide what stands as the review
         (model.reviews.annotations). An error moves the event to failed events with its reason."""
         action = event.get("action")
+        if self.guard is not None:
+            self.guard.check(event.get("project"))  # another Label Studio's project: failed events, with why
         if action in ("ANNOTATION_CREATED", "ANNOTATION_UPDATED"):
             problem = event_problem(event)  # journalled before the route checked it, or by an older version
             if problem:
@@ -70,26 +73,28 @@ class ReviewWorker:
                                                bool(annotation.get("ground_truth")), annotation.get("result") or []):
                 log.info("annotation %s: older than its state already kept (or deleted); ignored", annotation["id"])
                 return
-            self._review(task_id)
+            self._review(task_id, event.get("project"))
         elif action == "ANNOTATIONS_DELETED":
             ids = [a.get("id") for a in event.get("annotations") or []]
             tasks = self.store.annotations.delete(ids, time.time())
-            self.store.delete(ids)  # outcomes recorded before annotations were kept
+            self.store.delete(ids, event.get("project"))  # outcomes recorded before annotations were kept
             for task_id in tasks:
-                self._review(task_id)
+                self._review(task_id, event.get("project"))
         elif action == "START_TRAINING" and self.refitter is not None:
             project = event.get("project")
             self.refitter.request(force=True, project=project.get("id") if isinstance(project, dict) else project)
 
-    def _review(self, task_id) -> None:
-        """The task's outcomes, from the annotation standing for it (none when there is none)."""
-        self.store.clear_reviews(task_id)
-        standing, stored = self.store.annotations.standing(task_id), self.store.prediction(task_id)
+    def _review(self, task_id, project: object) -> None:
+        """The task's outcomes, from the annotation standing for it (none when there is none), against
+        the prediction made for the event's project (a replaced project's task id is another task)."""
+        self.store.clear_reviews(task_id, project)
+        standing, stored = self.store.annotations.standing(task_id), self.store.prediction(task_id, project)
         if standing is None:
             return
         annotation_id, results = standing
         if stored is None:
-            log.info("annotation %s: no prediction stored for task %s", annotation_id, task_id)
+            log.info("annotation %s: no prediction stored for task %s of project %s", annotation_id, task_id,
+                     project_identity(project)[0] or "(not named)")
             return
         size = self.store.image_size(task_id)
         regions = []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -20,6 +21,7 @@ from openautoglm.model.reviews.report_page import report_html
 
 from ..settings import Settings
 from .metrics import Metrics, ReviewFigures
+from .project_guard import ForeignProject, ProjectGuard
 from .request_path import PredictRequests
 from .review_events import USED_ACTIONS, event_problem
 from .review_loop import ReviewLoop
@@ -27,11 +29,13 @@ from .review_loop import ReviewLoop
 log = logging.getLogger(__name__)
 
 
-def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop, metrics: Metrics) -> Blueprint:
+def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop, metrics: Metrics,
+              guard: ProjectGuard) -> Blueprint:
     """The URLs only: what each one does lives in the objects `create_app` built."""
     routes = Blueprint("label_studio", __name__)
     predictor = requests.predictor
     _guard_and_count(routes, settings, metrics)
+    routes.register_error_handler(ForeignProject, refused)
 
     @routes.get("/health")
     @routes.get("/")
@@ -46,6 +50,7 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
             parse_label_config(body.get("schema") or "<View/>")
         except LabelConfigError as error:
             return jsonify(error=str(error)), 400
+        guard.check(body.get("project"), body.get("hostname") or None)  # ForeignProject: `refused`
         return jsonify(model_version=predictor.scoring(body.get("project"))[1])  # the project's own
 
     @routes.get("/versions")
@@ -59,6 +64,7 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
         if not isinstance(tasks, list):
             return jsonify(error="'tasks' must be a list"), 400
         context = (body.get("params") or {}).get("context") or None
+        guard.check(body.get("project"))
         try:
             results = requests.answer(tasks, body.get("label_config") or "", context, body.get("project"))
         except LabelConfigError as error:
@@ -78,9 +84,16 @@ def blueprint(settings: Settings, requests: PredictRequests, reviews: ReviewLoop
         reviews.submit(event)
         return jsonify(status="queued"), 200
 
-    _job_routes(routes, requests, reviews.store)
+    _job_routes(routes, requests, reviews.store, guard)
     _report_routes(routes, settings, reviews, metrics)
     return routes
+
+
+def refused(error: ForeignProject):
+    """409, the reason in the status line as well: Label Studio shows an ML backend's error as
+    requests words it ("409 Client Error: <reason phrase> for url: ..."), never the body."""
+    reason = re.sub(r"[^ -~]", "?", str(error))
+    return jsonify(error=str(error)), f"409 {reason}"
 
 
 def _report_routes(routes: Blueprint, settings: Settings, reviews: ReviewLoop, metrics: Metrics) -> None:
@@ -106,7 +119,7 @@ def _report_routes(routes: Blueprint, settings: Settings, reviews: ReviewLoop, m
         return Response(page, mimetype="text/html")
 
 
-def _job_routes(routes: Blueprint, requests: PredictRequests, store) -> None:
+def _job_routes(routes: Blueprint, requests: PredictRequests, store, guard: ProjectGuard) -> None:
     @routes.get("/jobs")
     def jobs():
         """Background prelabelling jobs, newest first: tasks, predicted, imported, failed, state."""
@@ -121,6 +134,7 @@ def _job_routes(routes: Blueprint, requests: PredictRequests, store) -> None:
         if not requests.client.writable:
             return jsonify(error="the server needs LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to import "
                                  "predictions"), 409
+        guard.check(requests.client.project(project))
         return jsonify(job=requests.start_project(project)), 202
 
 

@@ -21,64 +21,24 @@ from openautoglm.model.reviews.annotations import Annotations
 from openautoglm.model.reviews.calibrations import StoredCalibrations, project_key
 from openautoglm.model.reviews.database import Database
 from openautoglm.model.reviews.jobs import JobStore
+from openautoglm.model.reviews.projects import ProjectRecords, project_identity
+from openautoglm.model.reviews.store_schema import ADDED_COLUMNS, SCHEMA, UPSERT_FAILED, UPSERT_PREDICTION
 from openautoglm.model.scores.evaluation import greedy_match
 from openautoglm.model.scores.scoring import ImageEvidence
 
 log = logging.getLogger(__name__)
-_SCHEMA = {
-    "sqlite": """
-CREATE TABLE IF NOT EXISTS predictions (
-    task_id TEXT PRIMARY KEY, model_version TEXT NOT NULL, regions TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS outcomes (
-    annotation_id TEXT NOT NULL, task_id TEXT NOT NULL, model_version TEXT, label TEXT NOT NULL,
-    score REAL, matched INTEGER NOT NULL, kind TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
-CREATE INDEX IF NOT EXISTS outcomes_task ON outcomes (task_id);
-CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, received REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS failed_events (id INTEGER PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
-""",
-    # the same tables; `seq` orders rows by insertion as SQLite's rowid does, REAL is float4 in PostgreSQL
-    "postgresql": """
-CREATE TABLE IF NOT EXISTS predictions (
-    seq BIGSERIAL, task_id TEXT PRIMARY KEY, model_version TEXT NOT NULL, regions TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS outcomes (
-    seq BIGSERIAL PRIMARY KEY, annotation_id TEXT NOT NULL, task_id TEXT NOT NULL, model_version TEXT,
-    label TEXT NOT NULL, score DOUBLE PRECISION, matched INTEGER NOT NULL, kind TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS outcomes_annotation ON outcomes (annotation_id);
-CREATE INDEX IF NOT EXISTS outcomes_task ON outcomes (task_id);
-CREATE TABLE IF NOT EXISTS events (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, received DOUBLE PRECISION NOT NULL);
-CREATE TABLE IF NOT EXISTS failed_events (id BIGINT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL);
-"""}
-
-# columns added since the first schema: an existing store gets them on open
-_ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "{real}"),
-                                  ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT"),
-                                  ("second_misses", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER"),
-                                  ("sending", "TEXT")],
-                  "outcomes": [("raw_score", "{real}"), ("agreement", "{real}"), ("project", "TEXT")],
-                  "refits": [("project", "TEXT")]}
-_UPSERT_PREDICTION = {
-    "sqlite": "INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
-              "project, result, second_misses, width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    "postgresql": "INSERT INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
-                  "project, result, second_misses, width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                  "ON CONFLICT (task_id) DO UPDATE SET "
-                  "model_version = EXCLUDED.model_version, regions = EXCLUDED.regions, "
-                  "near_misses = EXCLUDED.near_misses, task_score = EXCLUDED.task_score, audited = EXCLUDED.audited, "
-                  "project = EXCLUDED.project, result = EXCLUDED.result, second_misses = EXCLUDED.second_misses, "
-                  "width = EXCLUDED.width, height = EXCLUDED.height"}
-_UPSERT_FAILED = {"sqlite": "INSERT OR REPLACE INTO failed_events VALUES (?, ?, ?)",
-                  "postgresql": "INSERT INTO failed_events VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                                "body = EXCLUDED.body, error = EXCLUDED.error"}
-
-
 # rows whose model_version is these weights' under any calibration ("<weights>+calibration-<digest>")
 _BY_WEIGHTS = "(model_version = ? OR substr(model_version, 1, ?) = ?)"
-
-
+# an outcome of prediction p's task (not of a replaced project's task of that id: model.reviews.projects)
+_OF_TASK = "o.task_id = p.task_id AND (o.project IS NULL OR p.project IS NULL OR o.project = p.project)"
 # a project's predictions by these weights whose task nobody has reviewed: (*_by_weights(...), project)
-_OPEN_OF_PROJECT = (f"{_BY_WEIGHTS} AND project = ? "
-                    "AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id)")
+_OPEN_OF_PROJECT = f"{_BY_WEIGHTS} AND project = ? AND NOT EXISTS (SELECT 1 FROM outcomes o WHERE {_OF_TASK})"
+
+
+def _of_project(project: object) -> tuple[str, tuple]:
+    """The condition (and its argument) on rows of the project a webhook names or of none."""
+    project_id = project_identity(project)[0]
+    return (" AND (project IS NULL OR project = ?)", (project_id,)) if project_id else ("", ())
 
 
 def _by_weights(pipeline_version: str) -> tuple:
@@ -93,12 +53,13 @@ class ReviewStore:
         self.db = Database(location)
         self.path = Path(location) if self.db.dialect == "sqlite" else None
         with self.db.transaction(exclusive=True) as db:  # workers and replicas starting together
-            for statement in filter(str.strip, _SCHEMA[self.db.dialect].split(";")):
+            for statement in filter(str.strip, SCHEMA[self.db.dialect].split(";")):
                 db.execute(statement)
             self.calibrations = StoredCalibrations(self.db)  # each project's refit, and the refit log
             self._migrate(db)
         self.jobs = JobStore(self.db)  # prelabelling jobs that outlive a /predict
         self.annotations = Annotations(self.db)  # which annotation stands as each task's review
+        self.projects = ProjectRecords(self.db)  # which Label Studio project each project id stands for
 
     @property
     def name(self) -> str:
@@ -106,7 +67,7 @@ class ReviewStore:
 
     def _migrate(self, db: Database) -> None:
         outcomes_had_projects = "project" in db.columns("outcomes")
-        for table, columns in _ADDED_COLUMNS.items():
+        for table, columns in ADDED_COLUMNS.items():
             present = db.columns(table)
             for name, declaration in columns:
                 if name not in present:
@@ -142,7 +103,7 @@ class ReviewStore:
                  *sizes.get(task_id, (None, None)))
                 for task_id, regions, evidence, task_score in predictions]
         with self.db.transaction() as db:
-            db.executemany(_UPSERT_PREDICTION[db.dialect], rows)
+            db.executemany(UPSERT_PREDICTION[db.dialect], rows)
 
     def unreviewed(self, pipeline_version: str, project: object, current_version: str,
                    limit: int = 500) -> list[dict]:
@@ -172,7 +133,7 @@ class ReviewStore:
     def open_task_scores(self, project: object = None) -> list[float]:
         """The task scores of predicted tasks nobody has reviewed (the project's, or all): the queue."""
         query = ("SELECT task_score FROM predictions p WHERE task_score IS NOT NULL AND NOT EXISTS "
-                 "(SELECT 1 FROM outcomes o WHERE o.task_id = p.task_id)")
+                 f"(SELECT 1 FROM outcomes o WHERE {_OF_TASK})")
         if project is None:
             return [score for (score,) in self.db.execute(query).fetchall()]
         return [score for (score,) in self.db.execute(query + " AND project = ?", (project_key(project),)).fetchall()]
@@ -196,9 +157,12 @@ class ReviewStore:
         """A task's stored prediction, once its task is gone from Label Studio."""
         self.db.execute("DELETE FROM predictions WHERE task_id = ?", (str(task_id),))
 
-    def prediction(self, task_id: Any) -> tuple[str, list[dict]] | None:
-        row = self.db.execute("SELECT model_version, regions FROM predictions WHERE task_id = ?",
-                              (str(task_id),)).fetchone()
+    def prediction(self, task_id: Any, project: object = None) -> tuple[str, list[dict]] | None:
+        """(model version, regions) of the task's stored prediction; with `project` (as a webhook
+        names it), only one made for that project or for none (not a replaced project's task)."""
+        where, args = _of_project(project)
+        row = self.db.execute("SELECT model_version, regions FROM predictions WHERE task_id = ?" + where,
+                              (str(task_id), *args)).fetchone()
         return (row[0], json.loads(row[1])) if row else None
 
     def image_size(self, task_id: Any) -> tuple[int, int] | None:
@@ -210,7 +174,7 @@ class ReviewStore:
         """A review's outcomes, under the project its task's prediction was made for."""
         with self.db.transaction() as db:
             found = db.execute("SELECT project FROM predictions WHERE task_id = ?", (str(task_id),)).fetchone()
-            db.execute("DELETE FROM outcomes WHERE annotation_id = ?", (str(annotation_id),))  # an update replaces
+            self.delete([annotation_id], found[0] if found else None)  # an update replaces (joins this transaction)
             # one 'task' row besides the regions' rows: a reviewed task with nothing predicted and
             # nothing drawn is a right empty task, and must not vanish from what refitting sees
             db.executemany("INSERT INTO outcomes (annotation_id, task_id, model_version, label, score, matched, kind, "
@@ -218,13 +182,18 @@ class ReviewStore:
                            [(str(annotation_id), str(task_id), model_version, *row, found[0] if found else None)
                             for row in [*rows, ("", None, 1, "task", None, None)]])
 
-    def delete(self, annotation_ids: list[Any]) -> None:
+    def delete(self, annotation_ids: list[Any], project: object = None) -> None:
+        """These annotations' outcomes; with `project`, not a replaced project's annotations of those ids."""
+        where, args = _of_project(project)
         with self.db.transaction() as db:
-            db.executemany("DELETE FROM outcomes WHERE annotation_id = ?", [(str(i),) for i in annotation_ids])
+            db.executemany("DELETE FROM outcomes WHERE annotation_id = ?" + where,
+                           [(str(i), *args) for i in annotation_ids])
 
-    def clear_reviews(self, task_id: Any) -> None:
-        """A task's outcomes, whichever annotation they came from (before the standing one's)."""
-        self.db.execute("DELETE FROM outcomes WHERE task_id = ?", (str(task_id),))
+    def clear_reviews(self, task_id: Any, project: object = None) -> None:
+        """A task's outcomes, whichever annotation they came from (before the standing one's); with
+        `project`, not those a replaced project's task of that id left (`prediction`)."""
+        where, args = _of_project(project)
+        self.db.execute("DELETE FROM outcomes WHERE task_id = ?" + where, (str(task_id), *args))
 
     def save_event(self, event: dict) -> None:
         """Durable once this returns: committed to the journal (SQLite WAL or PostgreSQL; survives the
@@ -246,7 +215,7 @@ class ReviewStore:
                     handle(json.loads(body))
                 except Exception as error:  # one bad event must not stop the others
                     log.exception("webhook event %s could not be handled", event_id)
-                    db.execute(_UPSERT_FAILED[db.dialect], (event_id, body, repr(error)))
+                    db.execute(UPSERT_FAILED[db.dialect], (event_id, body, repr(error)))
                 db.execute("DELETE FROM events WHERE id = ?", (event_id,))
         return len(rows)
 
@@ -257,7 +226,7 @@ class ReviewStore:
         the raw scores are the weights'); `project`: only that project's reviews."""
         query = ("SELECT o.annotation_id, o.model_version, o.raw_score, o.score, o.matched, o.kind, p.near_misses, "
                  "p.task_score, p.audited, o.agreement, p.second_misses, o.label FROM outcomes o "
-                 "LEFT JOIN predictions p ON p.task_id = o.task_id"
+                 f"LEFT JOIN predictions p ON {_OF_TASK}"
                  + ("" if project is None else " WHERE coalesce(o.project, '') = ?") + f" ORDER BY o.{self.db.order}")
         tasks: dict[str, dict] = {}
         for row in self.db.execute(query, () if project is None else (project_key(project),)).fetchall():

@@ -242,3 +242,22 @@ def test_a_request_answering_from_pages_on_both_databases(location) -> None:
     assert (state["state"], state["total"], state["predicted"], state["imported"]) == ("done", 7, 7, 5)
     assert store.jobs.held(list(range(1, 8))) == {str(n) for n in range(1, 8)}  # while Label Studio saves them
     assert store.jobs.claim()["job"] == older
+
+
+def test_a_project_created_anew_is_retired_and_an_older_one_refused_on_both_databases(location) -> None:
+    from openautoglm.model.reviews.projects import ForeignProject
+
+    store = ReviewStore(location)
+    version = "p@1+calibration-a"
+    assert store.projects.observe("4.1700000000", "http://old:8080") is None
+    store.save_predictions(version, [(1, *_regions(0.9), 0.7), (2, *_regions(0.8), 0.9)], project="4.1700000000")
+    store.record(11, 1, version, match(store.prediction(1)[1], []))
+    store.jobs.start("4.1700000000", version, [{"id": 3, "data": {}}], page_size=8)
+    assert store.reviewed_count("p@1") == {"4": 1} and store.open_task_scores("4") == [0.9]
+    assert store.projects.observe("4.1800000000") == "4@1700000000"
+    assert store.reviewed_count("p@1") == {"4@1700000000": 1}
+    assert store.open_task_scores("4") == [] and store.open_task_scores("4@1700000000") == [0.9]
+    assert store.jobs.held([3]) == set() and store.jobs.recent()[0]["state"] == "failed"
+    with pytest.raises(ForeignProject, match="a second Label Studio"):
+        store.projects.observe("4.1700000000")
+    assert store.projects.recorded() == {"4": (1800000000, None)}  # the old project's host is not the new one's

@@ -49,13 +49,20 @@ def _label_studio_venv() -> Path:
 
 @pytest.fixture(scope="module")
 def label_studio(tmp_path_factory, shared: Path):
+    with running_label_studio(tmp_path_factory.mktemp("label-studio"), shared) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def running_label_studio(work: Path, shared: Path, port: int | None = None):
+    """A Label Studio with its own SQLite database in `work` (kept there: started again on it, it is
+    the same Label Studio), coco128's IMAGES in its local-files root, the test's user and token."""
     executable = _label_studio_venv()
-    work = tmp_path_factory.mktemp("label-studio")
     images = work / "root" / "images"
-    images.mkdir(parents=True)
+    images.mkdir(parents=True, exist_ok=True)
     for name in IMAGES:
         shutil.copy(shared / "data" / "coco128-train" / "images" / name, images / name)
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "LABEL_STUDIO_LOCAL_FILES_SERVING_ENABLED": "true",
            "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT": str(work / "root"), "ML_BLOCK_LOCAL_IP": "false",
            "SSRF_PROTECTION_ENABLED": "false", "LABEL_STUDIO_BASE_DATA_DIR": str(work / "base")}
@@ -63,10 +70,10 @@ def label_studio(tmp_path_factory, shared: Path):
     process = subprocess.Popen([str(executable), "start", "--no-browser", "--port", str(port), "--internal-host",
                                 "127.0.0.1", "--data-dir", str(work / "data"), "--username", "lead@example.com",
                                 "--password", "openautoglm-pass", "--user-token", TOKEN, "--enable-legacy-api-token"],
-                               env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+                               env=env, stdout=open(log, "a"), stderr=subprocess.STDOUT)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/health", 240, process, log)
-        yield {"url": f"http://127.0.0.1:{port}", "images": images}
+        yield {"url": f"http://127.0.0.1:{port}", "images": images, "port": port}
     finally:
         process.terminate()
         process.wait(timeout=30)
