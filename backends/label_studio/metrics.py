@@ -115,12 +115,14 @@ class ReviewFigures:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 
         from openautoglm.model.reviews.calibrations import project_key
+        from openautoglm.model.reviews.projects import is_retired
 
         try:
             counts = self.store.counts()
             if time.monotonic() - self._versions_at >= self.VERSIONS_EVERY_S:
                 self._versions_at = time.monotonic()
-                self._versions = {project_key(p): v for p, v in self.store.project_versions().items()}
+                self._versions = {project_key(p): v for p, v in self.store.project_versions().items()
+                                  if not is_retired(project_key(p))}  # a replaced project is no project now
         except Exception:  # noqa: BLE001 - the store away for a moment: no counts this scrape
             log.exception("review store counts for /metrics could not be read")
             return

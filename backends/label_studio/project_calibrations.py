@@ -17,6 +17,7 @@ from pathlib import Path
 
 from openautoglm.converters.files import atomic_file
 from openautoglm.model.reviews.calibrations import project_key
+from openautoglm.model.reviews.projects import is_retired
 from openautoglm.model.reviews.store import ReviewStore
 from openautoglm.model.scores.calibration import Calibration, CalibrationError, model_version_of
 
@@ -113,7 +114,7 @@ class ProjectCalibrations:
         try:
             latest = self.shared.calibrations.digests(self.pipeline.version)
             for project, digest in latest.items():
-                if "@" in project:  # retired by another replica: drop its refit here too
+                if is_retired(project):  # by another replica: drop its refit here too
                     self._drop_replaced(project.split("@")[0], digest)
                     continue
                 loaded = self._loaded.get(project)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from openautoglm.model.reviews.calibrations import project_key
+from openautoglm.model.reviews.projects import is_retired
 from openautoglm.model.reviews.refit import refit
 from openautoglm.model.reviews.store import ReviewStore
 from openautoglm.model.scores.calibration import Calibration
@@ -71,6 +72,8 @@ class Refitter:
                 self.calibrations.fetch_shared()  # another replica's refit counts: never refit the same reviews twice
                 reviewed = self.store.reviewed_count(self.calibrations.pipeline.version)
                 for project, count in reviewed.items():
+                    if is_retired(project):
+                        continue
                     new = count - self.calibrations.reviewed_at_last_refit(project)
                     if project in forced or ALL in forced or (self.every > 0 and new >= self.every):
                         trigger = "start training" if project in forced or ALL in forced else f"{new} new reviews"

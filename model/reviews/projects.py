@@ -51,6 +51,11 @@ def retired_key(project_id: str, created: int) -> str:
     return f"{project_id}@{created}"
 
 
+def is_retired(key: str) -> bool:
+    """A replaced project's key: its rows are kept for the record, never refitted or re-scored."""
+    return "@" in key
+
+
 def _seconds(iso: str) -> int | None:
     """Label Studio's `int(created_at.timestamp())` from the ISO text a webhook carries."""
     try:

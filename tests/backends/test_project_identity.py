@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from openautoglm.backends.label_studio.project_calibrations import calibrations_folder
+from openautoglm.backends.label_studio.refitter import ALL
 from openautoglm.model.reviews.projects import project_identity
 from openautoglm.model.reviews.store import ReviewStore
 from openautoglm.model.scores.calibration import TASK_FEATURES, Calibration
@@ -80,6 +81,9 @@ def test_a_project_created_anew_under_a_known_id_starts_afresh_and_keeps_the_old
     assert len(store.reviewed_tasks(project=f"7@{OLD}")) == 1  # the old project's are kept apart
     assert not refit.exists() and (refit.parent / "retired" / f"project-7_{OLD}.calibration.json").exists()
     assert store.projects.recorded() == {"7": (NEW, "http://new:8080")}
+    client.app.extensions["openautoglm"].reviews.refitter.refit_if_due({ALL})  # Start training, no project
+    assert store.calibrations.refit_log(f"7@{OLD}") == []  # a retired project is kept, never refitted
+    assert f'project="7@{OLD}"' not in client.get("/metrics").get_data(as_text=True)
     # the new database's task 1 is another task: a review of it is not matched to the old prediction
     _review(client, NEW, 6, result)
     assert _reviews(store) == {("5", f"7@{OLD}")}
