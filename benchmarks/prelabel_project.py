@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import requests
-from processes import free_port, process_tree, rss_mb, wait_until_up  # beside this script
+from processes import cpu_seconds, free_port, process_tree, rss_mb, wait_until_up  # beside this script
 from serve_bench import CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,16 +103,18 @@ def main() -> int:
     try:
         wait_until_up(f"{url}/health", 300, label_studio, work / "ls.log")
         wait_until_up(f"http://127.0.0.1:{port}/health", 120, backend, work / "backend.log")
-        return measure(LabelStudio(url), work, names, f"http://127.0.0.1:{port}", backend.pid, backend_env,
-                       not args.no_baseline)
+        return measure(LabelStudio(url), work, names, f"http://127.0.0.1:{port}", (backend.pid, label_studio.pid),
+                       backend_env, not args.no_baseline)
     finally:
         for process in (backend, label_studio):
             process.terminate()
             process.wait(timeout=60)
 
 
-def measure(ls: LabelStudio, work: Path, names: list[str], backend: str, pid: int, env: dict,
+def measure(ls: LabelStudio, work: Path, names: list[str], backend: str, pids: tuple[int, int], env: dict,
             with_baseline: bool) -> int:
+    """`pids`: the backend's and Label Studio's main processes."""
+    pid, ls_pid = pids
     version = requests.get(f"{backend}/health", timeout=10).json()["model_version"]
     project = ls.project("retrieve predictions", work, names)
     ls("POST", "/api/ml", json={"project": project, "url": backend, "title": "openautoglm"})
@@ -125,15 +127,23 @@ def measure(ls: LabelStudio, work: Path, names: list[str], backend: str, pid: in
             time.sleep(0.5)
 
     threading.Thread(target=sample, daemon=True).start()
-    started = time.perf_counter()
+    cpu = [cpu_seconds(process_tree(p)) for p in (pid, ls_pid)]
+    started, clicked = time.perf_counter(), time.time()
     ls("POST", f"/api/dm/actions?id=retrieve_tasks_predictions&project={project}",
        json={"selectedItems": {"all": True, "excluded": []}})
     answered = time.perf_counter() - started
+    # the backend's /jobs until its jobs are done (cheap), then Label Studio's count: counting a
+    # project's predictions costs Label Studio a query over all its tasks, which polled every few
+    # seconds took CPU from the run it measures (the baseline's predict is not polled)
+    while any(job["state"] in ("running", "answering")
+              for job in requests.get(f"{backend}/jobs", timeout=10).json()["jobs"]):
+        time.sleep(0.5)
     while ls("GET", f"/api/projects/{project}")["total_predictions_number"] < len(names):
         if time.perf_counter() - started > 3600:
             break
-        time.sleep(5)  # Label Studio counts a project's predictions over all its tasks: not every second
+        time.sleep(1)
     total = time.perf_counter() - started
+    cpu = [cpu_seconds(process_tree(p)) - before for p, before in zip((pid, ls_pid), cpu)]
     stop.set()
     counts, versions = ls.predictions_per_task(project)
     print(f"retrieve predictions, {len(names)} tasks: {total:.1f} s (the action answered after {answered:.1f} s); "
@@ -141,6 +151,9 @@ def measure(ls: LabelStudio, work: Path, names: list[str], backend: str, pid: in
           f"server peak {peak[0]:.0f} MiB, {peak[0] - idle:.0f} MiB above idle ({idle:.0f})")
     jobs = requests.get(f"{backend}/jobs", timeout=10).json()["jobs"]
     print("jobs:", json.dumps([{k: j[k] for k in ("state", "total", "imported", "failed")} for j in jobs]))
+    if jobs:  # the /predict's job starts as the request arrives: before it, Label Studio was listing the tasks
+        print(f"the /predict arrived {min(j['started'] for j in jobs) - clicked:.1f} s after the click; CPU during "
+              f"the run: backend {cpu[0]:.0f} s, Label Studio {cpu[1]:.0f} s")
     return baseline(ls, work, names, env, total, version) if with_baseline else 0
 
 
