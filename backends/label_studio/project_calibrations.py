@@ -115,7 +115,7 @@ class ProjectCalibrations:
             latest = self.shared.calibrations.digests(self.pipeline.version)
             for project, digest in latest.items():
                 if is_retired(project):  # by another replica: drop its refit here too
-                    self._drop_replaced(project.split("@")[0], digest)
+                    self._drop_replaced(project, digest)
                     continue
                 loaded = self._loaded.get(project)
                 if self._fetched.get(project) == digest or (loaded is not None and loaded[1].digest == digest):
@@ -128,10 +128,11 @@ class ProjectCalibrations:
         except Exception:  # noqa: BLE001 - the database away for a moment: keep serving, ask again later
             log.exception("could not read the shared calibrations")
 
-    def _drop_replaced(self, project: str, digest: str) -> None:
+    def _drop_replaced(self, retired: str, digest: str) -> None:
+        project = retired.split("@")[0]
         current = self.calibration(project)
         if current is not None and current is not self.base and current.digest == digest:
-            self.retire(project, f"{project}@replaced")
+            self.retire(project, retired)
 
     def publish(self, project: object, calibration: Calibration) -> None:
         """A refit of this replica's, for the others (a shared store only)."""

@@ -148,10 +148,10 @@ class PredictRequests:
                     "LABEL_STUDIO_API_KEY and a project): predicting them all in this request")
         return False
 
-    def start_project(self, project: str) -> str:
-        """Pre-annotate a whole project in the background: its tasks are read a page at a time here
-        and queued for every worker's JobRunner; a job in /jobs."""
-        config, version = self.client.label_config(project), self.predictor.scoring(project)[1]
+    def start_project(self, project: str, config: str) -> str:
+        """Pre-annotate a whole project (`config`: its labelling config) in the background: its tasks
+        are read a page at a time here and queued for every worker's JobRunner; a job in /jobs."""
+        version = self.predictor.scoring(project)[1]
         job, _ = self.store.jobs.start(project, version, [], config, feeding=True)
         threading.Thread(target=self._feed, args=(job, project, version), daemon=True,
                          name=f"openautoglm-feed-{job}").start()

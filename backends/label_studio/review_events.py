@@ -81,8 +81,7 @@ class ReviewWorker:
             for task_id in tasks:
                 self._review(task_id, event.get("project"))
         elif action == "START_TRAINING" and self.refitter is not None:
-            project = event.get("project")
-            self.refitter.request(force=True, project=project.get("id") if isinstance(project, dict) else project)
+            self.refitter.request(force=True, project=event.get("project"))  # the object or its id
 
     def _review(self, task_id, project: object) -> None:
         """The task's outcomes, from the annotation standing for it (none when there is none), against

@@ -134,8 +134,9 @@ def _job_routes(routes: Blueprint, requests: PredictRequests, store, guard: Proj
         if not requests.client.writable:
             return jsonify(error="the server needs LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to import "
                                  "predictions"), 409
-        guard.check(requests.client.project(project))
-        return jsonify(job=requests.start_project(project)), 202
+        shown = requests.client.project(project)  # Label Studio's view of it: creation time, labelling config
+        guard.check(shown)
+        return jsonify(job=requests.start_project(project, shown.get("label_config") or "")), 202
 
 
 def _guard_and_count(routes: Blueprint, settings: Settings, metrics: Metrics) -> None:

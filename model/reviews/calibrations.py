@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 from openautoglm.model.reviews.database import Database
+from openautoglm.model.reviews.projects import project_identity
 
 _SCHEMA = """CREATE TABLE IF NOT EXISTS project_calibrations (
     pipeline TEXT NOT NULL, project TEXT NOT NULL, digest TEXT NOT NULL, body TEXT NOT NULL,
@@ -21,8 +22,8 @@ _UPSERT = {"sqlite": "INSERT OR REPLACE INTO project_calibrations VALUES (?, ?, 
 
 def project_key(project: object) -> str:
     """A project as the store keys it: its id, from what Label Studio sends ("12.1700000000" with
-    /predict: id.timestamp; 12 in webhooks and the API); "" for none."""
-    return "" if project is None else str(project).split(".")[0]
+    /predict: id.timestamp; the project object in webhooks; 12 in the API); "" for none."""
+    return project_identity(project)[0]
 
 
 class StoredCalibrations:

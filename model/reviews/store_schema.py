@@ -28,11 +28,11 @@ CREATE TABLE IF NOT EXISTS failed_events (id BIGINT PRIMARY KEY, body TEXT NOT N
 
 # columns added since the first schema: an existing store gets them on open
 ADDED_COLUMNS = {"predictions": [("near_misses", "TEXT NOT NULL DEFAULT '[]'"), ("task_score", "{real}"),
-                                  ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT"),
-                                  ("second_misses", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER"),
-                                  ("sending", "TEXT")],
-                  "outcomes": [("raw_score", "{real}"), ("agreement", "{real}"), ("project", "TEXT")],
-                  "refits": [("project", "TEXT")]}
+                                 ("audited", "INTEGER NOT NULL DEFAULT 0"), ("project", "TEXT"), ("result", "TEXT"),
+                                 ("second_misses", "TEXT"), ("width", "INTEGER"), ("height", "INTEGER"),
+                                 ("sending", "TEXT")],
+                 "outcomes": [("raw_score", "{real}"), ("agreement", "{real}"), ("project", "TEXT")],
+                 "refits": [("project", "TEXT")]}
 UPSERT_PREDICTION = {
     "sqlite": "INSERT OR REPLACE INTO predictions (task_id, model_version, regions, near_misses, task_score, audited, "
               "project, result, second_misses, width, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
